@@ -1,0 +1,166 @@
+"""Texts and images -> L2-normalised float32 vectors, batched; the one encoder used everywhere.
+
+Training eval, ingest, search and the page all go through `Embedder`, so a query and the catalog
+are always encoded the same way. `text_features` / `image_features` are the gradient-friendly
+building blocks the trainer uses directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+# Keys a CLIP text tower accepts; tokenizers may add others (token_type_ids) that it would reject.
+TEXT_INPUT_KEYS = ("input_ids", "attention_mask", "position_ids")
+
+
+def _projected(output) -> torch.Tensor:
+    # transformers 5 returns BaseModelOutputWithPooling whose .pooler_output is the *projected*
+    # embedding; transformers 4 returned the tensor itself. Accept both.
+    if isinstance(output, torch.Tensor):
+        return output
+    pooled = getattr(output, "pooler_output", None)
+    if not isinstance(pooled, torch.Tensor):
+        raise TypeError(f"expected a tensor or an output with .pooler_output, got {type(output).__name__}")
+    return pooled
+
+
+def text_features(model, **tok) -> torch.Tensor:
+    """Projected, unnormalised text embeddings (B, D); keeps the graph when grad is enabled."""
+    inputs = {k: v for k, v in tok.items() if k in TEXT_INPUT_KEYS}
+    return _projected(model.get_text_features(**inputs))
+
+
+def image_features(model, pixel_values: torch.Tensor) -> torch.Tensor:
+    """Projected, unnormalised image embeddings (B, D); keeps the graph when grad is enabled."""
+    return _projected(model.get_image_features(pixel_values=pixel_values))
+
+
+def text_max_length(model, tokenizer) -> int:
+    """Longest token sequence the text tower takes: the tokenizer's limit capped by the positions."""
+    positions = int(model.config.text_config.max_position_embeddings)
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None) or positions
+    # Tokenizers without a limit report a huge sentinel (int(1e30)); the min() handles that too.
+    return min(positions, int(tokenizer_limit))
+
+
+class ImagePreprocessor:
+    """PIL images -> pixel_values (N, 3, H, W) float32. Pure CPU and picklable (DataLoader workers)."""
+
+    def __init__(self, image_processor):
+        self.image_processor = image_processor
+
+    def __call__(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        images = list(images)
+        for i, image in enumerate(images):
+            if not isinstance(image, Image.Image):
+                raise TypeError(f"images[{i}] is {type(image).__name__}, expected a PIL.Image.Image")
+        if not images:
+            raise ValueError("preprocess needs at least one image")
+        # convert("RGB") here as well: grayscale/RGBA/P product photos are common in catalogs.
+        rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
+        pixels = self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
+        return pixels.to(torch.float32)
+
+
+def _batches(n: int, batch_size: int) -> Iterator[slice]:
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+class Embedder:
+    """Batched, inference-mode encoder around a CLIPModel and its CLIPProcessor."""
+
+    def __init__(self, model, processor, device=None, batch_size: int = 64):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = model.to(self.device)
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.image_preprocessor = ImagePreprocessor(processor.image_processor)
+        self.batch_size = batch_size
+        self.dim = int(model.config.projection_dim)
+        self.max_length = text_max_length(model, self.tokenizer)
+        # bf16 autocast only on CUDA: CPU bf16 matmuls are slow on most CPUs and change the numbers.
+        self.autocast_dtype = (
+            torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        )
+
+    @contextlib.contextmanager
+    def _inference(self):
+        # Restore train mode afterwards: the trainer evaluates with an Embedder mid-training.
+        was_training = self.model.training
+        self.model.eval()
+        autocast = (
+            torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
+        try:
+            with torch.inference_mode(), autocast:
+                yield
+        finally:
+            self.model.train(was_training)
+
+    def _finish(self, features: torch.Tensor) -> np.ndarray:
+        return F.normalize(features.float(), dim=-1).cpu().numpy().astype(np.float32, copy=False)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Pad to the batch's longest text and truncate to the model's limit (never crash on length)."""
+        return self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+
+    def encode_texts(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """(N, D) float32 unit vectors, one per text, in order."""
+        if isinstance(texts, str):
+            raise TypeError("encode_texts takes a list of strings; wrap a single query as [query]")
+        texts = list(texts)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        with self._inference():
+            for part in tqdm(list(_batches(len(texts), self.batch_size)), desc="encode texts", disable=not progress):
+                tok = {k: v.to(self.device) for k, v in self.tokenize(texts[part]).items()}
+                out.append(self._finish(text_features(self.model, **tok)))
+        return np.concatenate(out)
+
+    def preprocess_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """pixel_values (N, 3, H, W) float32 on CPU; safe to call from DataLoader workers."""
+        return self.image_preprocessor(images)
+
+    def encode_pixels(self, pixel_values: torch.Tensor, progress: bool = False) -> np.ndarray:
+        """(N, D) float32 unit vectors from already preprocessed pixel_values."""
+        if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
+            raise ValueError(f"pixel_values must be a (N, 3, H, W) tensor, got {getattr(pixel_values, 'shape', type(pixel_values))}")
+        if len(pixel_values) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        with self._inference():
+            for part in tqdm(list(_batches(len(pixel_values), self.batch_size)), desc="encode images", disable=not progress):
+                batch = pixel_values[part].to(self.device, dtype=torch.float32, non_blocking=True)
+                out.append(self._finish(image_features(self.model, batch)))
+        return np.concatenate(out)
+
+    def encode_images(self, images: Sequence[Image.Image], progress: bool = False) -> np.ndarray:
+        """(N, D) float32 unit vectors, one per image, in order (preprocessed batch by batch)."""
+        images = list(images)
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        for part in tqdm(list(_batches(len(images), self.batch_size)), desc="encode images", disable=not progress):
+            out.append(self.encode_pixels(self.preprocess_images(images[part])))
+        return np.concatenate(out)
