@@ -152,14 +152,18 @@ def split_ids(ids, seed: int, val_frac: float, test_frac: float) -> Splits:
 
 def save_splits(path, splits: dict, seed: int | None = None, val_frac: float | None = None,
                 test_frac: float | None = None) -> None:
-    """Write splits as JSON with the seed and fractions that drew them (taken from a Splits, or given)."""
+    """Write splits as JSON with the seed and fractions that drew them (taken from a Splits, or given).
+
+    A hand-made dict without a seed is saved too (seed null); loading then checks its structure only.
+    """
     seed = getattr(splits, "seed", None) if seed is None else seed
     val_frac = getattr(splits, "val_frac", None) if val_frac is None else val_frac
     test_frac = getattr(splits, "test_frac", None) if test_frac is None else test_frac
-    if seed is None or val_frac is None or test_frac is None:
-        raise ValueError("save_splits needs the seed and fractions: pass the result of split_ids, "
-                         "or seed=, val_frac=, test_frac=")
-    _check_fractions(val_frac, test_frac)
+    drawn = (seed, val_frac, test_frac)
+    if any(v is not None for v in drawn) and any(v is None for v in drawn):
+        raise ValueError(f"give all of seed, val_frac, test_frac or none of them (got {drawn})")
+    if seed is not None:
+        _check_fractions(val_frac, test_frac)
     checked = _validated(dict(splits), seed, val_frac, test_frac, source="splits to save")
     document = {"format": SPLITS_FORMAT, "hash": "blake2b-64 of 'seed:id'", "seed": seed,
                 "val_frac": val_frac, "test_frac": test_frac,
@@ -173,7 +177,8 @@ def save_splits(path, splits: dict, seed: int | None = None, val_frac: float | N
 
 
 def load_splits(path) -> Splits:
-    """Read and validate a splits file: format, disjoint unique ids, and every id where its seed puts it."""
+    """Read and validate a splits file: format, disjoint unique ids, and (when it has a seed) every id where
+    split_ids would put it, so a file drawn with other settings or edited by hand is refused."""
     path = Path(path)
     if not path.is_file():
         raise SplitsError(f"splits file {path} not found: create it with split_ids + save_splits "
@@ -191,7 +196,8 @@ def load_splits(path) -> Splits:
     parts = {name: document[name] for name in SPLIT_NAMES}
     seed, val_frac, test_frac = document["seed"], document["val_frac"], document["test_frac"]
     try:
-        _check_fractions(val_frac, test_frac)
+        if seed is not None:
+            _check_fractions(val_frac, test_frac)
         return Splits(_validated(parts, seed, val_frac, test_frac, source=str(path)), seed, val_frac, test_frac)
     except (TypeError, ValueError) as exc:
         raise SplitsError(f"{path}: {exc}") from exc
@@ -208,6 +214,8 @@ def _validated(parts: dict, seed: int, val_frac: float, test_frac: float, source
         if seen.intersection(ids) or len(set(ids)) != len(ids):
             raise SplitsError(f"{source}: split {name!r} repeats ids or shares ids with another split")
         seen.update(ids)
+        if seed is None:  # a hand-made split: nothing to recompute
+            continue
         misplaced = [i for i in ids if assign_split(i, seed, val_frac, test_frac) != name]
         if misplaced:
             raise SplitsError(f"{source}: {len(misplaced)} ids in {name!r} (e.g. {misplaced[:3]}) do not belong "

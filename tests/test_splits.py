@@ -114,10 +114,16 @@ def test_save_load_round_trip_keeps_seed_and_fractions(tmp_path):
     assert (document["seed"], document["val_frac"], document["test_frac"]) == (4, 0.15, 0.05)
     loaded = load_splits(path)
     assert loaded == splits and (loaded.seed, loaded.val_frac, loaded.test_frac) == (4, 0.15, 0.05)
-    with pytest.raises(ValueError, match="seed"):
-        save_splits(tmp_path / "plain.json", dict(splits))
+    with pytest.raises(ValueError, match="none of them"):
+        save_splits(tmp_path / "plain.json", dict(splits), seed=4)
     save_splits(tmp_path / "plain.json", dict(splits), seed=4, val_frac=0.15, test_frac=0.05)
     assert load_splits(tmp_path / "plain.json") == splits
+    hand_made = {"train": [5, 1], "val": [2], "test": [3, 99]}  # no seed: structure is still checked
+    save_splits(tmp_path / "hand.json", hand_made)
+    assert load_splits(tmp_path / "hand.json") == {"train": [1, 5], "val": [2], "test": [3, 99]}
+    assert load_splits(tmp_path / "hand.json").seed is None
+    with pytest.raises(SplitsError, match="repeats ids"):
+        save_splits(tmp_path / "bad.json", {"train": [1], "val": [1], "test": []})
 
 
 def test_load_rejects_missing_tampered_and_malformed_files(tmp_path):
