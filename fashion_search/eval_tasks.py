@@ -1,0 +1,210 @@
+"""Retrieval tasks over a product corpus, and how to score them from embeddings or from store hits.
+
+Kept free of models and stores so the scoring can be checked with hand-made vectors:
+- name_to_image: the query is a product's display name; the one relevant document is that product.
+  Scored by rank (R@1, R@10, MRR).
+- category/<field>: the query is a bare field value ("Tshirts", "Navy Blue"); relevant documents are
+  the products with that value. Scored by P@1, P@10, macro-averaged over values.
+- compound: "men black casual shoes"; relevant when gender, baseColour and articleType all match.
+
+Category and compound queries also have a *filtered* form: a shorter text plus store filters
+("casual shoes" + gender=Men, baseColour=Black), to show what the store's filters add. For a
+category field the filter is its parent in the catalog hierarchy (articleType -> subCategory ->
+masterCategory); fields without a parent (colour, season, usage, masterCategory) have no filtered form.
+
+Tie handling follows fashion_search.metrics: ranks are pessimistic (documents scoring >= the relevant
+one rank above it), top-k lists break ties by corpus order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fashion_search import metrics
+
+CATEGORY_FIELDS = ("masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")
+COMPOUND_FIELDS = ("gender", "baseColour", "articleType")
+# Which field narrows a category query in its filtered form: the parent in the catalog hierarchy.
+PARENT_FIELD = {"articleType": "subCategory", "subCategory": "masterCategory"}
+RANK_KS = (1, 10)
+PRECISION_KS = (1, 10)
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str  # what the text encoder sees
+    label: str  # documents with this label are relevant (name task: the product id as a string)
+    filtered_text: str | None = None  # text of the filtered form, None when the query has none
+    filters: dict[str, str] = field(default_factory=dict)  # field -> value for the filtered form
+
+
+@dataclass
+class Task:
+    name: str  # "name_to_image", "category/articleType", "compound"
+    kind: str  # "rank" (one relevant document) or "precision" (many)
+    queries: list[Query]
+    doc_labels: list  # (D,) label of each corpus document, aligned with the corpus order
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count, reported in the JSON
+
+    @property
+    def has_filtered(self) -> bool:
+        return any(q.filtered_text is not None for q in self.queries)
+
+
+def _value(product, name: str):
+    value = getattr(product, name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def name_task(products: Sequence) -> Task:
+    """One query per named product; products without a name are skipped and counted."""
+    queries, skipped = [], Counter()
+    names = Counter(_value(p, "name") for p in products)
+    for p in products:
+        name = _value(p, "name")
+        if name is None:
+            skipped["no_name"] += 1
+            continue
+        if names[name] > 1:
+            # Not skipped (the protocol keeps them), but counted: they cap R@1 below 1.
+            skipped["name_shared_with_other_products(kept)"] += 1
+        queries.append(Query(text=name, label=str(p.id)))
+    return Task("name_to_image", "rank", queries, [str(p.id) for p in products], dict(skipped))
+
+
+def category_task(products: Sequence, field_name: str, min_products: int = 10) -> Task:
+    """One query per value of `field_name` that at least `min_products` corpus products carry."""
+    doc_labels = [_value(p, field_name) for p in products]
+    counts = Counter(label for label in doc_labels if label is not None)
+    parent = PARENT_FIELD.get(field_name)
+    queries = []
+    for value, count in sorted(counts.items()):
+        if count < min_products:
+            continue
+        filters = {}
+        if parent is not None:
+            parents = Counter(_value(p, parent) for p, label in zip(products, doc_labels) if label == value)
+            parents.pop(None, None)
+            if parents:
+                filters = {parent: parents.most_common(1)[0][0]}
+        queries.append(Query(text=value, label=value, filtered_text=value if filters else None, filters=filters))
+    skipped = {"values_under_min_products": sum(1 for c in counts.values() if c < min_products)}
+    skipped["products_without_value"] = sum(1 for label in doc_labels if label is None)
+    return Task(f"category/{field_name}", "precision", queries, doc_labels, skipped)
+
+
+def compound_label(values: Sequence[str | None]) -> str | None:
+    return None if any(v is None for v in values) else "|".join(values)
+
+
+def compound_task(products: Sequence, min_products: int = 10, max_queries: int = 200) -> Task:
+    """Queries like "men black casual shoes" from (gender, baseColour, articleType) combos."""
+    doc_labels = [compound_label([_value(p, f) for f in COMPOUND_FIELDS]) for p in products]
+    counts = Counter(label for label in doc_labels if label is not None)
+    frequent = [(label, c) for label, c in counts.items() if c >= min_products]
+    # Most frequent first, ties by label, so a cap keeps the same queries on every run.
+    frequent.sort(key=lambda item: (-item[1], item[0]))
+    queries = []
+    for label, _ in frequent[:max_queries]:
+        gender, colour, article = label.split("|")
+        queries.append(
+            Query(
+                text=f"{gender} {colour} {article}".lower(),
+                label=label,
+                filtered_text=article.lower(),
+                filters={"gender": gender, "baseColour": colour},
+            )
+        )
+    skipped = {"combos_under_min_products": sum(1 for c in counts.values() if c < min_products)}
+    skipped["combos_over_max_queries"] = max(0, len(frequent) - max_queries)
+    return Task("compound", "precision", queries, doc_labels, skipped)
+
+
+def build_tasks(products: Sequence, min_products: int = 10) -> list[Task]:
+    tasks = [name_task(products)]
+    tasks += [category_task(products, f, min_products) for f in CATEGORY_FIELDS]
+    tasks.append(compound_task(products, min_products))
+    return [t for t in tasks if t.queries]
+
+
+def filter_mask(products: Sequence, filters: dict[str, str]) -> np.ndarray:
+    """(D,) bool: documents that pass every filter (AND across fields), as the store would filter."""
+    mask = np.ones(len(products), dtype=bool)
+    for name, value in filters.items():
+        mask &= np.array([getattr(p, name) == value for p in products], dtype=bool)
+    return mask
+
+
+# ---- scoring -------------------------------------------------------------------------------------
+# Both scorers return {"R@1": ..., "MRR": ...} or {"P@1": ..., "P@10": ...} plus, for precision
+# tasks, "per_value": {label: {"P@1": ..., "P@10": ...}}.
+
+
+def _precision_summary(task: Task, per_query: dict[int, np.ndarray]) -> dict:
+    out = {f"P@{k}": float(np.mean(per_query[k])) for k in PRECISION_KS}
+    out["per_value"] = {
+        q.label: {f"P@{k}": float(per_query[k][i]) for k in PRECISION_KS} for i, q in enumerate(task.queries)
+    }
+    return out
+
+
+def _rank_summary(ranks: np.ndarray) -> dict:
+    summary = metrics.metrics_from_ranks(ranks, ks=RANK_KS)
+    return {key: summary[key] for key in (*(f"R@{k}" for k in RANK_KS), "MRR")}
+
+
+def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products=None, filtered=False) -> dict:
+    """Brute-force scores: text_emb (Q, D) for task.queries (their filtered_text when `filtered`),
+    image_emb (N, D) for the corpus. `products` (the corpus) is needed for the filtered form."""
+    sim = np.asarray(text_emb, dtype=np.float32) @ np.asarray(image_emb, dtype=np.float32).T  # (Q, N)
+    doc_labels = np.asarray(task.doc_labels, dtype=object)
+    query_labels = np.asarray([q.label for q in task.queries], dtype=object)
+    if task.kind == "rank":
+        index_of = {label: i for i, label in enumerate(task.doc_labels)}
+        relevant = np.array([index_of[q.label] for q in task.queries], dtype=np.int64)
+        return _rank_summary(metrics.ranks_from_similarity(sim, relevant))
+    if not filtered:
+        per_query = {k: metrics.precision_at_k_per_query(sim, query_labels, doc_labels, k) for k in PRECISION_KS}
+        return _precision_summary(task, per_query)
+    if products is None:
+        raise ValueError("score_exact(filtered=True) needs the corpus products to apply the filters")
+    per_query = {k: np.empty(len(task.queries)) for k in PRECISION_KS}
+    for i, query in enumerate(task.queries):
+        mask = filter_mask(products, query.filters)
+        candidates = np.flatnonzero(mask)  # the store only ever sees these documents
+        if candidates.size == 0:
+            raise ValueError(f"filters {query.filters} match no corpus document")
+        top = metrics.top_k_indices(sim[i : i + 1, candidates], max(PRECISION_KS))[0]
+        for k in PRECISION_KS:
+            chosen = doc_labels[candidates[top[:k]]]
+            per_query[k][i] = float(np.mean(chosen == query.label))
+    return _precision_summary(task, per_query)
+
+
+def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dict) -> dict:
+    """Scores from store results: hits_per_query[i] is the ranked hit list (objects with .id and
+    .score) for query i; doc_label_of maps a point id to its label for this task.
+
+    Ranks beyond the returned list count as infinite (contributing 0 to MRR and R@K), so with a
+    limit L the store's MRR can be below the exact MRR by at most 1/(L+1).
+    """
+    if len(hits_per_query) != len(task.queries):
+        raise ValueError(f"{len(hits_per_query)} hit lists for {len(task.queries)} queries")
+    if task.kind == "rank":
+        ranks = np.empty(len(task.queries))
+        for i, (query, hits) in enumerate(zip(task.queries, hits_per_query)):
+            scores = [h.score for h in hits if doc_label_of.get(h.id) == query.label]
+            # Pessimistic, as in metrics.ranks_from_similarity: every hit scoring >= it ranks above.
+            ranks[i] = sum(1 for h in hits if h.score >= scores[0]) if scores else math.inf
+        return _rank_summary(ranks)
+    per_query = {k: np.empty(len(task.queries)) for k in PRECISION_KS}
+    for i, (query, hits) in enumerate(zip(task.queries, hits_per_query)):
+        for k in PRECISION_KS:
+            top = hits[:k]
+            per_query[k][i] = float(np.mean([doc_label_of.get(h.id) == query.label for h in top])) if top else 0.0
+    return _precision_summary(task, per_query)

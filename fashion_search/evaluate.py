@@ -1,0 +1,326 @@
+"""Retrieval evaluation of any CLIP model directory on any catalog (`make eval`), KAGL-style.
+
+    python -m fashion_search.evaluate --model runs/small/best --data ../shared/data/fashion-product-images-small \
+        [--baseline other/model] [--splits runs/small/splits.json]
+
+1. Corpus: the test split (a splits file given, or splits.json found next to the model), else a
+   deterministic sample of --max-products products; images decoded once, embedded once per model.
+2. Tasks (fashion_search.eval_tasks): product name -> image (R@1, R@10, MRR), category value ->
+   products (P@1, P@10 per field), compound "men black casual shoes" (P@10).
+3. Every task scored exactly (brute-force numpy) and through a Qdrant Edge store in a temp dir
+   (HNSW, after optimize); category/compound also as shorter text + store filters.
+4. reports/eval.json (one key per task and metric, each with exact/store variants) and eval.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from fashion_search import eval_tasks
+from fashion_search.catalog import KEYWORD_FIELDS, ImageError, open_catalog
+
+log = logging.getLogger(__name__)
+
+SPLITS_FILE_NAME = "splits.json"
+SEARCH_LIMIT_PRECISION = max(eval_tasks.PRECISION_KS)
+
+
+def _opt(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class EvalConfig:
+    model: str | None = _opt(None, "Model to evaluate: a save_pretrained CLIP dir (or a cached hub id).")
+    data: str | None = _opt(None, "Catalog: Kaggle dir (styles.csv + images/) or parquet dir/file.")
+    baseline: str | None = _opt(None, "Second model (e.g. the zero-shot base) evaluated side by side.")
+    splits: str = _opt("auto", "Splits file whose test ids form the corpus; 'auto' looks for splits.json "
+                               "beside --model; 'none' always samples.")
+    max_products: int = _opt(2000, "Corpus size cap (deterministic sample of the split or catalog); 0 = all.")
+    min_products: int = _opt(10, "A category value / compound combo becomes a query with at least this many products.")
+    seed: int = _opt(0, "Seed of the corpus sample.")
+    out_dir: str = _opt("reports", "Where eval.json and eval.md go.")
+    batch_size: int = _opt(64, "Embedding batch size.")
+    device: str | None = _opt(None, "Torch device (default cuda if available, else cpu).")
+    no_store: bool = _opt(False, "Only brute-force scores (skip the Qdrant Edge comparison).")
+    store_limit: int = _opt(100, "Hits fetched per name query from the store (MRR beyond it counts 0).")
+    hnsw_thresholds_kb: int = _opt(1, "Store indexing/full-scan thresholds in KB; the default 1 makes even "
+                                      "a small corpus go through HNSW as a full catalog would; 0 = Qdrant's defaults.")
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ValueError("--model is required: a trained model dir (e.g. runs/small/best) or a local CLIP copy")
+        if not self.data:
+            raise ValueError("--data is required: e.g. --data ../shared/data/fashion-product-images-small")
+        if not Path(self.data).exists():
+            raise ValueError(f"--data {self.data} does not exist; point it at a Kaggle dir or parquet dir/file")
+        if self.splits not in ("auto", "none") and not Path(self.splits).is_file():
+            raise ValueError(f"--splits {self.splits} is not a file; pass a splits.json, 'auto' or 'none'")
+        for name in ("batch_size", "min_products", "store_limit"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.max_products < 0 or self.hnsw_thresholds_kb < 0:
+            raise ValueError("--max-products and --hnsw-thresholds-kb must be >= 0 (0 = no cap / Qdrant defaults)")
+
+
+def parse_args(argv=None) -> EvalConfig:
+    parser = argparse.ArgumentParser(prog="python -m fashion_search.evaluate", description=__doc__.split("\n")[0])
+    for f in fields(EvalConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
+        else:
+            kind = int if f.type in ("int", int) else str
+            parser.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"])
+    try:
+        return EvalConfig(**vars(parser.parse_args(argv)))
+    except ValueError as err:
+        parser.error(str(err))
+
+
+# ---- 1. corpus ------------------------------------------------------------------------------------
+
+
+def find_splits_file(cfg: EvalConfig) -> Path | None:
+    if cfg.splits == "none":
+        return None
+    if cfg.splits != "auto":
+        return Path(cfg.splits)
+    model_dir = Path(cfg.model)
+    for candidate in (model_dir / SPLITS_FILE_NAME, model_dir.parent / SPLITS_FILE_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def select_corpus(products: list, cfg: EvalConfig) -> tuple[list, dict]:
+    """The products to evaluate on, in id order, and how they were chosen."""
+    info: dict = {"catalog_products": len(products)}
+    splits_path = find_splits_file(cfg)
+    if splits_path is not None:
+        from fashion_search.splits import load_splits
+
+        test_ids = set(load_splits(splits_path)["test"])
+        chosen = [p for p in products if p.id in test_ids]
+        info.update(splits_file=str(splits_path), split_test_ids=len(test_ids), split_ids_not_in_catalog=len(test_ids) - len(chosen))
+        if chosen:
+            info["source"] = "test split"
+            products = chosen
+        elif cfg.splits == "auto":
+            # A found splits file that names none of these products belongs to another catalog.
+            log.warning("%s names no product of this catalog: sampling instead", splits_path)
+        else:
+            raise ValueError(f"--splits {splits_path}: none of its {len(test_ids)} test ids is in {cfg.data}")
+    info.setdefault("source", "sample")
+    products = sorted(products, key=lambda p: p.id)
+    if cfg.max_products and len(products) > cfg.max_products:
+        products = sorted(random.Random(cfg.seed).sample(products, cfg.max_products), key=lambda p: p.id)
+        info["sampled_to"] = cfg.max_products
+    return products, info
+
+
+def load_corpus_images(catalog, products: list) -> tuple[list, list, int]:
+    """Decode every image once; unreadable ones are logged, counted and their product dropped."""
+    kept, images, skipped = [], [], 0
+    for product in tqdm(products, desc="decode images"):
+        try:
+            images.append(catalog.load_image(product))
+        except ImageError as err:
+            skipped += 1
+            log.warning("product %s skipped: %s", product.id, err)
+            continue
+        kept.append(product)
+    return kept, images, skipped
+
+
+# ---- 2-3. embed and score -------------------------------------------------------------------------
+
+
+def payload_of(product) -> dict:
+    return {**{f: getattr(product, f) for f in KEYWORD_FIELDS}, "year": product.year, "name": product.name}
+
+
+class _TextCache:
+    """Encodes each distinct query text once per model (compound filtered texts repeat a lot)."""
+
+    def __init__(self, embedder):
+        self.embedder, self.vectors = embedder, {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.vectors))
+        if missing:
+            self.vectors.update(zip(missing, self.embedder.encode_texts(missing)))
+        return np.stack([self.vectors[t] for t in texts]) if texts else np.zeros((0, self.embedder.dim), np.float32)
+
+
+def _store_hits(store, query_vectors: np.ndarray, queries, filtered: bool, limit: int, exact: bool) -> list:
+    from fashion_search.store.base import Filters
+
+    hits = []
+    for vector, query in zip(query_vectors, queries):
+        filters = Filters({k: [v] for k, v in query.filters.items()}) if filtered else None
+        hits.append(store.search(vector, filters=filters, limit=limit, exact=exact))
+    return hits
+
+
+def _open_eval_store(tmp_dir: str, dim: int, cfg: EvalConfig):
+    from fashion_search.store import open_store
+
+    index_kw = {}
+    if cfg.hnsw_thresholds_kb:
+        index_kw = dict(indexing_threshold_kb=cfg.hnsw_thresholds_kb, full_scan_threshold_kb=cfg.hnsw_thresholds_kb)
+    store = open_store(tmp_dir, collection="eval", **index_kw)
+    store.ensure_collection(dim)
+    return store
+
+
+def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: EvalConfig, store_exact: bool = False) -> dict:
+    """{"metrics": {"<task>/<metric>": {"exact", "store", "store_minus_exact"}}, "per_value": {...}}.
+
+    `embedder` needs dim, encode_texts and encode_images (tests pass hand-made ones).
+    store_exact: search the store without HNSW (must then equal brute force).
+    """
+    image_emb = embedder.encode_images(images, progress=True)  # (N, D), the one pass over the images
+    encode = _TextCache(embedder)
+    store, tmp = None, None
+    if not cfg.no_store:
+        tmp = tempfile.TemporaryDirectory(prefix="fashion-eval-store-")
+        store = _open_eval_store(tmp.name, image_emb.shape[1], cfg)
+        ids = [p.id for p in products]
+        for start in range(0, len(ids), 512):
+            part = slice(start, start + 512)
+            store.upsert(ids[part], image_emb[part], [payload_of(p) for p in products[part]])
+        store.optimize()
+    results: dict = {"metrics": {}, "per_value": {}}
+    try:
+        for task in tqdm(tasks, desc="tasks"):
+            label_of = dict(zip((p.id for p in products), task.doc_labels))
+            forms = [(task.name, False)] + ([(_filtered_name(task.name), True)] if task.has_filtered else [])
+            for name, filtered in forms:
+                queries = [q for q in task.queries if q.filtered_text is not None] if filtered else task.queries
+                sub = eval_tasks.Task(task.name, task.kind, queries, task.doc_labels)
+                vectors = encode([q.filtered_text if filtered else q.text for q in queries])
+                scores = {"exact": eval_tasks.score_exact(sub, vectors, image_emb, products, filtered=filtered)}
+                if store is not None:
+                    limit = cfg.store_limit if task.kind == "rank" else SEARCH_LIMIT_PRECISION
+                    hits = _store_hits(store, vectors, queries, filtered, limit, store_exact)
+                    scores["store"] = eval_tasks.score_hits(sub, hits, label_of)
+                _collect(results, name, scores)
+            results.setdefault("skipped", {})[task.name] = task.skipped
+            results.setdefault("queries", {})[task.name] = len(task.queries)
+    finally:
+        if store is not None:
+            store.close()
+            tmp.cleanup()
+    _add_category_means(results["metrics"])
+    return results
+
+
+def _filtered_name(task_name: str) -> str:
+    return f"{task_name}+filters"
+
+
+def _collect(results: dict, name: str, scores: dict) -> None:
+    for variant, summary in scores.items():
+        per_value = summary.pop("per_value", None)
+        for metric, value in summary.items():
+            results["metrics"].setdefault(f"{name}/{metric}", {})[variant] = value
+        for label, values in (per_value or {}).items():
+            row = results["per_value"].setdefault(name, {}).setdefault(label, {})
+            row.update({f"{variant}/{m}": v for m, v in values.items()})
+    for entry in results["metrics"].values():
+        if "exact" in entry and "store" in entry:
+            entry["store_minus_exact"] = entry["store"] - entry["exact"]
+
+
+def _add_category_means(metrics: dict) -> None:
+    """category/mean/P@k: the mean over fields of each field's macro average."""
+    for k in eval_tasks.PRECISION_KS:
+        per_field = [v for key, v in metrics.items() if key.startswith("category/") and key.endswith(f"/P@{k}")
+                     and "+filters" not in key]
+        if per_field:
+            entry = {variant: float(np.mean([v[variant] for v in per_field])) for variant in per_field[0]}
+            metrics[f"category/mean/P@{k}"] = entry
+
+
+# ---- 4. reports -----------------------------------------------------------------------------------
+
+
+def markdown_table(report: dict) -> str:
+    """One row per metric key; for each evaluated model: exact, store and their difference."""
+    models = report["models"]
+    keys = list(next(iter(models.values()))["metrics"])
+    header = ["metric"]
+    for label, entry in models.items():
+        header += [f"{label} exact", f"{label} store", f"{label} store-exact"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def cell(value) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    for key in keys:
+        row = [key]
+        for entry in models.values():
+            metric = entry["metrics"].get(key, {})
+            row += [cell(metric.get("exact")), cell(metric.get("store")), cell(metric.get("store_minus_exact"))]
+        lines.append("| " + " | ".join(row) + " |")
+    names = ", ".join(f"{label} = {entry['identity']['name']}" for label, entry in models.items())
+    corpus = report["corpus"]
+    caption = f"Corpus: {corpus['products']} products ({corpus['source']}) of {report['config']['data']}; {names}."
+    return caption + "\n\n" + "\n".join(lines) + "\n"
+
+
+def write_reports(report: dict, out_dir) -> tuple[Path, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / "eval.json", out / "eval.md"
+    json_path.write_text(json.dumps(report, indent=2, sort_keys=False))
+    md_path.write_text(markdown_table(report))
+    return json_path, md_path
+
+
+def run(cfg: EvalConfig) -> dict:
+    from fashion_search.embed import Embedder
+    from fashion_search.models import load_clip, model_identity
+
+    catalog = open_catalog(cfg.data)
+    products, corpus = select_corpus(list(catalog.products()), cfg)
+    products, images, skipped = load_corpus_images(catalog, products)
+    if not products:
+        raise ValueError(f"no readable product images in the corpus drawn from {cfg.data}")
+    corpus.update(products=len(products), skipped_unreadable_image=skipped)
+    tasks = eval_tasks.build_tasks(products, cfg.min_products)
+    report = {"config": asdict(cfg), "corpus": corpus, "models": {}}
+    for label, path in (("model", cfg.model), ("baseline", cfg.baseline)):
+        if path is None:
+            continue
+        model, processor = load_clip(path)
+        embedder = Embedder(model, processor, device=cfg.device, batch_size=cfg.batch_size)
+        log.info("evaluating %s (%s) on %d products", label, path, len(products))
+        entry = {"identity": model_identity(path, model), **evaluate_embedder(embedder, products, images, tasks, cfg)}
+        report["models"][label] = entry
+    return report
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = parse_args(argv)
+    report = run(cfg)
+    json_path, md_path = write_reports(report, cfg.out_dir)
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

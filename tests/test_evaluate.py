@@ -1,0 +1,220 @@
+"""Retrieval evaluation: exact numbers on hand-made embeddings, and the whole job on a tiny catalog."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from fashion_search import eval_tasks, evaluate
+from fashion_search.catalog import Product
+from fashion_search.splits import save_splits, split_ids
+
+
+def _product(i, article, gender="Men", sub=None, name=None):
+    return Product(id=1000 + i, gender=gender, masterCategory="Apparel", subCategory=sub, articleType=article,
+                   baseColour="Black", season=None, usage=None, year=2012, name=f"item {i}" if name is None else name,
+                   image_ref=f"images/{1000 + i}.jpg")
+
+
+# Hand-made corpus (24 products) where every expected number can be worked out on paper.
+# Dims: 0 = "Tshirts" concept, 1 = "Jeans" concept, 2 = a direction no image has, 3.. = one per product.
+#   Tshirts 0-7   : concept T             -> score 1/sqrt(2) = 0.707 for a Tshirts query
+#   Tshirts 8-11  : 0.1 T + 0.5 J          -> 0.089 for Tshirts, 0.445 for Jeans
+#   Jeans 0-9     : concept J             -> 0.707 for Jeans
+#   Jeans 10-11   : 0.5 T, gender Women   -> 0.447 for Tshirts
+# so "Tshirts" top-10 = 8 Tshirts + 2 Women's Jeans (P@10 0.8, P@1 1); "Jeans" top-10 = 10 Jeans (1.0).
+# With the filter gender=Men (compound) or subCategory=Topwear (articleType's parent) the 2 Jeans drop
+# out and Tshirts 8-9 take their places: P@10 1.0.
+N_PRODUCTS, T, J, NOWHERE = 24, 0, 1, 2
+
+
+def _hand_made():
+    products, images = [], []
+    for i in range(12):
+        products.append(_product(i, "Tshirts", sub="Topwear"))
+        images.append({T: 1.0} if i < 8 else {T: 0.1, J: 0.5})
+    for i in range(12, 24):
+        women = i >= 22
+        products.append(_product(i, "Jeans", gender="Women" if women else "Men", sub="Bottomwear"))
+        images.append({T: 0.5} if women else {J: 1.0})
+    for i, image in enumerate(images):
+        image[3 + i] = 1.0  # a unique direction, so the name query of product i finds it
+    return products, images
+
+
+class OneHotEmbedder:
+    """Texts and images -> hand-made vectors; image 'objects' here are dicts {dim: weight}."""
+
+    dim = 3 + N_PRODUCTS
+
+    def __init__(self, products, wrong_name_product: int):
+        self.name_dim = {p.name: 3 + i for i, p in enumerate(products)}
+        # Product 0's name points at product 1's direction: its own image scores 0 against it.
+        self.name_dim[products[wrong_name_product].name] = 3 + wrong_name_product + 1
+
+    def _unit(self, weights: dict) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for d, w in weights.items():
+            v[d] = w
+        return v / np.linalg.norm(v)
+
+    def encode_images(self, images, progress=False):
+        return np.stack([self._unit(image) for image in images])
+
+    def encode_texts(self, texts):
+        out = []
+        for text in texts:
+            if text in self.name_dim:
+                out.append(self._unit({self.name_dim[text]: 1.0}))
+            elif "tshirts" in text.lower():
+                out.append(self._unit({T: 1.0}))
+            elif "jeans" in text.lower():
+                out.append(self._unit({J: 1.0}))
+            else:  # "Apparel", "Black", "Men": every product is relevant, the vector is irrelevant
+                out.append(self._unit({NOWHERE: 1.0}))
+        return np.stack(out)
+
+
+@pytest.fixture(scope="module")
+def hand_made_results(tmp_path_factory):
+    products, images = _hand_made()
+    cfg = evaluate.EvalConfig(model="unused", data=str(tmp_path_factory.mktemp("data")), min_products=10)
+    tasks = eval_tasks.build_tasks(products, cfg.min_products)
+    return evaluate.evaluate_embedder(OneHotEmbedder(products, wrong_name_product=0), products, images, tasks, cfg)
+
+
+def test_hand_made_precision_is_exact_for_brute_force_and_store(hand_made_results):
+    m = hand_made_results["metrics"]
+    for variant in ("exact", "store"):
+        assert m["category/articleType/P@10"][variant] == pytest.approx(0.9)  # (0.8 + 1.0) / 2
+        assert m["category/articleType/P@1"][variant] == pytest.approx(1.0)
+        assert m["category/articleType+filters/P@10"][variant] == pytest.approx(1.0)
+        assert m["compound/P@10"][variant] == pytest.approx(0.9)
+        assert m["compound+filters/P@10"][variant] == pytest.approx(1.0)
+        assert m["category/masterCategory/P@10"][variant] == pytest.approx(1.0)  # all Apparel
+    assert m["compound/P@10"]["store_minus_exact"] == pytest.approx(0.0, abs=1e-9)
+    per_value = hand_made_results["per_value"]["category/articleType"]
+    assert per_value["Tshirts"]["exact/P@10"] == pytest.approx(0.8)
+    assert per_value["Jeans"]["store/P@10"] == pytest.approx(1.0)
+    # Only Men|Black|Tshirts (12) and Men|Black|Jeans (10) reach 10 products; Women's Jeans (2) don't.
+    assert hand_made_results["queries"]["compound"] == 2
+    assert hand_made_results["skipped"]["compound"]["combos_under_min_products"] == 1
+    # season/usage are empty everywhere: no queries, so no keys
+    assert not any(key.startswith("category/season") for key in m)
+
+
+def test_hand_made_name_ranks_are_pessimistic_and_match_the_store(hand_made_results):
+    m = hand_made_results["metrics"]
+    # 23 names find their product at rank 1; product 0's own image scores 0, tied with 22 unrelated
+    # images and below product 1's, so its pessimistic rank is 24 (every image scores >= it).
+    expected_mrr = (23 + 1 / 24) / 24
+    for variant in ("exact", "store"):
+        assert m["name_to_image/R@1"][variant] == pytest.approx(23 / 24)
+        assert m["name_to_image/R@10"][variant] == pytest.approx(23 / 24)
+        assert m["name_to_image/MRR"][variant] == pytest.approx(expected_mrr)
+
+
+def test_store_hits_missing_the_relevant_product_count_as_rank_infinity():
+    products, _ = _hand_made()
+    task = eval_tasks.name_task(products[:2])
+    hit = type("H", (), {})
+    found, other = hit(), hit()
+    found.id, found.score, other.id, other.score = products[0].id, 0.9, 999, 0.95
+    label_of = dict(zip((p.id for p in products), task.doc_labels))
+    scores = eval_tasks.score_hits(task, [[other, found], [other]], label_of)
+    assert scores["R@1"] == 0.0 and scores["R@10"] == 0.5
+    assert scores["MRR"] == pytest.approx((1 / 2 + 0) / 2)
+
+
+def test_task_construction_counts_what_it_skips():
+    products = [_product(i, "Tshirts", name="") for i in range(3)] + [_product(3, "Tshirts", name="Same")]
+    products += [_product(4, "Jeans", name="Same")]
+    name = eval_tasks.name_task(products)
+    assert [q.text for q in name.queries] == ["Same", "Same"]
+    assert name.skipped == {"no_name": 3, "name_shared_with_other_products(kept)": 2}
+    category = eval_tasks.category_task(products, "articleType", min_products=4)
+    assert [q.text for q in category.queries] == ["Tshirts"]
+    assert category.skipped["values_under_min_products"] == 1
+    compound = eval_tasks.compound_task(products, min_products=4)
+    assert [(q.text, q.filtered_text, q.filters) for q in compound.queries] == [
+        ("men black tshirts", "tshirts", {"gender": "Men", "baseColour": "Black"})]
+
+
+def test_corpus_sample_is_deterministic_and_splits_select_the_test_ids(tmp_path):
+    products = [_product(i, "Tshirts") for i in range(50)]
+    cfg = evaluate.EvalConfig(model=str(tmp_path / "m"), data=str(tmp_path), max_products=10, seed=3)
+    first, info = evaluate.select_corpus(products[::-1], cfg)
+    second, _ = evaluate.select_corpus(products, cfg)
+    assert [p.id for p in first] == [p.id for p in second] and len(first) == 10 and info["source"] == "sample"
+    # Ids beyond the catalog (another catalog's products) are counted, not fatal.
+    drawn = split_ids([p.id for p in products] + list(range(5000, 5100)), seed=0, val_frac=0.2, test_frac=0.2)
+    save_splits(tmp_path / "m" / "splits.json", drawn)
+    expected = [i for i in drawn["test"] if i < 5000]
+    cfg = evaluate.EvalConfig(model=str(tmp_path / "m"), data=str(tmp_path))  # splits="auto" finds it
+    chosen, info = evaluate.select_corpus(products, cfg)
+    assert [p.id for p in chosen] == expected and 0 < len(expected) < 50
+    assert info["source"] == "test split"
+    assert info["split_ids_not_in_catalog"] == len(drawn["test"]) - len(expected)
+
+
+def test_config_errors_name_the_fix(tmp_path):
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--data", str(tmp_path)])
+    with pytest.raises(ValueError, match="--data"):
+        evaluate.EvalConfig(model="m", data=str(tmp_path / "absent"))
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    from tiny_model import build_tiny_clip
+
+    from fashion_search.synthetic import write_synthetic_catalog
+
+    root = tmp_path_factory.mktemp("eval")
+    catalog = write_synthetic_catalog(root / "catalog", n=160, seed=1)
+    model = build_tiny_clip(root / "clip")
+    return root, catalog, model
+
+
+def test_eval_job_writes_side_by_side_reports(tiny_setup, tmp_path):
+    _, catalog, model = tiny_setup
+    out = tmp_path / "reports"
+    argv = ["--model", str(model), "--baseline", str(model), "--data", str(catalog), "--out-dir", str(out),
+            "--max-products", "120", "--batch-size", "32", "--min-products", "3"]
+    assert evaluate.main(argv) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert set(report["models"]) == {"model", "baseline"} and report["corpus"]["products"] == 120
+    metrics = report["models"]["model"]["metrics"]
+    for key in ("name_to_image/R@1", "name_to_image/R@10", "name_to_image/MRR", "category/articleType/P@10",
+                "category/baseColour/P@1", "category/mean/P@10", "compound/P@10", "compound+filters/P@10"):
+        assert set(metrics[key]) >= {"exact", "store", "store_minus_exact"}, key
+    for entry in metrics.values():
+        for variant in ("exact", "store"):
+            assert 0.0 <= entry[variant] <= 1.0
+    # The same weights twice: the baseline column must repeat the model column exactly.
+    assert report["models"]["baseline"]["metrics"] == metrics
+    table = (out / "eval.md").read_text()
+    assert "| name_to_image/MRR |" in table and "baseline store" in table
+
+
+def test_exact_store_search_equals_brute_force(tiny_setup):
+    from fashion_search.catalog import open_catalog
+    from fashion_search.embed import Embedder
+    from fashion_search.models import load_clip
+
+    _, catalog_dir, model_dir = tiny_setup
+    catalog = open_catalog(catalog_dir)
+    cfg = evaluate.EvalConfig(model=str(model_dir), data=str(catalog_dir), max_products=100)
+    products, _ = evaluate.select_corpus(list(catalog.products()), cfg)
+    products, images, skipped = evaluate.load_corpus_images(catalog, products)
+    assert skipped == 0
+    embedder = Embedder(*load_clip(str(model_dir)), device="cpu", batch_size=50)
+    tasks = eval_tasks.build_tasks(products, cfg.min_products)
+    results = evaluate.evaluate_embedder(embedder, products, images, tasks, cfg, store_exact=True)
+    assert len(results["metrics"]) > 10
+    # store_limit (100) >= corpus (100), so even the store's MRR sees every rank.
+    for key, entry in results["metrics"].items():
+        assert math.isclose(entry["store"], entry["exact"], abs_tol=1e-6), (key, entry)
