@@ -20,8 +20,8 @@ import os
 import sys
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 import pyarrow as pa
@@ -34,12 +34,6 @@ KEYWORD_FIELDS = ("gender", "masterCategory", "subCategory", "articleType", "bas
 METADATA_FIELDS = KEYWORD_FIELDS + ("year", "name")  # name = productDisplayName
 # Exports through pandas write missing cells as these words; they are never real attribute values.
 _MISSING_WORDS = frozenset({"nan", "none", "null"})
-
-__all__ = [
-    "KEYWORD_FIELDS", "METADATA_FIELDS", "Product", "ImageError", "CatalogError", "CatalogReport",
-    "Catalog", "open_catalog", "main",
-]
-
 
 @dataclass(frozen=True)
 class Product:
@@ -108,9 +102,6 @@ class CatalogReport:
         lines += [f"  e.g. {kind}: {'; '.join(ex)}" for kind, ex in self.examples.items()]
         return "\n".join(lines)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 class CatalogError(ValueError):
     """A catalog path or file that cannot be read; the message says what was expected."""
@@ -156,25 +147,23 @@ class KaggleLayout:
     def image_ref(self, product_id: int, fields: dict) -> str:
         return f"images/{product_id}.jpg"
 
-    def _safe_path(self, ref: str, error) -> Path:
-        # Refs come from store payloads and URLs: refuse anything that could leave the catalog root.
-        parts = Path(ref).parts
-        if "\x00" in ref or Path(ref).is_absolute() or ".." in parts or not parts:
-            raise error(f"image reference {ref!r} escapes the catalog root {self.root}")
-        path = self.root / ref
-        if not os.path.normpath(path).startswith(os.path.normpath(self.root) + os.sep):
-            raise error(f"image reference {ref!r} escapes the catalog root {self.root}")
-        return path
+    def _safe_path(self, ref: str) -> Path:
+        # Refs come from store payloads and URLs: only a plain path below images/ may be opened, so no
+        # "..", absolute path or NUL can reach outside the catalog root.
+        parts = PurePosixPath(ref).parts
+        if "\x00" in ref or "\\" in ref or len(parts) < 2 or parts[0] != "images" or ".." in parts:
+            raise ImageError(f"image reference {ref!r} is not a path below {self.root / 'images'}")
+        return self.root.joinpath(*parts)
 
     def has_image(self, ref: str) -> bool:
         return (self.root / ref).is_file()
 
-    def image_bytes(self, ref: str, error) -> bytes:
-        path = self._safe_path(ref, error)
+    def image_bytes(self, ref: str) -> bytes:
+        path = self._safe_path(ref)
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise error(f"image {ref!r} cannot be read under {self.root}: {exc.strerror or exc}") from exc
+            raise ImageError(f"image {ref!r} cannot be read under {self.root}: {exc.strerror or exc}") from exc
 
 
 class ParquetLayout:
@@ -231,23 +220,23 @@ class ParquetLayout:
                     self._image_columns[relname] = column
         return column
 
-    def _locate(self, ref: str, error) -> tuple[str, int]:
+    def _locate(self, ref: str) -> tuple[str, int]:
         relname, _, row = ref.rpartition("#")
-        if relname not in self.files or not row.isdigit():
-            raise error(f"image reference {ref!r} is not '<parquet file>#<row>' of this catalog {self.root}")
+        if relname not in self.files or not (row.isascii() and row.isdigit()):
+            raise ImageError(f"image reference {ref!r} is not '<parquet file>#<row>' of this catalog {self.root}")
         return relname, int(row)
 
     def has_image(self, ref: str) -> bool:
-        relname, row = self._locate(ref, CatalogError)
+        relname, row = self._locate(ref)
         images = self._images(relname)
         return row < len(images) and images[row].is_valid and len(images[row].as_py()) > 0
 
-    def image_bytes(self, ref: str, error) -> bytes:
-        relname, row = self._locate(ref, error)
+    def image_bytes(self, ref: str) -> bytes:
+        relname, row = self._locate(ref)
         images = self._images(relname)
         data = images[row].as_py() if row < len(images) else None
         if not data:
-            raise error(f"no image bytes for {ref!r} in {self.files[relname]}")
+            raise ImageError(f"no image bytes for {ref!r} in {self.files[relname]}")
         return data
 
 
@@ -344,7 +333,7 @@ class Catalog:
         ref = product_or_ref.image_ref if isinstance(product_or_ref, Product) else product_or_ref
         if not isinstance(ref, str) or not ref:
             raise ImageError(f"image reference must be a non-empty string, got {ref!r}")
-        return self._layout.image_bytes(ref, ImageError)
+        return self._layout.image_bytes(ref)
 
     def load_image(self, product_or_ref) -> Image.Image:
         data = self.image_bytes(product_or_ref)

@@ -89,6 +89,7 @@ def test_report_runs_a_pass_when_none_has_finished(tiny_kaggle):
 
 @pytest.mark.parametrize("ref", [
     "../outside.jpg", "images/../../outside.jpg", "/etc/hostname", "images/../../../etc/hostname", "", "a\x00b",
+    "styles.csv", "images", "images\\..\\..\\outside.jpg", "/work/../etc/hostname", "data.parquet#0",
 ])
 def test_load_image_refuses_refs_that_escape_the_root(tiny_kaggle, ref):
     (tiny_kaggle.parent / "outside.jpg").write_bytes(jpeg_bytes())
