@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
+from huggingface_hub import try_to_load_from_cache
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 from transformers import CLIPConfig, CLIPModel, CLIPProcessor, PreTrainedTokenizerFast
@@ -35,19 +38,21 @@ SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN]
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
 
 # The `small` preset: sized so a 2-core CPU trains it on ~41k 60x80 product photos in minutes.
+# Measured on 2 shared cores: 1.85M parameters, ~500 images/s and ~4000 texts/s inference; the
+# vision tower dominates, and hidden 192 (4.3M parameters) was ~35% slower on images.
 # Keys: "vocab_size" (tokenizer), "image_size", "patch_size", "vision_hidden", "vision_layers",
 # "text_hidden", "text_layers", "heads", "mlp_ratio", "projection_dim", "max_position_embeddings".
 SMALL_PRESET: dict = {
     "vocab_size": 3000,
     "image_size": 64,
     "patch_size": 8,
-    "vision_hidden": 192,
+    "vision_hidden": 128,
     "vision_layers": 4,
-    "text_hidden": 192,
+    "text_hidden": 128,
     "text_layers": 4,
     "heads": 4,
     "mlp_ratio": 4,
-    "projection_dim": 192,
+    "projection_dim": 128,
     "max_position_embeddings": 32,
 }
 
@@ -88,7 +93,7 @@ def load_clip(name_or_path: str) -> tuple[CLIPModel, CLIPProcessor]:
         raise ModelLoadError(
             "'small' is a from-scratch preset, not a checkpoint: build and train it first "
             "(`make train MODEL=small`, which calls fashion_search.models.build_small) and pass the "
-            "trained output directory, e.g. `--model runs/small/best`."
+            "model directory the training run saved under runs/ as `--model PATH`."
         )
     path = Path(name).expanduser()
     if path.exists():
@@ -105,8 +110,38 @@ def load_clip(name_or_path: str) -> tuple[CLIPModel, CLIPProcessor]:
             f"{DEFAULT_MODEL}. " + _offline_fix_hint(DEFAULT_MODEL)
         )
     offline = _env_flag("HF_HUB_OFFLINE") or _env_flag("TRANSFORMERS_OFFLINE")
-    # Offline: read only the local HF cache so a missing model fails at once instead of retrying.
-    return _from_pretrained(name, hint=_offline_fix_hint(name), local_files_only=offline)
+    # "org/name" could also be a relative directory someone mistyped; say so next to the hub advice.
+    hint = f"(There is no local directory '{name}' either.) " + _offline_fix_hint(name)
+    if offline or _in_hub_cache(name):
+        # Offline: read only the local HF cache so a missing model fails at once instead of retrying.
+        return _from_pretrained(name, hint=hint, local_files_only=True)
+    if not _hub_reachable():
+        # Without this check huggingface_hub retries for ~30 s before giving up on a dead network.
+        raise ModelLoadError(f"cannot reach the Hugging Face hub ({_hub_endpoint()}) to download '{name}'. {hint}")
+    return _from_pretrained(name, hint=hint)
+
+
+def _hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        # A path (str) when cached; None or a "known missing" sentinel otherwise.
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id; from_pretrained reports that with the fix attached
+        return False
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    if any(os.environ.get(var) for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # a direct socket says nothing about a proxy; let the download try
+    parsed = urlparse(_hub_endpoint())
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def _env_flag(var: str) -> bool:
@@ -188,16 +223,21 @@ def train_caption_tokenizer(captions: Iterable[str], vocab_size: int, max_length
     )
 
 
+def small_preset(**overrides) -> dict:
+    """SMALL_PRESET with overrides applied; unknown keys are refused (a typo must not be ignored)."""
+    unknown = set(overrides) - set(SMALL_PRESET)
+    if unknown:
+        raise ValueError(f"unknown small-preset overrides {sorted(unknown)}; valid keys: {sorted(SMALL_PRESET)}")
+    return {**SMALL_PRESET, **overrides}
+
+
 def small_config(tokenizer_vocab: int, **overrides) -> CLIPConfig:
     """The compact CLIPConfig of the `small` preset, with SMALL_PRESET keys overridable.
 
     `tokenizer_vocab` is the trained tokenizer's real size (the preset's vocab_size is only the
     training target; a small caption set yields fewer tokens).
     """
-    unknown = set(overrides) - set(SMALL_PRESET)
-    if unknown:
-        raise ValueError(f"unknown small-preset overrides {sorted(unknown)}; valid keys: {sorted(SMALL_PRESET)}")
-    p = {**SMALL_PRESET, **overrides}
+    p = small_preset(**overrides)
     if p["image_size"] % p["patch_size"]:
         raise ValueError(f"image_size {p['image_size']} must be a multiple of patch_size {p['patch_size']}")
     for side in ("vision_hidden", "text_hidden"):
@@ -241,10 +281,7 @@ def build_small(captions: Iterable[str], out_dir, seed: int = 0, **config_overri
     `config_overrides` are SMALL_PRESET keys (e.g. vision_hidden=128). Deterministic for a seed.
     """
     started = time.perf_counter()
-    unknown = set(config_overrides) - set(SMALL_PRESET)
-    if unknown:
-        raise ValueError(f"unknown small-preset overrides {sorted(unknown)}; valid keys: {sorted(SMALL_PRESET)}")
-    preset = {**SMALL_PRESET, **config_overrides}
+    preset = small_preset(**config_overrides)
     tokenizer = train_caption_tokenizer(captions, preset["vocab_size"], preset["max_position_embeddings"])
     config = small_config(len(tokenizer), **config_overrides)
     # fork_rng keeps the caller's global RNG untouched while making the init depend on the seed only.

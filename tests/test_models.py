@@ -68,6 +68,18 @@ def test_offline_hub_id_fails_fast_naming_the_fix(monkeypatch):
     assert "--model /path/to/clip" in message
     assert f"huggingface-cli download {DEFAULT_MODEL} --local-dir" in message
     assert "HF_HUB_OFFLINE" in message
+    # A one-slash relative path is indistinguishable from a hub id: the error covers both readings.
+    with pytest.raises(ModelLoadError, match="no local directory 'runs/missing'"):
+        load_clip("runs/missing")
+
+
+def test_unreachable_hub_fails_fast_when_online_mode_is_on(monkeypatch):
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(ModelLoadError, match="cannot reach the Hugging Face hub") as err:
+        load_clip("someorg/never-cached-clip")
+    assert "--model /path/to/clip" in str(err.value)
 
 
 def test_missing_directory_is_a_model_load_error(tmp_path):
