@@ -179,7 +179,7 @@ class ParquetLayout:
             if missing:
                 raise CatalogError(f"{path}: missing columns {missing}; expected the Hugging Face "
                                    f"fashion-product-images schema ({', '.join(self.COLUMNS)})")
-        self._image_columns: dict[str, pa.Array] = {}
+        self._image_columns: dict[str, pa.ChunkedArray] = {}
         self._lock, self._lock_pid = threading.Lock(), os.getpid()
 
     def __getstate__(self):  # spawned workers rebuild the lock and reload bytes lazily
@@ -204,7 +204,7 @@ class ParquetLayout:
     def image_ref(self, product_id: int, fields: dict) -> str:
         return fields["_ref"]
 
-    def _images(self, relname: str) -> pa.Array:
+    def _images(self, relname: str) -> pa.ChunkedArray:
         """The file's image-bytes column, read once per process (36 MB for the small set)."""
         if self._lock_pid != os.getpid():  # a lock inherited through fork may be held by a dead thread
             self._lock, self._lock_pid = threading.Lock(), os.getpid()
@@ -213,10 +213,12 @@ class ParquetLayout:
             with self._lock:
                 column = self._image_columns.get(relname)
                 if column is None:
-                    column = pq.read_table(self.files[relname], columns=["image"]).column("image")
-                    column = column.combine_chunks()
-                    if pa.types.is_struct(column.type):
-                        column = column.field("bytes")
+                    parquet = pq.ParquetFile(self.files[relname])
+                    chunks = []
+                    for group in range(parquet.num_row_groups):  # one at a time: a third of the peak memory
+                        chunk = parquet.read_row_group(group, columns=["image"]).column("image").combine_chunks()
+                        chunks.append(chunk.field("bytes") if pa.types.is_struct(chunk.type) else chunk)
+                    column = pa.chunked_array(chunks, type=chunks[0].type if chunks else pa.binary())
                     self._image_columns[relname] = column
         return column
 

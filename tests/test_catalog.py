@@ -122,7 +122,7 @@ def write_parquet(path: Path, ids, images, years=None):
                           pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(columns), path)
+    pq.write_table(pa.table(columns), path, row_group_size=2)  # several row groups per file
 
 
 @pytest.fixture()
