@@ -1,0 +1,53 @@
+"""Vector store: one interface, two backends with the same semantics.
+
+    open_store(None) / open_store(".qdrant")  -> embedded Qdrant Edge shard at .qdrant/<collection>/
+    open_store("http(s)://host:6333")         -> Qdrant server or cluster via qdrant-client
+    open_store(":memory:") / "local:PATH"     -> qdrant-client local mode (the server code path, for tests)
+
+Keyword arguments: hnsw_m, hnsw_ef_construct, search_ef, quantization ("int8"), full_scan_threshold_kb,
+indexing_threshold_kb, upsert_batch (both); segments, search_threads (Edge); api_key, timeout_s,
+shard_number, replication_factor (server; taken from the QDRANT_* environment when not given).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..settings import COLLECTION_NAME_RE, DEFAULT_STORE_PATH, Settings, load_settings
+from .base import FACET_FIELDS, FILTER_FIELDS, Filters, Hit, IndexOptions, StoreError, VectorStore
+
+__all__ = ["FACET_FIELDS", "FILTER_FIELDS", "Filters", "Hit", "IndexOptions", "StoreError", "VectorStore",
+           "open_store", "open_store_from_settings"]
+
+
+def open_store(location: str | os.PathLike | None = None, collection: str = "products", **kw) -> VectorStore:
+    if not COLLECTION_NAME_RE.match(collection or ""):
+        raise StoreError(f"collection name {collection!r} is invalid; use 1-64 letters, digits, '_' or '-'")
+    location = DEFAULT_STORE_PATH if location is None else os.fspath(location)
+    if location.startswith(("http://", "https://")):
+        from .server import ServerStore
+
+        settings = load_settings()
+        kw.setdefault("api_key", settings.qdrant_api_key)
+        kw.setdefault("timeout_s", settings.timeout_s)
+        kw.setdefault("shard_number", settings.shard_number)
+        kw.setdefault("replication_factor", settings.replication_factor)
+        return ServerStore(location, collection, **kw)
+    if location == ":memory:" or location.startswith("local:"):
+        from .server import ServerStore
+
+        return ServerStore(location, collection, **kw)
+    from .edge import EdgeStore
+
+    return EdgeStore(location, collection, **kw)
+
+
+def open_store_from_settings(settings: Settings | None = None, **kw) -> VectorStore:
+    """The store the QDRANT_* environment describes (validated first)."""
+    settings = settings or load_settings()
+    if settings.qdrant_url:
+        kw.setdefault("api_key", settings.qdrant_api_key)
+        kw.setdefault("timeout_s", settings.timeout_s)
+        kw.setdefault("shard_number", settings.shard_number)
+        kw.setdefault("replication_factor", settings.replication_factor)
+    return open_store(settings.location, settings.collection, **kw)

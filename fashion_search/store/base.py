@@ -1,0 +1,276 @@
+"""The store interface both backends implement, plus the validation they share.
+
+Semantics live here once (what a filter means, what a valid batch is, when a model identity
+conflicts) so the Edge and the server backend cannot drift apart; each backend only translates.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+# The filterable payload fields and their index types. The store owns this schema (it creates the
+# indexes); it mirrors catalog.KEYWORD_FIELDS but is not imported from there so that store/ stays
+# independent of the catalog and model code.
+KEYWORD_INDEX_FIELDS = ("gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")
+INTEGER_INDEX_FIELDS = ("year",)
+FILTER_FIELDS = KEYWORD_INDEX_FIELDS + INTEGER_INDEX_FIELDS
+FACET_FIELDS = FILTER_FIELDS
+
+DISTANCE = "Cosine"          # CLIP embeddings are compared by cosine similarity, nothing else
+VECTOR_KEY = "_vector"       # where retrieve/scroll put the vector in Hit.payload when asked
+RESERVED_PAYLOAD_KEYS = (VECTOR_KEY,)
+
+
+class StoreError(Exception):
+    """Unreachable server, schema or model mismatch, missing collection. The message names the fix."""
+
+
+@dataclass
+class Filters:
+    """AND across fields, OR within a field; an empty value list means "no constraint"."""
+
+    values: dict[str, list[str]] = field(default_factory=dict)
+    year_min: int | None = None
+    year_max: int | None = None
+
+    def is_empty(self) -> bool:
+        return not any(self.values.values()) and self.year_min is None and self.year_max is None
+
+    def without(self, field_name: str) -> "Filters":
+        """A copy without the constraint on one field: for disjunctive facets, where a field's
+        own selection should not hide its other values."""
+        values = {k: list(v) for k, v in self.values.items() if k != field_name}
+        if field_name == "year":
+            return Filters(values, None, None)
+        return Filters(values, self.year_min, self.year_max)
+
+    def clauses(self) -> list[tuple]:
+        """Backend-neutral form, validated: ("any", field, [values]) and ("range", "year", gte, lte).
+        Every clause must hold (AND); inside an "any" clause one value suffices (OR)."""
+        out: list[tuple] = []
+        for name, chosen in sorted(self.values.items()):
+            if name not in KEYWORD_INDEX_FIELDS:
+                raise StoreError(
+                    f"cannot filter on {name!r}: filterable keyword fields are {', '.join(KEYWORD_INDEX_FIELDS)} "
+                    "(use year_min/year_max for the year)")
+            if isinstance(chosen, str):
+                raise StoreError(f"filter values for {name!r} must be a list of strings, got the string {chosen!r}")
+            chosen = [str(v) for v in chosen]
+            if chosen:
+                out.append(("any", name, sorted(set(chosen))))
+        for label, bound in (("year_min", self.year_min), ("year_max", self.year_max)):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, np.integer))):
+                raise StoreError(f"{label} must be an integer year, got {bound!r}")
+        if self.year_min is not None and self.year_max is not None and self.year_min > self.year_max:
+            raise StoreError(f"year_min {self.year_min} is after year_max {self.year_max}; swap them")
+        if self.year_min is not None or self.year_max is not None:
+            out.append(("range", "year",
+                        None if self.year_min is None else int(self.year_min),
+                        None if self.year_max is None else int(self.year_max)))
+        return out
+
+
+@dataclass
+class Hit:
+    id: int
+    score: float
+    payload: dict
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """HNSW and quantization knobs, the same names for both backends (open_store **kw).
+
+    Defaults are Qdrant's (m=16, ef_construct=100); search_ef=None lets Qdrant pick ef per query.
+    quantization="int8" keeps a scalar-quantized copy in RAM and rescores with the originals.
+    The thresholds (KB of vectors) decide when a segment gets an HNSW graph and below which
+    filtered candidate count Qdrant scans instead; None keeps Qdrant's defaults (10000 KB).
+    """
+
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 100
+    search_ef: int | None = None
+    quantization: str | None = None
+    full_scan_threshold_kb: int | None = None
+    indexing_threshold_kb: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("hnsw_m", "hnsw_ef_construct"):
+            if getattr(self, name) < 1:
+                raise StoreError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("search_ef", "full_scan_threshold_kb", "indexing_threshold_kb"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise StoreError(f"{name} must be a positive integer or None, got {value}")
+        if self.quantization not in (None, "int8"):
+            raise StoreError(f"quantization must be None or 'int8', got {self.quantization!r}")
+
+
+def check_limit(limit) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise StoreError(f"limit must be a positive integer, got {limit!r}")
+    return int(limit)
+
+
+def check_facet_field(field_name: str) -> str:
+    if field_name not in FACET_FIELDS:
+        raise StoreError(f"cannot facet on {field_name!r}: indexed fields are {', '.join(FACET_FIELDS)}")
+    return field_name
+
+
+def check_dim(dim) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim <= 0:
+        raise StoreError(f"vector size must be a positive integer, got {dim!r}")
+    return int(dim)
+
+
+def check_model_identity(model) -> dict | None:
+    if model is None:
+        return None
+    if not isinstance(model, dict) or not {"name", "weights_hash"} <= set(model):
+        raise StoreError(f'model identity must be a dict with "name" and "weights_hash", got {model!r}')
+    return dict(model)
+
+
+def model_conflict_message(collection: str, where: str, recorded: dict, wanted: dict) -> str:
+    return (f"collection {collection!r} at {where} was built with model {recorded.get('name')!r} "
+            f"(weights {recorded.get('weights_hash')!r}), but this run uses {wanted.get('name')!r} "
+            f"(weights {wanted.get('weights_hash')!r}); vectors from different models are not comparable. "
+            "Pass --recreate to rebuild the collection, or use another collection name.")
+
+
+def dim_conflict_message(collection: str, where: str, have_size: int, have_distance: str, dim: int) -> str:
+    return (f"collection {collection!r} at {where} holds {have_size}-d vectors with {have_distance} distance, "
+            f"but {dim}-d {DISTANCE} vectors were requested (a different model?). "
+            "Pass --recreate to rebuild it, or use another collection name.")
+
+
+def check_point_ids(ids) -> list[int]:
+    out = []
+    for raw in ids:
+        if isinstance(raw, bool) or not isinstance(raw, (int, np.integer)) or raw < 0:
+            raise StoreError(f"point ids must be non-negative integers (the product id), got {raw!r}")
+        out.append(int(raw))
+    return out
+
+
+def check_vectors(vectors, dim: int, n: int | None = None) -> np.ndarray:
+    """(N, dim) float32, finite, no zero rows (a zero vector has no cosine direction)."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        raise StoreError(f"vectors must have shape (N, {dim}) for this collection, got {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise StoreError(f"got {n} ids but {arr.shape[0]} vectors; they must pair up one to one")
+    if not np.isfinite(arr).all():
+        raise StoreError("vectors contain NaN or inf; fix the embedding step before writing")
+    if (np.linalg.norm(arr, axis=1) == 0).any():
+        raise StoreError("a vector is all zeros and has no cosine direction; fix the embedding step")
+    return arr
+
+
+def check_query_vector(vector, dim: int) -> list[float]:
+    arr = np.asarray(vector, dtype=np.float32).reshape(-1)
+    return check_vectors(arr[None, :], dim)[0].tolist()
+
+
+def _plain(value):
+    """JSON-safe payload value: numpy scalars become Python scalars, None means absent."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def clean_payloads(payloads: Sequence[dict], n: int) -> list[dict]:
+    """Drop None/NaN values (the payload contract is "str or absent", so facets never count nulls),
+    coerce numpy scalars, and check the year is an integer so the integer index accepts it."""
+    if len(payloads) != n:
+        raise StoreError(f"got {n} ids but {len(payloads)} payloads; they must pair up one to one")
+    out = []
+    for payload in payloads:
+        if not isinstance(payload, dict):
+            raise StoreError(f"each payload must be a dict, got {type(payload).__name__}")
+        clean = {k: v for k, v in ((str(k), _plain(v)) for k, v in payload.items()) if v is not None}
+        for key in RESERVED_PAYLOAD_KEYS:
+            clean.pop(key, None)
+        year = clean.get("year")
+        if year is not None:
+            if isinstance(year, float) and year.is_integer():
+                clean["year"] = int(year)
+            elif isinstance(year, bool) or not isinstance(year, int):
+                raise StoreError(f"payload year must be an integer, got {year!r}")
+        out.append(clean)
+    return out
+
+
+def sort_facets(pairs: Iterable[tuple], limit: int) -> list[tuple]:
+    """Most frequent first, ties by value, so both backends agree on order."""
+    return sorted(pairs, key=lambda vc: (-vc[1], str(vc[0])))[:limit]
+
+
+def batched(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class VectorStore(ABC):
+    """One collection of product vectors. Point id = product id, so re-ingesting overwrites."""
+
+    collection: str
+
+    @abstractmethod
+    def ensure_collection(self, dim: int, model: dict | None = None, recreate: bool = False) -> None:
+        """Create the collection (cosine, `dim`) and its payload indexes if missing; refuse a
+        mismatching size/distance or model identity unless recreate=True. Never deletes otherwise."""
+
+    @abstractmethod
+    def upsert(self, ids, vectors: np.ndarray, payloads: list[dict]) -> None: ...
+
+    @abstractmethod
+    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False) -> list[Hit]: ...
+
+    @abstractmethod
+    def more_like_this(self, product_id: int, filters: Filters | None = None, limit: int = 10) -> list[Hit]:
+        """Neighbours of a stored product's vector, the product itself excluded."""
+
+    @abstractmethod
+    def facets(self, field: str, filters: Filters | None = None, limit: int = 200) -> list[tuple[str, int]]:
+        """(value, count) pairs, most frequent first; `year` values are ints."""
+
+    @abstractmethod
+    def retrieve(self, ids, with_vectors: bool = False) -> list[Hit]:
+        """Hits in the order asked, missing ids left out; score 0, payload["_vector"] if asked."""
+
+    @abstractmethod
+    def count(self, filters: Filters | None = None) -> int: ...
+
+    @abstractmethod
+    def existing_ids(self, ids) -> set[int]: ...
+
+    @abstractmethod
+    def scroll(self, batch: int = 256, with_vectors: bool = True) -> Iterator[list[Hit]]: ...
+
+    @abstractmethod
+    def model_info(self) -> dict | None: ...
+
+    @abstractmethod
+    def optimize(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "VectorStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

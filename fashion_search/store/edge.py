@@ -1,0 +1,275 @@
+"""Embedded backend: one Qdrant Edge shard per collection on local disk (`<root>/<collection>/`).
+
+No server to run, the same HNSW, payload indexes and filters as a Qdrant server. The shard holds a
+lock on its write-ahead log, so one process at a time opens a collection: a second one (the UI while
+an ingest runs) gets a StoreError saying so; share a collection across processes with a server.
+
+The model identity lives in a JSON sidecar inside the shard directory (`fashion_search.json`,
+written atomically) because an Edge shard has no collection metadata of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import qdrant_edge as qe
+
+from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Filters, Hit, IndexOptions,
+                   StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
+                   check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
+                   dim_conflict_message, model_conflict_message, sort_facets)
+
+log = logging.getLogger(__name__)
+
+SIDECAR = "fashion_search.json"
+EDGE_CONFIG = "edge_config.json"      # written by Qdrant Edge itself; its presence marks a shard
+QDRANT_DEFAULT_THRESHOLD_KB = 10_000
+
+
+def to_edge_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = ()) -> qe.Filter | None:
+    must = []
+    for clause in (filters or Filters()).clauses():
+        if clause[0] == "any":
+            _, name, values = clause          # MatchAny = OR within the field
+            must.append(qe.FieldCondition(name, match=qe.MatchAny(values)))
+        else:
+            _, name, gte, lte = clause
+            must.append(qe.FieldCondition(name, range=qe.RangeFloat(gte=gte, lte=lte)))
+    must_not = [qe.HasIdCondition(set(exclude_ids))] if exclude_ids else None
+    if not must and not must_not:
+        return None
+    return qe.Filter(must=must or None, must_not=must_not)
+
+
+def _vector_of(record) -> np.ndarray:
+    vector = record.vector
+    if isinstance(vector, dict):      # named-vector form; this store only writes the default vector ""
+        vector = vector[""]
+    return np.asarray(vector, dtype=np.float32)
+
+
+def _write_json_atomically(path: Path, data: dict) -> None:
+    """Temp file in the same directory + fsync + rename: a crash leaves the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class EdgeStore(VectorStore):
+    def __init__(self, root: str | os.PathLike = ".qdrant", collection: str = "products", *,
+                 upsert_batch: int = 256, segments: int | None = None, search_threads: int | None = None,
+                 **index_options) -> None:
+        self.root = Path(root)
+        self.collection = collection
+        self.path = self.root / collection
+        self.options = IndexOptions(**index_options)
+        if upsert_batch < 1:
+            raise StoreError(f"upsert_batch must be a positive integer, got {upsert_batch}")
+        self.upsert_batch = upsert_batch
+        self.segments = segments
+        self.search_threads = search_threads
+        # Guards opening/closing/recreating the shard; reads and writes go straight to the shard,
+        # which is safe to share between threads.
+        self._lifecycle = threading.RLock()
+        self._shard: qe.EdgeShard | None = None
+        self._dim: int | None = None
+        self._distance: str | None = None
+        if (self.path / EDGE_CONFIG).is_file():
+            self._open_existing()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def _open_existing(self) -> None:
+        try:
+            self._shard = qe.EdgeShard.load(str(self.path))
+        except Exception as err:
+            if "WouldBlock" in str(err):
+                raise StoreError(f"the Edge store at {self.path} is open in another process (an ingest "
+                                 "job or the UI?); stop it first, or serve the collection from a Qdrant "
+                                 "server (QDRANT_URL) to share it") from err
+            raise StoreError(f"cannot open the Edge store at {self.path}: {err}") from err
+        config = json.loads((self.path / EDGE_CONFIG).read_text())
+        self._dim = int(config["vectors"][""]["size"])
+        self._distance = str(config["vectors"][""]["distance"])
+
+    def _create(self, dim: int) -> None:
+        opts = self.options
+        quantization = (qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+                        if opts.quantization == "int8" else None)
+        config = qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            hnsw_config=qe.HnswIndexConfig(
+                m=opts.hnsw_m, ef_construct=opts.hnsw_ef_construct,
+                full_scan_threshold=opts.full_scan_threshold_kb or QDRANT_DEFAULT_THRESHOLD_KB),
+            quantization_config=quantization,
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=opts.indexing_threshold_kb,
+                                               default_segment_number=self.segments),
+            max_search_threads=self.search_threads,
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._shard = qe.EdgeShard.create(str(self.path), config)
+        self._dim, self._distance = dim, DISTANCE
+        log.info("created Edge collection %r at %s (%d-d, %s)", self.collection, self.path, dim, DISTANCE)
+
+    def _require(self) -> qe.EdgeShard:
+        shard = self._shard
+        if shard is None:
+            raise StoreError(f"collection {self.collection!r} does not exist at {self.path} (or the store "
+                             "is closed); run the ingest job first, or check QDRANT_PATH/QDRANT_COLLECTION")
+        return shard
+
+    def _read_sidecar(self) -> dict:
+        path = self.path / SIDECAR
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise StoreError(f"{path} is not valid JSON ({err}); delete it to record the model again") from err
+
+    def ensure_collection(self, dim: int, model: dict | None = None, recreate: bool = False) -> None:
+        dim, model = check_dim(dim), check_model_identity(model)
+        with self._lifecycle:
+            if recreate and self.path.exists():
+                log.warning("recreate: deleting Edge collection %r at %s", self.collection, self.path)
+                self.close()
+                shutil.rmtree(self.path)
+            if self._shard is None:
+                if self.path.exists() and any(self.path.iterdir()):
+                    raise StoreError(f"{self.path} exists but is not a Qdrant Edge collection; move it away "
+                                     "or choose another QDRANT_PATH or collection name")
+                self._create(dim)
+            elif self._dim != dim or self._distance != DISTANCE:
+                raise StoreError(dim_conflict_message(self.collection, str(self.path), self._dim,
+                                                      self._distance, dim))
+            sidecar = self._read_sidecar()
+            recorded = sidecar.get("model")
+            if model is not None and recorded is not None and recorded != model:
+                raise StoreError(model_conflict_message(self.collection, str(self.path), recorded, model))
+            if not sidecar or (model is not None and recorded is None):
+                _write_json_atomically(self.path / SIDECAR, {"format": 1, "dim": dim, "distance": DISTANCE,
+                                                             "model": model})
+            self._ensure_payload_indexes()
+
+    def _ensure_payload_indexes(self) -> None:
+        shard = self._require()
+        present = set(shard.info().payload_schema)
+        for name in FILTER_FIELDS:
+            if name in present:
+                continue
+            schema = qe.PayloadSchemaType.Integer if name in INTEGER_INDEX_FIELDS else qe.PayloadSchemaType.Keyword
+            shard.update(qe.UpdateOperation.create_field_index(name, schema))
+            log.info("created %s payload index on %r", schema, name)
+
+    def close(self) -> None:
+        with self._lifecycle:
+            shard, self._shard = self._shard, None
+            if shard is not None:
+                shard.flush()
+                shard.close()
+
+    # --- writes ------------------------------------------------------------------------------
+    def upsert(self, ids, vectors: np.ndarray, payloads: list[dict]) -> None:
+        shard = self._require()
+        ids = check_point_ids(ids)
+        vectors = check_vectors(vectors, self._dim, n=len(ids))
+        payloads = clean_payloads(payloads, len(ids))
+        for start in range(0, len(ids), self.upsert_batch):
+            stop = start + self.upsert_batch
+            points = [qe.Point(pid, vec, payload) for pid, vec, payload
+                      in zip(ids[start:stop], vectors[start:stop].tolist(), payloads[start:stop])]
+            shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def optimize(self) -> None:
+        """Merge segments and build HNSW graphs now (blocking) so queries use the index."""
+        shard = self._require()
+        changed = shard.optimize()
+        shard.flush()
+        log.info("optimized %r (changed=%s): %s", self.collection, changed, self.stats())
+
+    # --- reads -------------------------------------------------------------------------------
+    def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
+        params = qe.SearchParams(hnsw_ef=self.options.search_ef, exact=exact)
+        request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vector), filter=flt,
+                                  with_payload=True, with_vector=False, params=params)
+        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self._require().query(request)]
+
+    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False) -> list[Hit]:
+        self._require()
+        return self._query(check_query_vector(vector, self._dim), to_edge_filter(filters), check_limit(limit),
+                           bool(exact))
+
+    def more_like_this(self, product_id: int, filters: Filters | None = None, limit: int = 10) -> list[Hit]:
+        (pid,) = check_point_ids([product_id])
+        found = self.retrieve([pid], with_vectors=True)
+        if not found:
+            raise StoreError(f"product {pid} is not in collection {self.collection!r}")
+        vector = found[0].payload[VECTOR_KEY].tolist()
+        return self._query(vector, to_edge_filter(filters, exclude_ids=(pid,)), check_limit(limit), False)
+
+    def facets(self, field: str, filters: Filters | None = None, limit: int = 200) -> list[tuple[str, int]]:
+        request = qe.FacetRequest(check_facet_field(field), limit=check_limit(limit), exact=True,
+                                  filter=to_edge_filter(filters))
+        return sort_facets(((hit.value, int(hit.count)) for hit in self._require().facet(request)), limit)
+
+    def retrieve(self, ids, with_vectors: bool = False) -> list[Hit]:
+        ids = check_point_ids(ids)
+        shard = self._require()
+        by_id = {}
+        for chunk in batched(ids, 1024):
+            for rec in shard.retrieve(list(chunk), with_payload=True, with_vector=bool(with_vectors)):
+                payload = dict(rec.payload or {})
+                if with_vectors:
+                    payload[VECTOR_KEY] = _vector_of(rec)
+                by_id[int(rec.id)] = Hit(int(rec.id), 0.0, payload)
+        return [by_id[pid] for pid in ids if pid in by_id]
+
+    def count(self, filters: Filters | None = None) -> int:
+        return int(self._require().count(qe.CountRequest(exact=True, filter=to_edge_filter(filters))))
+
+    def existing_ids(self, ids) -> set[int]:
+        ids = check_point_ids(ids)
+        shard = self._require()
+        found: set[int] = set()
+        for chunk in batched(ids, 1024):
+            found.update(int(r.id) for r in shard.retrieve(list(chunk), with_payload=False, with_vector=False))
+        return found
+
+    def scroll(self, batch: int = 256, with_vectors: bool = True) -> Iterator[list[Hit]]:
+        batch = check_limit(batch)
+        offset = None
+        while True:
+            records, offset = self._require().scroll(qe.ScrollRequest(
+                offset=offset, limit=batch, with_payload=True, with_vector=bool(with_vectors)))
+            hits = []
+            for rec in records:
+                payload = dict(rec.payload or {})
+                if with_vectors:
+                    payload[VECTOR_KEY] = _vector_of(rec)
+                hits.append(Hit(int(rec.id), 0.0, payload))
+            if hits:
+                yield hits
+            if offset is None:
+                return
+
+    def model_info(self) -> dict | None:
+        return self._read_sidecar().get("model") if self.path.is_dir() else None
+
+    def stats(self) -> dict:
+        info = self._require().info()
+        return {"points": info.points_count, "indexed_vectors": info.indexed_vectors_count,
+                "segments": info.segments_count, "dim": self._dim, "path": str(self.path)}

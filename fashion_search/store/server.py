@@ -1,0 +1,271 @@
+"""Server backend through qdrant-client: a Qdrant server or cluster at a URL, or qdrant-client's
+local mode (":memory:" / a directory), which runs this same code path in tests without a server.
+
+The model identity is kept in the collection's own metadata (Qdrant >= 1.16, qdrant-client 1.20),
+so it travels with snapshots and replicas and no reserved point pollutes searches, counts or facets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from typing import Iterator
+
+import numpy as np
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Filters, Hit, IndexOptions,
+                   StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
+                   check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
+                   dim_conflict_message, model_conflict_message, sort_facets)
+
+log = logging.getLogger(__name__)
+
+METADATA_KEY = "fashion_search"
+OPTIMIZE_WAIT_S = 600
+
+
+def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = ()) -> qm.Filter | None:
+    must = []
+    for clause in (filters or Filters()).clauses():
+        if clause[0] == "any":
+            _, name, values = clause          # MatchAny = OR within the field
+            must.append(qm.FieldCondition(key=name, match=qm.MatchAny(any=values)))
+        else:
+            _, name, gte, lte = clause
+            must.append(qm.FieldCondition(key=name, range=qm.Range(gte=gte, lte=lte)))
+    must_not = [qm.HasIdCondition(has_id=list(exclude_ids))] if exclude_ids else None
+    if not must and not must_not:
+        return None
+    return qm.Filter(must=must or None, must_not=must_not)
+
+
+class ServerStore(VectorStore):
+    def __init__(self, location: str, collection: str = "products", *, api_key: str | None = None,
+                 timeout_s: float = 5.0, shard_number: int | None = None, replication_factor: int | None = None,
+                 upsert_batch: int = 256, **index_options) -> None:
+        self.collection = collection
+        self.location = location
+        self.options = IndexOptions(**index_options)
+        self.shard_number, self.replication_factor = shard_number, replication_factor
+        self.upsert_batch = upsert_batch
+        self.timeout_s = timeout_s
+        self.is_local = not location.startswith(("http://", "https://"))
+        # Local mode is a plain Python object with no locking of its own; a server is safe to share.
+        self._local_lock = threading.RLock() if self.is_local else contextlib.nullcontext()
+        if location == ":memory:":
+            self.client = QdrantClient(location=":memory:")
+        elif location.startswith("local:"):
+            self.client = QdrantClient(path=location[len("local:"):], force_disable_check_same_thread=True)
+        else:
+            # https:// turns TLS on; the version check is skipped because it would cost a second
+            # round trip per open, and the cheap call below already proves the server answers.
+            self.client = QdrantClient(url=location, api_key=api_key, timeout=max(1, math.ceil(timeout_s)),
+                                       check_compatibility=False)
+            try:
+                self.client.get_collections()
+            except Exception as err:
+                self.client.close()
+                raise StoreError(f"cannot reach the Qdrant server at {location}: {err}. Start it with "
+                                 "`docker compose up -d qdrant`, or fix QDRANT_URL / QDRANT_API_KEY "
+                                 "(unset QDRANT_URL to use the embedded store)") from err
+        self._dim: int | None = None
+
+    def _call(self, method: str, *args, **kwargs):
+        with self._local_lock:
+            return getattr(self.client, method)(self.collection, *args, **kwargs)
+
+    def _where(self) -> str:
+        return self.location
+
+    def _config(self) -> qm.CollectionInfo:
+        try:
+            return self._call("get_collection")
+        except (ValueError, KeyError) as err:      # local mode: "Collection products not found"
+            raise self._missing() from err
+        except Exception as err:
+            if getattr(err, "status_code", None) == 404:
+                raise self._missing() from err
+            raise
+
+    def _missing(self) -> StoreError:
+        return StoreError(f"collection {self.collection!r} does not exist at {self._where()}; run the ingest "
+                          "job first, or check QDRANT_URL/QDRANT_COLLECTION")
+
+    def _require_dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self._config().config.params.vectors.size)
+        return self._dim
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def ensure_collection(self, dim: int, model: dict | None = None, recreate: bool = False) -> None:
+        dim, model = check_dim(dim), check_model_identity(model)
+        with self._local_lock:
+            exists = self.client.collection_exists(self.collection)
+            if exists and recreate:
+                log.warning("recreate: deleting collection %r at %s", self.collection, self._where())
+                self.client.delete_collection(self.collection)
+                exists = False
+            if not exists:
+                self._create(dim, model)
+            info = self._config()
+            params = info.config.params.vectors
+            if not isinstance(params, qm.VectorParams):
+                raise StoreError(f"collection {self.collection!r} at {self._where()} uses named vectors; "
+                                 "this app writes one unnamed vector. Pass --recreate or use another collection")
+            have_distance = params.distance.value if hasattr(params.distance, "value") else str(params.distance)
+            if params.size != dim or have_distance != DISTANCE:
+                raise StoreError(dim_conflict_message(self.collection, self._where(), params.size,
+                                                      have_distance, dim))
+            self._dim = dim
+            recorded = ((info.config.metadata or {}).get(METADATA_KEY) or {}).get("model")
+            if model is not None:
+                if recorded is not None and recorded != model:
+                    raise StoreError(model_conflict_message(self.collection, self._where(), recorded, model))
+                if recorded is None:
+                    self.client.update_collection(self.collection, metadata={METADATA_KEY: self._meta(dim, model)})
+                if self.model_info() != model:
+                    raise StoreError(f"the server at {self._where()} did not keep the collection metadata (model "
+                                     "identity); it is probably older than Qdrant 1.16: upgrade it")
+            self._ensure_payload_indexes(info)
+
+    @staticmethod
+    def _meta(dim: int, model: dict | None) -> dict:
+        return {"format": 1, "dim": dim, "distance": DISTANCE, "model": model}
+
+    def _create(self, dim: int, model: dict | None) -> None:
+        opts = self.options
+        quantization = (qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(
+            type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)) if opts.quantization == "int8" else None)
+        self.client.create_collection(
+            self.collection,
+            vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
+            hnsw_config=qm.HnswConfigDiff(m=opts.hnsw_m, ef_construct=opts.hnsw_ef_construct,
+                                          full_scan_threshold=opts.full_scan_threshold_kb),
+            optimizers_config=(qm.OptimizersConfigDiff(indexing_threshold=opts.indexing_threshold_kb)
+                               if opts.indexing_threshold_kb else None),
+            quantization_config=quantization,
+            shard_number=self.shard_number, replication_factor=self.replication_factor,
+            metadata={METADATA_KEY: self._meta(dim, model)})
+        log.info("created collection %r at %s (%d-d, %s, shards=%s, replicas=%s)", self.collection,
+                 self._where(), dim, DISTANCE, self.shard_number, self.replication_factor)
+
+    def _ensure_payload_indexes(self, info: qm.CollectionInfo) -> None:
+        if self.is_local:
+            return      # local mode ignores payload indexes (and warns on each); filters still work
+        present = set(info.payload_schema or {})
+        for name in FILTER_FIELDS:
+            if name not in present:
+                schema = qm.PayloadSchemaType.INTEGER if name in INTEGER_INDEX_FIELDS else qm.PayloadSchemaType.KEYWORD
+                self.client.create_payload_index(self.collection, name, schema, wait=True)
+                log.info("created %s payload index on %r", schema.value, name)
+
+    def close(self) -> None:
+        with self._local_lock:
+            self.client.close()
+
+    # --- writes ------------------------------------------------------------------------------
+    def upsert(self, ids, vectors: np.ndarray, payloads: list[dict]) -> None:
+        dim = self._require_dim()
+        ids = check_point_ids(ids)
+        vectors = check_vectors(vectors, dim, n=len(ids))
+        payloads = clean_payloads(payloads, len(ids))
+        for start in range(0, len(ids), self.upsert_batch):
+            stop = start + self.upsert_batch
+            batch = qm.Batch(ids=ids[start:stop], vectors=vectors[start:stop].tolist(), payloads=payloads[start:stop])
+            self._call("upsert", points=batch, wait=True)
+
+    def optimize(self) -> None:
+        """A server optimizes by itself; wait (bounded) until it reports the collection green."""
+        if self.is_local:
+            return      # local mode is brute force: nothing to build
+        deadline = time.monotonic() + OPTIMIZE_WAIT_S
+        while (status := self._config().status) != qm.CollectionStatus.GREEN:
+            if time.monotonic() > deadline:
+                raise StoreError(f"collection {self.collection!r} still {status} after {OPTIMIZE_WAIT_S}s")
+            time.sleep(0.5)
+
+    # --- reads -------------------------------------------------------------------------------
+    def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
+        # Local mode is always exact and warns about any search_params, so send none there.
+        params = None if self.is_local else qm.SearchParams(hnsw_ef=self.options.search_ef, exact=exact)
+        response = self._call("query_points", query=vector, query_filter=flt, limit=limit,
+                              with_payload=True, with_vectors=False, search_params=params)
+        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
+
+    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False) -> list[Hit]:
+        return self._query(check_query_vector(vector, self._require_dim()), to_client_filter(filters),
+                           check_limit(limit), bool(exact))
+
+    def more_like_this(self, product_id: int, filters: Filters | None = None, limit: int = 10) -> list[Hit]:
+        (pid,) = check_point_ids([product_id])
+        found = self.retrieve([pid], with_vectors=True)
+        if not found:
+            raise StoreError(f"product {pid} is not in collection {self.collection!r}")
+        vector = found[0].payload[VECTOR_KEY].tolist()
+        return self._query(vector, to_client_filter(filters, exclude_ids=(pid,)), check_limit(limit), False)
+
+    def facets(self, field: str, filters: Filters | None = None, limit: int = 200) -> list[tuple[str, int]]:
+        response = self._call("facet", key=check_facet_field(field), facet_filter=to_client_filter(filters),
+                              limit=check_limit(limit), exact=True)
+        return sort_facets(((hit.value, int(hit.count)) for hit in response.hits), limit)
+
+    def _hits(self, records, with_vectors: bool) -> list[Hit]:
+        hits = []
+        for rec in records:
+            payload = dict(rec.payload or {})
+            if with_vectors:
+                payload[VECTOR_KEY] = np.asarray(rec.vector, dtype=np.float32)
+            hits.append(Hit(int(rec.id), 0.0, payload))
+        return hits
+
+    def retrieve(self, ids, with_vectors: bool = False) -> list[Hit]:
+        ids = check_point_ids(ids)
+        self._require_dim()
+        by_id = {}
+        for chunk in batched(ids, 1024):
+            records = self._call("retrieve", ids=list(chunk), with_payload=True, with_vectors=bool(with_vectors))
+            by_id.update((h.id, h) for h in self._hits(records, with_vectors))
+        return [by_id[pid] for pid in ids if pid in by_id]
+
+    def count(self, filters: Filters | None = None) -> int:
+        self._require_dim()
+        return int(self._call("count", count_filter=to_client_filter(filters), exact=True).count)
+
+    def existing_ids(self, ids) -> set[int]:
+        ids = check_point_ids(ids)
+        self._require_dim()
+        found: set[int] = set()
+        for chunk in batched(ids, 1024):
+            records = self._call("retrieve", ids=list(chunk), with_payload=False, with_vectors=False)
+            found.update(int(r.id) for r in records)
+        return found
+
+    def scroll(self, batch: int = 256, with_vectors: bool = True) -> Iterator[list[Hit]]:
+        batch = check_limit(batch)
+        self._require_dim()
+        offset = None
+        while True:
+            records, offset = self._call("scroll", limit=batch, offset=offset, with_payload=True,
+                                         with_vectors=bool(with_vectors))
+            if records:
+                yield self._hits(records, with_vectors)
+            if offset is None:
+                return
+
+    def model_info(self) -> dict | None:
+        with self._local_lock:
+            if not self.client.collection_exists(self.collection):
+                return None
+        meta = (self._config().config.metadata or {}).get(METADATA_KEY) or {}
+        return meta.get("model")
+
+    def stats(self) -> dict:
+        info = self._config()
+        return {"points": info.points_count, "indexed_vectors": info.indexed_vectors_count,
+                "segments": info.segments_count, "dim": self._require_dim(), "location": self._where(),
+                "status": str(info.status)}

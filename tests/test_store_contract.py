@@ -1,0 +1,318 @@
+"""One contract, two backends: Qdrant Edge on disk and qdrant-client local mode (the server code path).
+
+Every answer is checked against an independent reference: numpy brute force for search, pandas for
+counts and facets, the written arrays for retrieve/scroll.
+"""
+
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fashion_search.settings import Settings, SettingsError, load_settings
+from fashion_search.store import Filters, StoreError, open_store, open_store_from_settings
+
+N, DIM = 300, 16
+MODEL = {"name": "tiny-clip", "weights_hash": "abc123"}
+VOCAB = {
+    "gender": ["Men", "Women", "Boys", "Girls", "Unisex"],
+    "masterCategory": ["Apparel", "Accessories", "Footwear"],
+    "subCategory": ["Topwear", "Bottomwear", "Shoes", "Watches"],
+    "articleType": ["Tshirts", "Shirts", "Jeans", "Casual Shoes", "Watches", "Handbags"],
+    "baseColour": ["Black", "White", "Blue", "Navy Blue", "Red"],
+    "season": ["Summer", "Winter", "Fall", "Spring"],
+    "usage": ["Casual", "Formal", "Sports"],
+}
+FILTER_CASES = [
+    Filters(),
+    Filters({"gender": ["Men"]}),
+    Filters({"gender": ["Men", "Women"]}),                       # OR within a field
+    Filters({"gender": ["Women"], "masterCategory": ["Footwear", "Apparel"]}),   # AND across fields
+    Filters({"baseColour": []}),                                 # empty selection = no constraint
+    Filters(year_min=2011, year_max=2013),
+    Filters(year_min=2014),
+    Filters({"season": ["Summer"], "usage": ["Casual", "Sports"]}, year_max=2012),
+    Filters({"articleType": ["Jeans"], "baseColour": ["Red"], "gender": ["Girls"]}),   # may match nothing
+]
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    rng = np.random.default_rng(7)
+    ids = rng.choice(np.arange(1, 100_000), size=N, replace=False)
+    vectors = rng.normal(size=(N, DIM)).astype(np.float32)
+    payloads = []
+    for i in range(N):
+        p = {f: str(rng.choice(v)) for f, v in VOCAB.items()}
+        p["year"] = int(rng.integers(2008, 2017))
+        p["name"] = f"product {ids[i]}"
+        if i % 17 == 0:
+            p["baseColour"] = None               # absent values must not match nor be faceted
+        if i % 23 == 0:
+            del p["year"]
+        payloads.append(p)
+    frame = pd.DataFrame(payloads, index=ids)
+    return ids, vectors, payloads, frame
+
+
+def mask_of(frame: pd.DataFrame, f: Filters) -> np.ndarray:
+    mask = np.ones(len(frame), dtype=bool)
+    for field, values in f.values.items():
+        if values:
+            mask &= frame[field].isin(values).to_numpy()
+    years = frame["year"].to_numpy(dtype=float)      # NaN where absent: fails every comparison
+    if f.year_min is not None:
+        mask &= years >= f.year_min
+    if f.year_max is not None:
+        mask &= years <= f.year_max
+    return mask
+
+
+def brute_force(vectors, ids, query, mask, limit, exclude=None):
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = unit @ (query / np.linalg.norm(query))
+    order = [i for i in np.argsort(-scores) if mask[i] and ids[i] != exclude]
+    return [int(ids[i]) for i in order[:limit]], scores[order[:limit]]
+
+
+def make_store(backend, root, collection="products", persistent=False, **kw):
+    """Local mode stays in memory unless the test needs the disk: its on-disk mode commits every
+    point to sqlite, which is slow on a shared machine and adds nothing to the contract."""
+    if backend == "edge":
+        return open_store(root / "edge", collection, **kw)
+    return open_store(f"local:{root / 'local'}" if persistent else ":memory:", collection, **kw)
+
+
+def fill(store, catalog):
+    ids, vectors, payloads, _ = catalog
+    store.ensure_collection(DIM, MODEL)
+    store.upsert(ids, vectors, payloads)
+    return store
+
+
+@pytest.fixture(scope="module", params=["edge", "local"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def readonly(backend, tmp_path_factory, catalog):
+    """Shared by the tests that only read, so the store is written once per backend."""
+    store = fill(make_store(backend, tmp_path_factory.mktemp(backend)), catalog)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def filled(backend, tmp_path, catalog):
+    store = fill(make_store(backend, tmp_path), catalog)
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("case", range(len(FILTER_CASES)))
+def test_exact_filtered_search_equals_numpy_brute_force(readonly, catalog, case):
+    ids, vectors, _, frame = catalog
+    f = FILTER_CASES[case]
+    query = np.random.default_rng(case).normal(size=DIM)
+    want_ids, want_scores = brute_force(vectors, ids, query, mask_of(frame, f), 10)
+    hits = readonly.search(query, f, limit=10, exact=True)
+    assert [h.id for h in hits] == want_ids
+    np.testing.assert_allclose([h.score for h in hits], want_scores, atol=1e-5)
+    assert all(h.payload["name"] == f"product {h.id}" for h in hits)
+
+
+@pytest.mark.parametrize("case", range(len(FILTER_CASES)))
+def test_count_equals_mask(readonly, catalog, case):
+    assert readonly.count(FILTER_CASES[case]) == int(mask_of(catalog[3], FILTER_CASES[case]).sum())
+
+
+@pytest.mark.parametrize("case", [0, 1, 3, 5, 8])
+def test_facets_equal_pandas_value_counts(readonly, catalog, case):
+    frame, f = catalog[3], FILTER_CASES[case]
+    for field in list(VOCAB) + ["year"]:
+        want = frame[mask_of(frame, f)][field].dropna().value_counts()
+        got = readonly.facets(field, f)
+        assert dict(got) == {int(k) if field == "year" else k: int(c) for k, c in want.items()}, field
+        assert [c for _, c in got] == sorted((c for _, c in got), reverse=True)
+        assert readonly.facets(field, f, limit=2) == got[:2]
+
+
+def test_facets_narrow_under_filter_and_without_drops_own_field(readonly, catalog):
+    frame = catalog[3]
+    footwear = Filters({"masterCategory": ["Footwear"], "gender": ["Men"]})
+    narrowed = dict(readonly.facets("articleType", footwear))
+    assert sum(narrowed.values()) == int(mask_of(frame, footwear).sum())
+    own_field_free = dict(readonly.facets("masterCategory", footwear.without("masterCategory")))
+    assert own_field_free == frame[frame.gender == "Men"].masterCategory.value_counts().to_dict()
+
+
+def test_retrieve_keeps_order_skips_missing_and_returns_unit_vectors(readonly, catalog):
+    ids, vectors, payloads, _ = catalog
+    asked = [int(ids[5]), 999_999, int(ids[0]), int(ids[17])]
+    hits = readonly.retrieve(asked, with_vectors=True)
+    assert [h.id for h in hits] == [asked[0], asked[2], asked[3]]
+    for hit, row in zip(hits, [5, 0, 17]):
+        np.testing.assert_allclose(hit.payload.pop("_vector"), vectors[row] / np.linalg.norm(vectors[row]), atol=1e-5)
+        assert hit.payload == {k: v for k, v in payloads[row].items() if v is not None}
+        assert hit.score == 0.0
+    assert "_vector" not in readonly.retrieve([int(ids[5])])[0].payload
+
+
+def test_upsert_twice_is_idempotent_and_overwrites(filled, catalog):
+    ids, vectors, payloads, _ = catalog
+    before = filled.retrieve(ids[:50], with_vectors=True)
+    filled.upsert(ids, vectors, payloads)
+    assert filled.count() == N
+    after = filled.retrieve(ids[:50], with_vectors=True)
+    for a, b in zip(before, after):
+        np.testing.assert_allclose(a.payload["_vector"], b.payload["_vector"], atol=1e-6)
+    changed = dict(payloads[0], gender="Unisex")
+    filled.upsert([ids[0]], vectors[1:2], [changed])
+    hit = filled.retrieve([ids[0]], with_vectors=True)[0]
+    assert hit.payload["gender"] == "Unisex" and filled.count() == N
+    np.testing.assert_allclose(hit.payload["_vector"], vectors[1] / np.linalg.norm(vectors[1]), atol=1e-5)
+
+
+def test_model_identity_recorded_and_mismatch_refused(filled):
+    assert filled.model_info() == MODEL
+    filled.ensure_collection(DIM, MODEL)                 # same identity: accepted, nothing deleted
+    filled.ensure_collection(DIM, None)                  # no identity given: no check
+    assert filled.count() == N
+    with pytest.raises(StoreError, match="--recreate") as err:
+        filled.ensure_collection(DIM, {"name": "tiny-clip", "weights_hash": "other"})
+    assert "other" in str(err.value) and "abc123" in str(err.value)
+    assert filled.count() == N and filled.model_info() == MODEL
+
+
+def test_dimension_mismatch_refused(filled):
+    with pytest.raises(StoreError, match=r"16-d.*32-d.*--recreate"):
+        filled.ensure_collection(32, MODEL)
+    assert filled.count() == N
+
+
+def test_recreate_replaces_collection(filled):
+    other = {"name": "bigger", "weights_hash": "f00"}
+    filled.ensure_collection(32, other, recreate=True)
+    assert filled.count() == 0 and filled.model_info() == other
+    filled.upsert([1], np.ones((1, 32)), [{"gender": "Men"}])
+    assert filled.facets("gender") == [("Men", 1)]
+
+
+def test_more_like_this_excludes_itself(readonly, catalog):
+    ids, vectors, _, frame = catalog
+    for row, f in [(3, None), (4, Filters({"gender": ["Men", "Women"]}, year_min=2010))]:
+        hits = readonly.more_like_this(int(ids[row]), f, limit=8)
+        want, _ = brute_force(vectors, ids, vectors[row], mask_of(frame, f or Filters()), 8, exclude=ids[row])
+        assert int(ids[row]) not in [h.id for h in hits]
+        assert [h.id for h in hits] == want
+    with pytest.raises(StoreError, match="not in collection"):
+        readonly.more_like_this(999_999)
+
+
+def test_existing_ids(readonly, catalog):
+    ids = catalog[0]
+    assert readonly.existing_ids([int(ids[0]), 999_999, int(ids[9])]) == {int(ids[0]), int(ids[9])}
+    assert readonly.existing_ids([]) == set()
+
+
+@pytest.mark.parametrize("target_backend", ["edge", "local"])
+def test_scroll_round_trip_into_another_store(readonly, catalog, tmp_path, target_backend):
+    ids, vectors, _, _ = catalog
+    target = make_store(target_backend, tmp_path / "target")
+    target.ensure_collection(DIM, readonly.model_info())
+    batches = list(readonly.scroll(batch=64))
+    assert len(batches) == 5 and sum(map(len, batches)) == N
+    for batch in batches:
+        target.upsert([h.id for h in batch], np.stack([h.payload["_vector"] for h in batch]),
+                      [{k: v for k, v in h.payload.items() if k != "_vector"} for h in batch])
+    assert target.count() == N and target.model_info() == MODEL
+    for f in FILTER_CASES[:4]:
+        assert dict(target.facets("articleType", f)) == dict(readonly.facets("articleType", f))
+        q = vectors[11]
+        assert [h.id for h in target.search(q, f, exact=True)] == [h.id for h in readonly.search(q, f, exact=True)]
+    target.close()
+
+
+def test_persistence_after_close_and_reopen(backend, tmp_path, catalog):
+    ids, vectors, payloads, _ = catalog
+    store = fill(make_store(backend, tmp_path, persistent=True), catalog)
+    store.optimize()
+    before = [h.id for h in store.search(vectors[2], FILTER_CASES[3], exact=True)]
+    store.close()
+    reopened = make_store(backend, tmp_path, persistent=True)
+    assert reopened.count() == N and reopened.model_info() == MODEL
+    assert [h.id for h in reopened.search(vectors[2], FILTER_CASES[3], exact=True)] == before
+    reopened.ensure_collection(DIM, MODEL)               # reopening never deletes
+    assert reopened.count() == N
+    reopened.close()
+
+
+def test_collections_are_separate(backend, tmp_path):
+    a = make_store(backend, tmp_path, "alpha", persistent=True)
+    a.ensure_collection(4)
+    a.upsert([1, 2], np.eye(4)[:2], [{}, {}])
+    a.close()
+    b = make_store(backend, tmp_path, "beta", persistent=True)
+    with pytest.raises(StoreError, match="does not exist.*ingest"):
+        b.count()
+    b.close()
+
+
+@pytest.mark.parametrize("bad", [
+    lambda s: s.upsert([1], np.ones((1, DIM + 1)), [{}]),
+    lambda s: s.upsert([1, 2], np.ones((1, DIM)), [{}, {}]),
+    lambda s: s.upsert([1], np.full((1, DIM), np.nan), [{}]),
+    lambda s: s.upsert([1], np.zeros((1, DIM)), [{}]),
+    lambda s: s.upsert([-5], np.ones((1, DIM)), [{}]),
+    lambda s: s.upsert([1], np.ones((1, DIM)), [{"year": "2012a"}]),
+    lambda s: s.search(np.ones(DIM), Filters({"colour": ["Red"]})),
+    lambda s: s.search(np.ones(DIM), Filters({"gender": "Men"})),
+    lambda s: s.search(np.ones(DIM), Filters(year_min=2015, year_max=2010)),
+    lambda s: s.search(np.ones(DIM), limit=0),
+    lambda s: s.facets("name"),
+    lambda s: s.ensure_collection(DIM, {"name": "no hash"}),
+], ids=["dim", "pairing", "nan", "zero", "negative-id", "year", "field", "string-values", "year-order",
+        "limit", "facet-field", "model-shape"])
+def test_bad_input_raises_store_error(readonly, bad):
+    with pytest.raises(StoreError):
+        bad(readonly)
+    assert readonly.count() == N
+
+
+def test_edge_refuses_second_opener(tmp_path):
+    first = open_store(tmp_path, "products")
+    first.ensure_collection(4)
+    with pytest.raises(StoreError, match="open in another process"):
+        open_store(tmp_path, "products")
+    first.close()
+    open_store(tmp_path, "products").close()            # free again once closed
+
+
+@pytest.mark.timeout(20)
+def test_unreachable_server_fails_fast_naming_the_url():
+    with socket.socket() as sock:                        # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with pytest.raises(StoreError, match=f"cannot reach the Qdrant server at {url}"):
+        open_store(url, timeout_s=2)
+
+
+def test_settings_defaults_and_validation(tmp_path):
+    assert load_settings({}) == Settings()
+    assert load_settings({}).location == ".qdrant"
+    s = load_settings({"QDRANT_URL": "https://q.example:6333", "QDRANT_API_KEY": "k", "QDRANT_SHARD_NUMBER": "3",
+                       "QDRANT_REPLICATION_FACTOR": "2", "QDRANT_COLLECTION": "demo"})
+    assert (s.location, s.shard_number, s.replication_factor, s.collection) == ("https://q.example:6333", 3, 2, "demo")
+    assert "k" not in str(s.describe().values())
+    for env, var in [({"QDRANT_URL": "localhost:6333"}, "QDRANT_URL"), ({"QDRANT_COLLECTION": "a/b"}, "QDRANT_COLLECTION"),
+                     ({"QDRANT_SHARD_NUMBER": "3"}, "QDRANT_SHARD_NUMBER"), ({"QDRANT_TIMEOUT": "soon"}, "QDRANT_TIMEOUT"),
+                     ({"QDRANT_URL": "http://h", "QDRANT_REPLICATION_FACTOR": "0"}, "QDRANT_REPLICATION_FACTOR")]:
+        with pytest.raises(SettingsError, match=var):
+            load_settings(env)
+    store = open_store_from_settings(load_settings({"QDRANT_PATH": str(tmp_path), "QDRANT_COLLECTION": "demo"}))
+    store.ensure_collection(4)
+    assert (tmp_path / "demo" / "fashion_search.json").is_file()
+    store.close()
