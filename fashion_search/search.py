@@ -1,0 +1,201 @@
+"""The one place that turns a query (text, image or product id) plus filters into ranked hits.
+
+Used by the search page, evaluation and benchmarks. Knows the embedder and the store contract,
+nothing about Streamlit. Hits become typed `ProductHit` objects for display; images are resolved
+only from catalog roots the caller allows, never from a path a payload merely claims.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fashion_search.catalog import KEYWORD_FIELDS, Catalog, CatalogError, ImageError, open_catalog
+from fashion_search.store.base import Filters, Hit
+
+# Keyword fields and the year: the year's facet gives the range for the page's year slider.
+FACET_FIELDS = KEYWORD_FIELDS + ("year",)
+
+log = logging.getLogger(__name__)
+
+# Shown as chips on a result card, most telling first; name and score have their own places.
+CARD_FIELDS = ("articleType", "baseColour", "gender", "usage", "season", "year")
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    encode_ms: float  # time to turn the query into a vector (0 for more-like-this: stored vector)
+    search_ms: float  # time spent in the store
+
+    @property
+    def products(self) -> list[ProductHit]:
+        return [ProductHit.from_hit(h) for h in self.hits]
+
+
+@dataclass(frozen=True)
+class ProductHit:
+    """A search hit as the page shows it: typed fields instead of a raw payload dict."""
+
+    id: int
+    score: float
+    name: str | None
+    gender: str | None = None
+    masterCategory: str | None = None
+    subCategory: str | None = None
+    articleType: str | None = None
+    baseColour: str | None = None
+    season: str | None = None
+    usage: str | None = None
+    year: int | None = None
+    caption: str | None = None
+    image_ref: str | None = None
+    catalog: str | None = None
+
+    @classmethod
+    def from_hit(cls, hit: Hit) -> ProductHit:
+        p = hit.payload or {}
+        year = p.get("year")
+        return cls(
+            id=int(hit.id),
+            score=float(hit.score),
+            name=p.get("name"),
+            year=int(year) if year is not None else None,
+            caption=p.get("caption"),
+            image_ref=p.get("image_ref"),
+            catalog=p.get("catalog"),
+            **{f: p.get(f) for f in KEYWORD_FIELDS},
+        )
+
+    @property
+    def title(self) -> str:
+        return self.name or self.caption or f"Product {self.id}"
+
+    def attributes(self) -> list[tuple[str, str]]:
+        """(field, value) pairs worth a chip, in display order; missing values left out."""
+        values = ((f, getattr(self, f)) for f in CARD_FIELDS)
+        return [(f, str(v)) for f, v in values if v not in (None, "")]
+
+
+def _elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+class Searcher:
+    """Text / image / product-id search over a VectorStore, with the time each stage took."""
+
+    def __init__(self, embedder, store):
+        self.embedder = embedder
+        self.store = store
+
+    def text(self, query: str, filters: Filters | None = None, limit: int = 24) -> SearchResult:
+        query = (query or "").strip()
+        if not query:
+            raise ValueError("empty query: type a few words, e.g. 'red summer dress'")
+        start = time.perf_counter()
+        vector = self.embedder.encode_texts([query])[0]  # (D,)
+        encode_ms = _elapsed_ms(start)
+        return self._search(vector, filters, limit, encode_ms)
+
+    def image(self, image, filters: Filters | None = None, limit: int = 24) -> SearchResult:
+        start = time.perf_counter()
+        vector = self.embedder.encode_images([image.convert("RGB")])[0]  # (D,)
+        encode_ms = _elapsed_ms(start)
+        return self._search(vector, filters, limit, encode_ms)
+
+    def more_like_this(self, product_id: int, filters: Filters | None = None, limit: int = 24) -> SearchResult:
+        # The store reuses the product's stored image vector, so there is nothing to encode.
+        start = time.perf_counter()
+        hits = self.store.more_like_this(int(product_id), filters=filters, limit=limit)
+        return SearchResult(hits=hits, encode_ms=0.0, search_ms=_elapsed_ms(start))
+
+    def _search(self, vector, filters, limit, encode_ms) -> SearchResult:
+        start = time.perf_counter()
+        hits = self.store.search(vector, filters=filters, limit=limit)
+        return SearchResult(hits=hits, encode_ms=encode_ms, search_ms=_elapsed_ms(start))
+
+    def product(self, product_id: int) -> ProductHit | None:
+        hits = self.store.retrieve([int(product_id)])
+        return ProductHit.from_hit(hits[0]) if hits else None
+
+    def facets(self, field: str, filters: Filters | None = None, limit: int = 200) -> list[tuple[str, int]]:
+        return self.store.facets(field, filters=filters, limit=limit)
+
+    def facets_for_filters(self, filters: Filters | None, fields=FACET_FIELDS, limit: int = 200) -> dict:
+        """{field: [(value, count), ...]}, each field's counts computed under the *other* fields' selections.
+
+        Leaving a field's own selection out keeps its other values visible (OR within a field),
+        while the other fields narrow it: choosing Footwear narrows articleType to footwear types.
+        """
+        filters = filters or Filters()
+        return {f: self.facets(f, filters=filters.without(f), limit=limit) for f in fields}
+
+
+def catalog_root_from_model_info(model_info: dict | None) -> str | None:
+    """The catalog root the ingest job recorded with the collection, if any."""
+    if not model_info:
+        return None
+    for key in ("catalog", "catalog_root"):
+        if model_info.get(key):
+            return str(model_info[key])
+    return None
+
+
+class CatalogImages:
+    """Image bytes for hits, read only from catalog roots this object was told to trust.
+
+    A payload names its catalog root, but a payload is data, not configuration: a hit whose
+    `catalog` is not one of `allowed_roots` gets no image (counted and logged), and
+    `Catalog.image_bytes` itself refuses refs escaping the root.
+    """
+
+    def __init__(self, allowed_roots):
+        self.refused = 0  # hits whose payload names a catalog nobody configured
+        self.missing = 0  # hits whose image is absent or unreadable
+        self.problems: list[str] = []  # configured roots that could not be opened
+        self._catalogs: dict[str, Catalog] = {}
+        for root in dict.fromkeys(str(r) for r in allowed_roots if r):
+            try:
+                catalog = open_catalog(root)
+            except (CatalogError, OSError) as err:
+                self.problems.append(f"catalog {root} cannot be opened: {err}")
+                log.warning(self.problems[-1])
+                continue
+            # Both spellings match: the configured path and the root the catalog resolved it to
+            # (a parquet catalog given as dir/ may root itself at dir/data/).
+            for spelling in (root, catalog.root):
+                self._catalogs[_canonical(spelling)] = catalog
+
+    @property
+    def roots(self) -> list[str]:
+        return sorted({str(c.root) for c in self._catalogs.values()})
+
+    def _catalog_for(self, root: str | None) -> Catalog | None:
+        if root is None:  # no recorded root: only unambiguous with a single configured catalog
+            distinct = {id(c): c for c in self._catalogs.values()}
+            return next(iter(distinct.values())) if len(distinct) == 1 else None
+        return self._catalogs.get(_canonical(root))
+
+    def image_bytes(self, product: ProductHit) -> bytes | None:
+        """Encoded image bytes, or None (logged and counted) when it cannot or may not be shown."""
+        if not product.image_ref:
+            self.missing += 1
+            return None
+        catalog = self._catalog_for(product.catalog)
+        if catalog is None:
+            self.refused += 1
+            log.warning("image of product %s not shown: its catalog %r is not a configured root %s",
+                        product.id, product.catalog, self.roots)
+            return None
+        try:
+            return catalog.image_bytes(product.image_ref)
+        except ImageError as err:
+            self.missing += 1
+            log.warning("image of product %s unavailable: %s", product.id, err)
+            return None
+
+
+def _canonical(path) -> str:
+    return str(Path(path).expanduser().resolve())

@@ -1,0 +1,283 @@
+"""The fashion search page.
+
+    streamlit run search_ui/app.py -- [--store .qdrant | --store http://HOST:6333] [--model DIR] [--catalog DIR]
+
+Defaults come from the environment (QDRANT_URL / QDRANT_PATH / QDRANT_COLLECTION via
+fashion_search.settings, FASHION_MODEL, FASHION_CATALOG); flags override them. Without --model the
+page loads the model the collection records it was built with. Search logic lives in
+fashion_search.search; this file wires state, caches and layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image, UnidentifiedImageError
+
+# `streamlit run` puts this folder on sys.path, AppTest does not: make both find the siblings.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import ui_components as ui  # noqa: E402
+
+from fashion_search.catalog import KEYWORD_FIELDS  # noqa: E402
+from fashion_search.embed import Embedder  # noqa: E402
+from fashion_search.models import ModelLoadError, load_clip, model_identity  # noqa: E402
+from fashion_search.search import CatalogImages, Searcher, catalog_root_from_model_info  # noqa: E402
+from fashion_search.settings import SettingsError, load_settings  # noqa: E402
+from fashion_search.store import Filters, StoreError, open_store  # noqa: E402
+
+log = logging.getLogger("search_ui")
+INGEST_HINT = "Run `make ingest` (or `python ingest/ingest.py --catalog PATH`) to fill it, then reload."
+
+
+class PageConfigError(ValueError):
+    """A page flag or variable that cannot work; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class PageConfig:
+    store: str  # Edge directory or http(s) URL of a Qdrant server
+    collection: str
+    model: str | None  # None: the model recorded in the collection
+    catalog: str | None  # catalog root images may be read from (besides the collection's own)
+
+    def __post_init__(self):
+        if self.catalog and not Path(self.catalog).exists():
+            raise PageConfigError(f"catalog {self.catalog} does not exist; pass --catalog (or FASHION_CATALOG) "
+                                  "pointing at the catalog the collection was ingested from")
+
+
+def parse_config(argv: list[str]) -> PageConfig:
+    settings = load_settings()
+    parser = argparse.ArgumentParser(prog="streamlit run search_ui/app.py --", description=__doc__)
+    parser.add_argument("--store", default=settings.location,
+                        help="Edge store directory or http(s)://HOST:PORT (default: QDRANT_URL or QDRANT_PATH)")
+    parser.add_argument("--collection", default=settings.collection, help="collection name")
+    parser.add_argument("--model", default=os.environ.get("FASHION_MODEL") or None,
+                        help="CLIP model dir or hub id (default: FASHION_MODEL, else the collection's model)")
+    parser.add_argument("--catalog", default=os.environ.get("FASHION_CATALOG") or None,
+                        help="catalog root to show images from (default: FASHION_CATALOG)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits on bad flags; the page shows why instead
+        raise PageConfigError(f"bad page arguments {argv} (usage printed in the server log): "
+                              "streamlit run search_ui/app.py -- [--store S] [--collection C] "
+                              "[--model M] [--catalog DIR]") from exit_
+    return PageConfig(store=args.store, collection=args.collection, model=args.model, catalog=args.catalog)
+
+
+def script_argv() -> list[str]:
+    # Only `streamlit run search_ui/app.py -- ARGS` hands this page its flags; under AppTest or
+    # any other host sys.argv belongs to someone else.
+    is_this_script = sys.argv and Path(sys.argv[0]).resolve() == Path(__file__).resolve()
+    return sys.argv[1:] if is_this_script else []
+
+
+# ---- shared resources: built once per server process, never at import -------------------------
+
+@st.cache_resource(show_spinner="Opening the vector store…")
+def get_store(location: str, collection: str):
+    return open_store(location, collection=collection)
+
+
+@st.cache_resource(show_spinner="Loading the CLIP model…")
+def get_embedder(model: str) -> tuple[Embedder, dict]:
+    clip, processor = load_clip(model)
+    return Embedder(clip, processor), model_identity(model, clip)
+
+
+@st.cache_resource
+def get_images(roots: tuple[str, ...]) -> CatalogImages:
+    return CatalogImages(roots)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def facet_table(_searcher: Searcher, data_key: str, filters_key: tuple) -> dict:
+    """Facets for one filter state; data_key (store, collection, size) invalidates after re-ingest."""
+    values, year_min, year_max = filters_key
+    return _searcher.facets_for_filters(Filters({f: list(v) for f, v in values}, year_min, year_max))
+
+
+# ---- per-user state, set at the top and changed only in callbacks -----------------------------
+
+def init_state() -> None:
+    defaults = {"query_box": "", "query": "", "mode": "text", "similar_to": None, "top_k": 24,
+                "upload_bytes": None, "upload_name": None, "upload_error": None, "upload_generation": 0}
+    defaults.update({ui.filter_key(f): [] for f in KEYWORD_FIELDS})
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+
+
+def on_submit() -> None:
+    st.session_state.update(query=st.session_state.query_box.strip(), mode="text", similar_to=None)
+
+
+def on_example(query: str) -> None:
+    st.session_state.update(query_box=query, query=query, mode="text", similar_to=None)
+
+
+def on_more_like_this(product_id: int) -> None:
+    st.session_state.update(mode="similar", similar_to=int(product_id))
+
+
+def on_back_to_text() -> None:
+    # A new uploader key is the only way to empty a file_uploader.
+    st.session_state.update(mode="text", similar_to=None, upload_bytes=None, upload_name=None,
+                            upload_generation=st.session_state.upload_generation + 1)
+
+
+def on_clear_filters() -> None:
+    for field in KEYWORD_FIELDS:
+        st.session_state[ui.filter_key(field)] = []
+    st.session_state.pop("filter_year", None)
+
+
+def on_upload() -> None:
+    upload = st.session_state.get(f"upload_{st.session_state.upload_generation}")
+    st.session_state.upload_error = None
+    if upload is None:
+        st.session_state.update(mode="text", upload_bytes=None, upload_name=None)
+        return
+    data = upload.getvalue()
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+    except (UnidentifiedImageError, OSError) as err:
+        log.warning("uploaded file %s is not a readable image: %s", upload.name, err)
+        st.session_state.upload_error = f"{upload.name} is not an image this page can read (try a JPEG or PNG)."
+        return
+    st.session_state.update(mode="image", upload_bytes=data, upload_name=upload.name, similar_to=None)
+
+
+def current_filters(year_bounds: tuple[int, int] | None) -> Filters:
+    values = {f: list(st.session_state[ui.filter_key(f)]) for f in KEYWORD_FIELDS
+              if st.session_state[ui.filter_key(f)]}
+    year_min = year_max = None
+    chosen = st.session_state.get("filter_year")
+    # Only a narrowed slider filters: a full range must not drop products without a year.
+    if year_bounds and chosen and tuple(chosen) != tuple(year_bounds):
+        year_min, year_max = int(chosen[0]), int(chosen[1])
+    return Filters(values, year_min, year_max)
+
+
+def filters_key(filters: Filters) -> tuple:
+    return tuple(sorted((f, tuple(sorted(v))) for f, v in filters.values.items())), filters.year_min, filters.year_max
+
+
+# ---- the page -----------------------------------------------------------------------------------
+
+def year_bounds_from(facets: list[tuple]) -> tuple[int, int] | None:
+    years = [int(v) for v, _ in facets]
+    return (min(years), max(years)) if years else None
+
+
+def prepare_year_slider(bounds: tuple[int, int] | None) -> None:
+    chosen = st.session_state.get("filter_year")
+    if bounds is None or bounds[0] == bounds[1]:
+        st.session_state.pop("filter_year", None)
+    elif chosen is None or not (bounds[0] <= chosen[0] <= chosen[1] <= bounds[1]):
+        st.session_state.filter_year = bounds  # first visit, or the catalog changed under it
+
+
+def collection_is_missing(err: StoreError) -> bool:
+    # Both backends word a missing collection this way; a dedicated StoreError subclass would be
+    # sturdier (requested from the store's owner).
+    return "does not exist" in str(err)
+
+
+def run_page(config: PageConfig) -> None:
+    try:
+        store = get_store(config.store, config.collection)
+        n_products = store.count()
+        model_info = store.model_info()
+    except StoreError as err:
+        log.warning("store %s unusable: %s", config.store, err)
+        if collection_is_missing(err):
+            st.info(f"There is no collection `{config.collection}` at **{config.store}** yet. {INGEST_HINT}")
+        else:
+            st.error(f"Cannot use the vector store at **{config.store}** (collection `{config.collection}`): {err}")
+        return
+    if n_products == 0:
+        st.info(f"The collection `{config.collection}` at **{config.store}** is empty. {INGEST_HINT}")
+        return
+    model = config.model or (model_info or {}).get("name")
+    if not model:
+        st.error("No model to encode queries with: pass `--model DIR` (or set FASHION_MODEL); "
+                 "this collection does not record the model it was built with.")
+        return
+    embedder, identity = get_embedder(model)
+    searcher = Searcher(embedder, store)
+    images = get_images(tuple(r for r in (config.catalog, catalog_root_from_model_info(model_info)) if r))
+    data_key = f"{config.store}|{config.collection}|{n_products}"
+
+    ui.inject_style()
+    ui.header_ui(n_products, config.collection)
+    recorded_hash = (model_info or {}).get("weights_hash")
+    if recorded_hash and recorded_hash != identity["weights_hash"]:
+        st.warning(f"The model `{model}` is not the one this collection was built with "
+                   f"(`{model_info.get('name')}`): text and image results will not be meaningful.")
+    for problem in images.problems:
+        st.warning(f"Images are not shown: {problem}")
+
+    year_bounds = year_bounds_from(facet_table(searcher, data_key, filters_key(Filters()))["year"])
+    prepare_year_slider(year_bounds)
+    filters = current_filters(year_bounds)
+    ui.upload_ui(on_upload, key=f"upload_{st.session_state.upload_generation}")
+    ui.filters_ui(facet_table(searcher, data_key, filters_key(filters)), year_bounds, on_clear_filters)
+    ui.query_ui(on_submit, on_example)
+    results_ui(searcher, images, filters)
+
+
+def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters) -> None:
+    state = st.session_state
+    limit = int(state.top_k)
+    image_uri = lambda product: ui.image_data_uri(images.image_bytes(product))  # noqa: E731
+    if state.upload_error:
+        st.warning(state.upload_error)
+    if state.mode == "similar":
+        source = searcher.product(state.similar_to)
+        ui.similar_banner_ui(source, image_uri(source) if source else None, on_back_to_text)
+        result, what = searcher.more_like_this(state.similar_to, filters, limit), ""
+    elif state.mode == "image" and state.upload_bytes:
+        ui.image_banner_ui(ui.image_data_uri(state.upload_bytes), state.upload_name, on_back_to_text)
+        with Image.open(io.BytesIO(state.upload_bytes)) as img:
+            result, what = searcher.image(img, filters, limit), "image"
+    elif not state.query:
+        st.info("Type what you are looking for, e.g. *red summer dress*, and press Enter, "
+                "or pick one of the examples above.", icon=":material/search:")
+        return
+    else:
+        result, what = searcher.text(state.query, filters, limit), "text"
+    if not result.hits:
+        loosen = ("Loosen them: remove a filter in the sidebar or widen the year range."
+                  if not filters.is_empty() else "The collection has nothing else to show.")
+        st.info(f"No products match under these filters. {loosen}", icon=":material/filter_alt_off:")
+        if not filters.is_empty():
+            st.button("Clear filters", key="clear_filters_empty", on_click=on_clear_filters)
+        return
+    ui.latency_caption_ui(len(result.hits), result.encode_ms, result.search_ms, what)
+    ui.results_grid_ui(result.products, image_uri, on_more_like_this)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    st.set_page_config(page_title="Fashion search", page_icon=":material/checkroom:", layout="wide")
+    init_state()
+    try:
+        config = parse_config(script_argv() if argv is None else argv)
+        run_page(config)
+    except (PageConfigError, SettingsError, ModelLoadError) as err:
+        st.error(str(err))
+    except Exception as err:  # the page never shows a traceback; the log keeps it
+        log.exception("search page failed")
+        st.error(f"Something went wrong: {type(err).__name__}: {err}. The details are in the server log.")
+
+
+main()

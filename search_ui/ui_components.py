@@ -1,0 +1,160 @@
+"""Widgets and layout of the search page: each *_ui() draws one part and returns plain values.
+
+No search logic here: the page (app.py) asks fashion_search.search for results and hands them in.
+Widget state lives in st.session_state under the keys below; app.py sets the defaults and owns the
+callbacks that change them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Callable
+
+import streamlit as st
+from PIL import Image, UnidentifiedImageError
+
+from fashion_search.search import ProductHit
+
+STYLE_CSS = Path(__file__).with_name("style.css")
+GRID_COLUMNS = 4  # four cards fit a 1280 px window beside the sidebar
+TOP_K_CHOICES = (12, 24, 48, 96)
+FILTER_LABELS = {
+    "gender": "Gender", "masterCategory": "Category", "subCategory": "Sub-category",
+    "articleType": "Article type", "baseColour": "Colour", "season": "Season", "usage": "Usage",
+}
+EXAMPLE_QUERIES = ("red summer dress", "black formal shoes", "blue denim jeans", "white sports tshirt",
+                   "brown handbag")
+
+
+def filter_key(field: str) -> str:
+    return f"filter_{field}"
+
+
+def inject_style() -> None:
+    st.html(f"<style>{STYLE_CSS.read_text(encoding='utf-8')}</style>")
+
+
+def header_ui(n_products: int, collection: str) -> None:
+    st.markdown(
+        f'<div class="fs-header"><h1>Fashion search</h1>'
+        f'<p>Describe it, upload a photo, or follow "More like this" through '
+        f'{n_products:,} products in <code>{html.escape(collection)}</code>.</p></div>',
+        unsafe_allow_html=True,
+    )
+
+
+def query_ui(on_submit: Callable, on_example: Callable) -> None:
+    """The query box (Enter submits the form) and one-click example queries."""
+    with st.form("search_form", border=False):
+        box, button = st.columns([6, 1], vertical_alignment="bottom")
+        box.text_input("What are you looking for?", key="query_box",
+                       placeholder="e.g. red summer dress", label_visibility="collapsed")
+        button.form_submit_button("Search", key="search_submit", type="primary", on_click=on_submit, width="stretch")
+    label, *examples = st.columns([0.6] + [2] * len(EXAMPLE_QUERIES), vertical_alignment="center")
+    label.caption("Try")
+    for i, (column, query) in enumerate(zip(examples, EXAMPLE_QUERIES)):
+        column.button(query, key=f"example_{i}", on_click=on_example, args=(query,),
+                      type="tertiary", width="stretch", icon=":material/search:")
+
+
+def _counted(counts: dict[str, int]) -> Callable[[str], str]:
+    return lambda value: f"{value}  ·  {counts[value]:,}" if value in counts else f"{value}  ·  0"
+
+
+def filters_ui(facets: dict, year_bounds: tuple[int, int] | None, on_clear: Callable) -> None:
+    """Sidebar multiselects whose options and counts come from the store's facets."""
+    st.sidebar.markdown("### Filters")
+    for field, label in FILTER_LABELS.items():
+        counts = dict(facets.get(field, []))
+        chosen = st.session_state.get(filter_key(field), [])
+        # Keep chosen values selectable even when other filters leave them no products.
+        options = list(counts) + [v for v in chosen if v not in counts]
+        st.sidebar.multiselect(label, options, key=filter_key(field), format_func=_counted(counts),
+                               placeholder=f"Any {label.lower()}")
+    if year_bounds and year_bounds[0] < year_bounds[1]:
+        st.sidebar.slider("Year", min_value=year_bounds[0], max_value=year_bounds[1], key="filter_year")
+    elif year_bounds:
+        st.sidebar.caption(f"Every product is from {year_bounds[0]}.")
+    st.sidebar.button("Clear filters", on_click=on_clear, icon=":material/filter_alt_off:", width="stretch")
+    st.sidebar.divider()
+    st.sidebar.select_slider("Results to show", options=TOP_K_CHOICES, key="top_k")
+
+
+def upload_ui(on_upload: Callable, key: str) -> None:
+    st.sidebar.markdown("### Search by image")
+    st.sidebar.file_uploader("Upload a product photo", type=["jpg", "jpeg", "png", "webp"],
+                             key=key, on_change=on_upload, label_visibility="collapsed")
+
+
+def image_data_uri(data: bytes | None) -> str | None:
+    """A data: URI for encoded image bytes, or None when they are not a readable image."""
+    if not data:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            mime = Image.MIME.get(img.format or "")
+    except (UnidentifiedImageError, OSError):
+        return None
+    if mime is None:
+        return None
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _image_html(uri: str | None, alt: str, css_class: str = "fs-img") -> str:
+    if uri is None:
+        return f'<div class="{css_class} fs-missing" role="img" aria-label="No image"><span>No image</span></div>'
+    return f'<div class="{css_class}"><img src="{uri}" alt="{html.escape(alt)}"></div>'
+
+
+def card_html(product: ProductHit, image_uri: str | None) -> str:
+    chips = "".join(
+        f'<span class="fs-chip fs-chip-{field}" title="{field}">{html.escape(value)}</span>'
+        for field, value in product.attributes() if field != "year"
+    )
+    title = html.escape(product.title)
+    year = f"{product.year} · " if product.year is not None else ""
+    return (
+        f'<div class="fs-card" data-product-id="{product.id}">'
+        f"{_image_html(image_uri, product.title)}"
+        f'<div class="fs-name" title="{title}">{title}</div>'
+        f'<div class="fs-chips">{chips}</div>'
+        f'<div class="fs-meta"><span class="fs-score" title="cosine similarity to the query">'
+        f'score {product.score:.3f}</span><span class="fs-id">{year}#{product.id}</span></div>'
+        "</div>"
+    )
+
+
+def results_grid_ui(products: list[ProductHit], image_uri: Callable, on_more_like_this: Callable) -> None:
+    for start in range(0, len(products), GRID_COLUMNS):
+        for column, product in zip(st.columns(GRID_COLUMNS), products[start:start + GRID_COLUMNS]):
+            with column.container(border=True):
+                st.markdown(card_html(product, image_uri(product)), unsafe_allow_html=True)
+                st.button("More like this", key=f"more_{product.id}", on_click=on_more_like_this,
+                          args=(product.id,), icon=":material/auto_awesome:", width="stretch")
+
+
+def latency_caption_ui(n_hits: int, encode_ms: float, search_ms: float, what: str) -> None:
+    encode = f"{what} encoding {encode_ms:.1f} ms · " if what else ""
+    st.caption(f"{n_hits} results · {encode}search {search_ms:.1f} ms")
+
+
+def similar_banner_ui(source: ProductHit | None, image_uri: str | None, on_back: Callable) -> None:
+    with st.container(border=True):
+        picture, text, back = st.columns([1, 6, 2], vertical_alignment="center")
+        thumbnail = _image_html(image_uri, source.title if source else "", "fs-img fs-thumb")
+        picture.markdown(thumbnail, unsafe_allow_html=True)
+        name = html.escape(source.title) if source else "a product that is no longer in the collection"
+        text.markdown(f"**More like this:** {name}")
+        back.button("Back to text search", key="back_from_similar", on_click=on_back, icon=":material/arrow_back:", width="stretch")
+
+
+def image_banner_ui(image_uri: str | None, filename: str, on_back: Callable) -> None:
+    with st.container(border=True):
+        picture, text, back = st.columns([1, 6, 2], vertical_alignment="center")
+        picture.markdown(_image_html(image_uri, filename, "fs-img fs-thumb"), unsafe_allow_html=True)
+        text.markdown(f"**Products that look like** `{html.escape(filename)}`")
+        back.button("Back to text search", key="back_from_image", on_click=on_back,
+                    icon=":material/arrow_back:", width="stretch")

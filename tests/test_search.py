@@ -1,0 +1,138 @@
+"""Searcher on a small ingested store: filters hold, more-like-this excludes the source, timings reported,
+facets narrow under the other filters, and images come only from trusted catalog roots."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from ui_fixtures import build_demo
+
+from fashion_search.catalog import open_catalog
+from fashion_search.embed import Embedder
+from fashion_search.models import load_clip
+from fashion_search.search import CatalogImages, ProductHit, Searcher, catalog_root_from_model_info
+from fashion_search.store import Filters, Hit, open_store
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return build_demo(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def searcher(demo, tmp_path_factory):
+    store = open_store(str(demo.store_copy(tmp_path_factory.mktemp("search"))), "products")
+    clip, processor = load_clip(str(demo.model))
+    yield Searcher(Embedder(clip, processor), store)
+    store.close()
+
+
+def satisfies(payload: dict, filters: Filters) -> bool:
+    year = payload.get("year")
+    return (all(payload.get(f) in values for f, values in filters.values.items() if values)
+            and (filters.year_min is None or (year is not None and year >= filters.year_min))
+            and (filters.year_max is None or (year is not None and year <= filters.year_max)))
+
+
+def test_text_search_ranks_by_score_and_reports_both_timings(searcher):
+    result = searcher.text("red summer dress", limit=10)
+    assert len(result.hits) == 10
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert result.encode_ms > 0 and result.search_ms > 0
+    assert [p.id for p in result.products] == [h.id for h in result.hits]
+
+
+def test_empty_query_is_refused_with_a_hint(searcher):
+    with pytest.raises(ValueError, match="red summer dress"):
+        searcher.text("   ")
+
+
+def test_every_hit_satisfies_the_filters(searcher):
+    filters = Filters({"masterCategory": ["Footwear", "Accessories"], "gender": ["Men"]}, year_min=2011, year_max=2012)
+    expected = searcher.store.count(filters)
+    assert 0 < expected < 60  # the filter really narrows the 240 products
+    result = searcher.text("black shoes", filters=filters, limit=60)
+    assert len(result.hits) == expected  # all matches come back when the limit allows
+    assert all(satisfies(h.payload, filters) for h in result.hits)
+
+
+def test_image_search_finds_the_product_whose_photo_it_is(searcher, demo):
+    catalog = open_catalog(demo.catalog)
+    product = next(p for p in catalog.products() if p.id == 17)
+    result = searcher.image(catalog.load_image(product), limit=5)
+    assert result.hits[0].id == 17
+    assert result.hits[0].score == pytest.approx(1.0, abs=1e-3)
+    assert result.encode_ms > 0 and result.search_ms > 0
+
+
+def test_more_like_this_is_the_neighbourhood_without_the_source(searcher):
+    source_vector = searcher.store.retrieve([17], with_vectors=True)[0].payload["_vector"]
+    neighbours = searcher.store.search(source_vector, limit=9, exact=True)
+    assert neighbours[0].id == 17
+    filters = Filters({"gender": [neighbours[0].payload["gender"]]})
+    result = searcher.more_like_this(17, limit=8)
+    assert 17 not in [h.id for h in result.hits]
+    assert [h.id for h in result.hits][:3] == [h.id for h in neighbours[1:4]]
+    assert result.encode_ms == 0.0 and result.search_ms > 0  # the stored vector needs no encoding
+    filtered = searcher.more_like_this(17, filters=filters, limit=8)
+    assert filtered.hits and all(satisfies(h.payload, filters) and h.id != 17 for h in filtered.hits)
+
+
+def test_facets_of_a_field_are_narrowed_by_the_other_fields_only(searcher):
+    filters = Filters({"masterCategory": ["Footwear"]})
+    facets = searcher.facets_for_filters(filters)
+    footwear_types = {h.payload["articleType"] for batch in searcher.store.scroll(with_vectors=False)
+                      for h in batch if h.payload.get("masterCategory") == "Footwear"}
+    assert {v for v, _ in facets["articleType"]} == footwear_types
+    for value, count in facets["articleType"]:
+        assert count == searcher.store.count(Filters({"masterCategory": ["Footwear"], "articleType": [value]}))
+    # The chosen field still lists its alternatives (OR within a field), counted over everything.
+    assert dict(facets["masterCategory"]) == dict(searcher.facets("masterCategory"))
+    # The year facet (the slider's range) is counted under the category choice too.
+    assert sum(c for _, c in facets["year"]) == searcher.store.count(filters)
+
+
+def test_product_hit_from_hit_types_the_payload():
+    hit = Hit(5, 0.25, {"name": "Nike Men Red Shoes", "gender": "Men", "articleType": "Casual Shoes",
+                        "baseColour": "Red", "year": 2012, "image_ref": "images/5.jpg", "catalog": "/c"})
+    product = ProductHit.from_hit(hit)
+    assert (product.id, product.score, product.title, product.year) == (5, 0.25, "Nike Men Red Shoes", 2012)
+    assert product.season is None
+    assert product.attributes() == [("articleType", "Casual Shoes"), ("baseColour", "Red"),
+                                    ("gender", "Men"), ("year", "2012")]
+    assert ProductHit.from_hit(Hit(6, 0.1, {"caption": "red shoes"})).title == "red shoes"
+
+
+def _hit_for(product_id: int, catalog: str | None, image_ref: str) -> ProductHit:
+    return ProductHit.from_hit(Hit(product_id, 0.5, {"image_ref": image_ref, "catalog": catalog}))
+
+
+def test_images_come_only_from_configured_catalog_roots(demo, tmp_path):
+    images = CatalogImages([str(demo.catalog)])
+    good = images.image_bytes(_hit_for(3, str(demo.catalog), "images/3.jpg"))
+    assert good == (demo.catalog / "images" / "3.jpg").read_bytes()
+    # A payload naming another root is refused even though the file exists there.
+    other = tmp_path / "other"
+    (other / "images").mkdir(parents=True)
+    (other / "images" / "3.jpg").write_bytes(good)
+    assert images.image_bytes(_hit_for(3, str(other), "images/3.jpg")) is None
+    assert images.refused == 1
+    # Refs escaping the root and missing files become placeholders, counted.
+    assert images.image_bytes(_hit_for(3, str(demo.catalog), "../other/images/3.jpg")) is None
+    assert images.image_bytes(_hit_for(9999, str(demo.catalog), "images/9999.jpg")) is None
+    assert images.missing == 2
+    # A configured root that cannot be opened is reported, not raised.
+    broken = CatalogImages([str(tmp_path / "nowhere")])
+    assert len(broken.problems) == 1 and "nowhere" in broken.problems[0]
+
+
+def test_catalog_root_is_read_from_model_info_when_recorded():
+    assert catalog_root_from_model_info({"name": "m", "weights_hash": "h", "catalog": "/data/c"}) == "/data/c"
+    assert catalog_root_from_model_info({"name": "m", "weights_hash": "h"}) is None
+    assert catalog_root_from_model_info(None) is None
+
+
+def test_image_search_accepts_non_rgb_images(searcher):
+    grey = Image.new("L", (60, 80), 128)
+    assert len(searcher.image(grey, limit=3).hits) == 3

@@ -1,0 +1,183 @@
+"""The search page's logic through streamlit.testing.v1.AppTest, against a small ingested Edge store.
+
+Every test checks what the page rendered (cards, captions, messages) against the library's own
+answer on a second copy of the same store, and that no exception reached the page.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+from ui_fixtures import build_demo
+
+from fashion_search.embed import Embedder
+from fashion_search.models import load_clip
+from fashion_search.search import Searcher
+from fashion_search.store import Filters, open_store
+
+APP = str(Path(__file__).resolve().parents[1] / "search_ui" / "app.py")
+TIMEOUT_S = 60  # first run loads torch + the model; later runs take well under a second
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return build_demo(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def page_store(demo, tmp_path_factory):
+    """The store directory the page opens (its own copy: an Edge shard opens once per process)."""
+    yield demo.store_copy(tmp_path_factory.mktemp("page"))
+    st.cache_resource.clear()  # drop the page's cached store and model so the shard is released
+
+
+@pytest.fixture(scope="module")
+def reference(demo, tmp_path_factory):
+    """The library's answers, from a second copy of the same store."""
+    store = open_store(str(demo.store_copy(tmp_path_factory.mktemp("reference"))), "products")
+    clip, processor = load_clip(str(demo.model))
+    yield Searcher(Embedder(clip, processor), store)
+    store.close()
+
+
+@pytest.fixture
+def page_env(monkeypatch, demo, page_store):
+    for var in ("QDRANT_URL", "QDRANT_COLLECTION", "FASHION_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("QDRANT_PATH", str(page_store))
+    monkeypatch.setenv("FASHION_CATALOG", str(demo.catalog))
+    return monkeypatch
+
+
+def run_page(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def search(at: AppTest, query: str) -> AppTest:
+    at.text_input(key="query_box").input(query)
+    at.button(key="search_submit").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def shown_ids(at: AppTest) -> list[int]:
+    cards = [m.value for m in at.markdown if "fs-card" in m.value]
+    return [int(re.search(r'data-product-id="(\d+)"', card).group(1)) for card in cards]
+
+
+def texts(elements) -> str:
+    return "\n".join(e.value for e in elements)
+
+
+def test_a_query_renders_the_library_ranking_with_latency(page_env, reference):
+    at = search(run_page(), "red summer dress")
+    expected = reference.text("red summer dress", limit=24)
+    assert shown_ids(at) == [h.id for h in expected.hits]
+    assert not at.error
+    assert re.search(r"24 results · text encoding \d+\.\d ms · search \d+\.\d ms", texts(at.caption))
+    # Every card shows its image (the catalog is configured), none the placeholder.
+    cards = [m.value for m in at.markdown if "fs-card" in m.value]
+    assert all("data:image/jpeg;base64," in c and "fs-missing" not in c for c in cards)
+
+
+def test_every_result_satisfies_the_chosen_filters(page_env, reference):
+    filters = Filters({"masterCategory": ["Footwear"], "gender": ["Men", "Women"]})
+    at = search(run_page(filter_masterCategory=["Footwear"], filter_gender=["Men", "Women"]), "shoes")
+    ids = shown_ids(at)
+    assert len(ids) == min(24, reference.store.count(filters)) > 0
+    for hit in reference.store.retrieve(ids):
+        assert hit.payload["masterCategory"] == "Footwear" and hit.payload["gender"] in ("Men", "Women")
+    # The other facets narrow to what the filters leave: only footwear article types are offered.
+    offered = set(at.multiselect(key="filter_articleType").options)
+    footwear = {v for v, _ in reference.facets("articleType", filters)}
+    assert offered and {o.split("  ·  ")[0] for o in offered} == footwear
+
+
+def test_year_slider_narrows_results(page_env, reference):
+    at = run_page()
+    low, high = at.slider(key="filter_year").value
+    at.slider(key="filter_year").set_value((low, low + 1))
+    at = search(at, "watch")
+    years = {h.payload.get("year") for h in reference.store.retrieve(shown_ids(at))}
+    assert years and years <= {low, low + 1}
+
+
+def test_empty_query_shows_a_prompt_not_an_error(page_env):
+    at = run_page()
+    assert "Type what you are looking for" in texts(at.info)
+    assert not at.error and shown_ids(at) == []
+    assert at.text_input(key="query_box").value == ""
+
+
+def test_no_match_under_the_filters_hints_to_loosen_them(page_env):
+    at = search(run_page(filter_masterCategory=["Footwear"], filter_articleType=["Tshirts"]), "red shirt")
+    assert shown_ids(at) == []
+    assert "No products match" in texts(at.info) and "Loosen" in texts(at.info)
+    at.button(key="clear_filters_empty").click().run()
+    assert len(shown_ids(at)) == 24  # the same query without filters finds products again
+
+
+def test_more_like_this_shows_neighbours_without_the_source(page_env, reference):
+    at = search(run_page(), "blue jeans")
+    source = shown_ids(at)[2]
+    at.button(key=f"more_{source}").click().run()
+    ids = shown_ids(at)
+    assert source not in ids
+    assert ids == [h.id for h in reference.more_like_this(source, limit=24).hits]
+    assert "More like this" in texts(at.markdown)
+    assert "text encoding" not in texts(at.caption)  # nothing was encoded
+    at.button(key="back_from_similar").click().run()
+    assert shown_ids(at) == [h.id for h in reference.text("blue jeans", limit=24).hits]
+
+
+def test_an_example_query_is_one_click_away(page_env, reference):
+    at = run_page()
+    at.button(key="example_0").click().run()
+    query = at.text_input(key="query_box").value
+    assert query and shown_ids(at) == [h.id for h in reference.text(query, limit=24).hits]
+
+
+def test_search_by_uploaded_image_finds_that_product(page_env, demo):
+    at = run_page()
+    photo = (demo.catalog / "images" / "17.jpg").read_bytes()
+    at.file_uploader[0].set_value(("look.jpg", photo, "image/jpeg")).run()
+    assert shown_ids(at)[0] == 17
+    assert "image encoding" in texts(at.caption)
+    at.file_uploader[0].set_value(("notes.png", b"not an image", "image/png")).run()
+    assert "not an image this page can read" in texts(at.warning)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_server_names_the_url(page_env):
+    url = f"http://127.0.0.1:{_free_port()}"
+    page_env.setenv("QDRANT_URL", url)
+    page_env.setenv("QDRANT_TIMEOUT", "2")
+    at = run_page()
+    assert url in texts(at.error) and "cannot reach" in texts(at.error).lower()
+    assert shown_ids(at) == []
+
+
+@pytest.mark.parametrize("create", [True, False], ids=["empty", "missing"])
+def test_empty_or_missing_collection_says_to_run_make_ingest(page_env, tmp_path, create):
+    if create:
+        with open_store(str(tmp_path), "products") as store:
+            store.ensure_collection(16, model={"name": "m", "weights_hash": "h"})
+    page_env.setenv("QDRANT_PATH", str(tmp_path))
+    at = run_page()
+    assert "make ingest" in texts(at.info)
+    assert not at.error and shown_ids(at) == []
