@@ -1,0 +1,24 @@
+"""`python ingest/ingest.py ...` / `accelerate launch ingest/ingest.py ...`: parse, validate, run."""
+
+from __future__ import annotations
+
+import logging
+
+from .config import ConfigError, parse_config
+from .distributed import current_process_group
+from .migrate import run_migration
+from .runner import run_ingest
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Returns the final report (also logged and written to --report)."""
+    cfg = parse_config(argv)
+    group = current_process_group()
+    logging.basicConfig(
+        level=logging.INFO if group.is_main else logging.WARNING,  # one rank narrates; the others only warn
+        format=f"%(asctime)s %(levelname)s [rank {group.rank}] %(name)s: %(message)s")
+    if cfg.migrate_mode:
+        if group.distributed:
+            raise ConfigError("--from/--to migration runs in one process: start it without accelerate/torchrun")
+        return run_migration(cfg)
+    return run_ingest(cfg, group)

@@ -1,0 +1,121 @@
+"""The ingest job's one config: a dataclass validated up front, parsed from the CLI.
+
+Two modes share it: *ingest* (``--catalog``: catalog -> embeddings -> store) and *migrate*
+(``--from`` + ``--to``: copy an already embedded collection to another store, no model needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+QUANTIZATION_CHOICES = ("none", "int8")
+
+
+class ConfigError(ValueError):
+    """A flag combination that cannot work; the message names the fix."""
+
+
+def _opt(default, help: str, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class IngestConfig:
+    catalog: str | None = _opt(None, "Catalog to ingest: Kaggle dir (styles.csv + images/) or parquet dir/file.")
+    model: str | None = _opt(None, "CLIP model: a local save_pretrained dir or a HF id "
+                                   "(default fashion_search.models.DEFAULT_MODEL).")
+    store: str | None = _opt(None, "Vector store: an Edge dir, http(s)://HOST:PORT for a Qdrant server, or "
+                                   "local:PATH / :memory: for qdrant-client local mode "
+                                   "(default: $QDRANT_URL, else $QDRANT_PATH, else .qdrant).")
+    collection: str | None = _opt(None, "Collection name (default: $QDRANT_COLLECTION, else products).")
+    batch_size: int = _opt(64, "Images per embedding batch (and per upsert).")
+    num_workers: int = _opt(2, "DataLoader workers decoding + preprocessing images (0 = in the main process).")
+    split: str | None = _opt(None, "Only ingest the ids of this split (train/val/test) of --splits-file.")
+    splits_file: str | None = _opt(None, "Split file written by fashion_search.splits.save_splits.")
+    limit: int | None = _opt(None, "Only consider the first N catalog products (after --split).")
+    recreate: bool = _opt(False, "Drop and recreate the collection (needed to switch models).")
+    device: str | None = _opt(None, "Torch device (default: the accelerate process device, else cuda if available).")
+    hnsw_m: int | None = _opt(None, "HNSW m passed to open_store (default: the store's).")
+    hnsw_ef_construct: int | None = _opt(None, "HNSW ef_construct passed to open_store (default: the store's).")
+    quantization: str | None = _opt(None, "Vector quantization passed to open_store.", choices=QUANTIZATION_CHOICES)
+    from_store: str | None = _opt(None, "Migrate mode: source store location.", flag="--from")
+    to_store: str | None = _opt(None, "Migrate mode: destination store location.", flag="--to")
+    report: str = _opt("reports/ingest_report.json", "Where the JSON report (counts, timings, skipped ids) goes.")
+    max_batches: int | None = _opt(None, "Stop after N batches per process (smoke runs; a rerun resumes).")
+
+    @property
+    def migrate_mode(self) -> bool:
+        return self.from_store is not None or self.to_store is not None
+
+    def __post_init__(self) -> None:
+        if self.store is None or self.collection is None:
+            # Environment defaults come from the one settings module, which fails fast on a bad variable.
+            from fashion_search.settings import load_settings
+
+            settings = load_settings()
+            self.store = self.store or settings.location
+            self.collection = self.collection or settings.collection
+        if self.migrate_mode:
+            self._validate_migrate()
+        else:
+            self._validate_ingest()
+        for name in ("batch_size", "limit", "hnsw_m", "hnsw_ef_construct", "max_batches"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+        if self.num_workers < 0:
+            raise ConfigError(f"--num-workers must be >= 0, got {self.num_workers}")
+        if self.quantization is not None and self.quantization not in QUANTIZATION_CHOICES:
+            raise ConfigError(f"--quantization must be one of {QUANTIZATION_CHOICES}, got {self.quantization!r}")
+
+    def _validate_migrate(self) -> None:
+        if not (self.from_store and self.to_store):
+            raise ConfigError("migration needs both --from SOURCE and --to DESTINATION")
+        if self.from_store == self.to_store:
+            raise ConfigError(f"--from and --to are the same store ({self.from_store}); pick another destination")
+        if self.catalog or self.split or self.model:
+            raise ConfigError("--from/--to copies stored vectors: drop --catalog/--split/--model "
+                              "(or drop --from/--to to embed a catalog)")
+
+    def _validate_ingest(self) -> None:
+        if not self.catalog:
+            raise ConfigError("nothing to do: pass --catalog PATH to ingest, or --from SRC --to DST to migrate")
+        if not Path(self.catalog).exists():
+            raise ConfigError(f"--catalog {self.catalog} does not exist (run `make data` or point at a catalog)")
+        if (self.split is None) != (self.splits_file is None):
+            raise ConfigError("--split and --splits-file go together (e.g. --split test --splits-file splits.json)")
+        if self.splits_file and not Path(self.splits_file).is_file():
+            raise ConfigError(f"--splits-file {self.splits_file} not found (write it with fashion_search.splits)")
+
+    def store_options(self) -> dict:
+        """HNSW/quantization settings for open_store; unset flags stay out so the store's defaults apply."""
+        options = {"hnsw_m": self.hnsw_m, "hnsw_ef_construct": self.hnsw_ef_construct}
+        options = {key: value for key, value in options.items() if value is not None}
+        if self.quantization is not None:
+            options["quantization"] = None if self.quantization == "none" else self.quantization
+        return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ingest", description="Embed a fashion catalog's images into a Qdrant collection "
+                                   "(resumable, idempotent), or copy a collection with --from/--to.")
+    for f in fields(IngestConfig):
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        kwargs = {"dest": f.name, "help": f.metadata["help"], "default": f.default}
+        if f.type in (bool, "bool"):
+            parser.add_argument(flag, action="store_true", **kwargs)
+            continue
+        type_name = str(f.type)
+        kwargs["type"] = int if "int" in type_name else str
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        parser.add_argument(flag, **kwargs)
+    return parser
+
+
+def parse_config(argv: list[str] | None = None) -> IngestConfig:
+    namespace = build_parser().parse_args(argv)
+    return IngestConfig(**vars(namespace))
