@@ -178,6 +178,10 @@ class CatalogImages:
             return next(iter(distinct.values())) if len(distinct) == 1 else None
         return self._catalogs.get(_canonical(root))
 
+    def allows(self, product: ProductHit) -> bool:
+        """Whether this hit's catalog is a configured root (its image may be shown at all)."""
+        return self._catalog_for(product.catalog) is not None
+
     def image_bytes(self, product: ProductHit) -> bytes | None:
         """Encoded image bytes, or None (logged and counted) when it cannot or may not be shown."""
         if not product.image_ref:

@@ -10,74 +10,31 @@ fashion_search.search; this file wires state, caches and layout.
 
 from __future__ import annotations
 
-import argparse
 import io
 import logging
-import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 from PIL import Image, UnidentifiedImageError
 
 # `streamlit run` puts this folder on sys.path, AppTest does not: make both find the siblings.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# (Checked first: the script body runs again on every rerun.)
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ui_components as ui  # noqa: E402
+from page_config import PageConfig, PageConfigError, parse_config, script_argv  # noqa: E402
 
 from fashion_search.catalog import KEYWORD_FIELDS  # noqa: E402
 from fashion_search.embed import Embedder  # noqa: E402
 from fashion_search.models import ModelLoadError, load_clip, model_identity  # noqa: E402
 from fashion_search.search import CatalogImages, Searcher, catalog_root_from_model_info  # noqa: E402
-from fashion_search.settings import SettingsError, load_settings  # noqa: E402
+from fashion_search.settings import SettingsError  # noqa: E402
 from fashion_search.store import Filters, StoreError, open_store  # noqa: E402
 
 log = logging.getLogger("search_ui")
 INGEST_HINT = "Run `make ingest` (or `python ingest/ingest.py --catalog PATH`) to fill it, then reload."
-
-
-class PageConfigError(ValueError):
-    """A page flag or variable that cannot work; the message names the fix."""
-
-
-@dataclass(frozen=True)
-class PageConfig:
-    store: str  # Edge directory or http(s) URL of a Qdrant server
-    collection: str
-    model: str | None  # None: the model recorded in the collection
-    catalog: str | None  # catalog root images may be read from (besides the collection's own)
-
-    def __post_init__(self):
-        if self.catalog and not Path(self.catalog).exists():
-            raise PageConfigError(f"catalog {self.catalog} does not exist; pass --catalog (or FASHION_CATALOG) "
-                                  "pointing at the catalog the collection was ingested from")
-
-
-def parse_config(argv: list[str]) -> PageConfig:
-    settings = load_settings()
-    parser = argparse.ArgumentParser(prog="streamlit run search_ui/app.py --", description=__doc__)
-    parser.add_argument("--store", default=settings.location,
-                        help="Edge store directory or http(s)://HOST:PORT (default: QDRANT_URL or QDRANT_PATH)")
-    parser.add_argument("--collection", default=settings.collection, help="collection name")
-    parser.add_argument("--model", default=os.environ.get("FASHION_MODEL") or None,
-                        help="CLIP model dir or hub id (default: FASHION_MODEL, else the collection's model)")
-    parser.add_argument("--catalog", default=os.environ.get("FASHION_CATALOG") or None,
-                        help="catalog root to show images from (default: FASHION_CATALOG)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse exits on bad flags; the page shows why instead
-        raise PageConfigError(f"bad page arguments {argv} (usage printed in the server log): "
-                              "streamlit run search_ui/app.py -- [--store S] [--collection C] "
-                              "[--model M] [--catalog DIR]") from exit_
-    return PageConfig(store=args.store, collection=args.collection, model=args.model, catalog=args.catalog)
-
-
-def script_argv() -> list[str]:
-    # Only `streamlit run search_ui/app.py -- ARGS` hands this page its flags; under AppTest or
-    # any other host sys.argv belongs to someone else.
-    is_this_script = sys.argv and Path(sys.argv[0]).resolve() == Path(__file__).resolve()
-    return sys.argv[1:] if is_this_script else []
 
 
 # ---- shared resources: built once per server process, never at import -------------------------
@@ -168,7 +125,8 @@ def current_filters(year_bounds: tuple[int, int] | None) -> Filters:
 
 
 def filters_key(filters: Filters) -> tuple:
-    return tuple(sorted((f, tuple(sorted(v))) for f, v in filters.values.items())), filters.year_min, filters.year_max
+    values = tuple(sorted((f, tuple(sorted(v))) for f, v in filters.values.items()))
+    return values, filters.year_min, filters.year_max
 
 
 # ---- the page -----------------------------------------------------------------------------------
@@ -202,7 +160,8 @@ def run_page(config: PageConfig) -> None:
         if collection_is_missing(err):
             st.info(f"There is no collection `{config.collection}` at **{config.store}** yet. {INGEST_HINT}")
         else:
-            st.error(f"Cannot use the vector store at **{config.store}** (collection `{config.collection}`): {err}")
+            st.error(f"Cannot use the vector store at **{config.store}** "
+                     f"(collection `{config.collection}`): {err}")
         return
     if n_products == 0:
         st.info(f"The collection `{config.collection}` at **{config.store}** is empty. {INGEST_HINT}")
@@ -231,6 +190,7 @@ def run_page(config: PageConfig) -> None:
     filters = current_filters(year_bounds)
     ui.upload_ui(on_upload, key=f"upload_{st.session_state.upload_generation}")
     ui.filters_ui(facet_table(searcher, data_key, filters_key(filters)), year_bounds, on_clear_filters)
+    st.sidebar.caption(f"Store {config.store} · collection {config.collection} · model {model}")
     ui.query_ui(on_submit, on_example)
     results_ui(searcher, images, filters)
 
@@ -263,7 +223,14 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters) -> N
             st.button("Clear filters", key="clear_filters_empty", on_click=on_clear_filters)
         return
     ui.latency_caption_ui(len(result.hits), result.encode_ms, result.search_ms, what)
-    ui.results_grid_ui(result.products, image_uri, on_more_like_this)
+    products = result.products
+    hidden_roots = sorted({str(p.catalog) for p in products if not images.allows(p)})
+    if hidden_roots:
+        st.info(f"Photos are hidden: this page only shows images from catalogs it is configured with "
+                f"({', '.join(images.roots) or 'none'}), and these results come from "
+                f"{', '.join(hidden_roots)}. Start the page with `--catalog PATH` (or set FASHION_CATALOG).",
+                icon=":material/hide_image:")
+    ui.results_grid_ui(products, image_uri, on_more_like_this)
 
 
 def main(argv: list[str] | None = None) -> None:

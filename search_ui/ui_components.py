@@ -52,7 +52,8 @@ def query_ui(on_submit: Callable, on_example: Callable) -> None:
         box, button = st.columns([6, 1], vertical_alignment="bottom")
         box.text_input("What are you looking for?", key="query_box",
                        placeholder="e.g. red summer dress", label_visibility="collapsed")
-        button.form_submit_button("Search", key="search_submit", type="primary", on_click=on_submit, width="stretch")
+        button.form_submit_button("Search", key="search_submit", type="primary", on_click=on_submit,
+                                  width="stretch")
     label, *examples = st.columns([0.6] + [2] * len(EXAMPLE_QUERIES), vertical_alignment="center")
     label.caption("Try")
     for i, (column, query) in enumerate(zip(examples, EXAMPLE_QUERIES)):
@@ -148,7 +149,8 @@ def similar_banner_ui(source: ProductHit | None, image_uri: str | None, on_back:
         picture.markdown(thumbnail, unsafe_allow_html=True)
         name = html.escape(source.title) if source else "a product that is no longer in the collection"
         text.markdown(f"**More like this:** {name}")
-        back.button("Back to text search", key="back_from_similar", on_click=on_back, icon=":material/arrow_back:", width="stretch")
+        back.button("Back to text search", key="back_from_similar", on_click=on_back,
+                    icon=":material/arrow_back:", width="stretch")
 
 
 def image_banner_ui(image_uri: str | None, filename: str, on_back: Callable) -> None:

@@ -49,7 +49,8 @@ def test_empty_query_is_refused_with_a_hint(searcher):
 
 
 def test_every_hit_satisfies_the_filters(searcher):
-    filters = Filters({"masterCategory": ["Footwear", "Accessories"], "gender": ["Men"]}, year_min=2011, year_max=2012)
+    filters = Filters({"masterCategory": ["Footwear", "Accessories"], "gender": ["Men"]},
+                      year_min=2011, year_max=2012)
     expected = searcher.store.count(filters)
     assert 0 < expected < 60  # the filter really narrows the 240 products
     result = searcher.text("black shoes", filters=filters, limit=60)

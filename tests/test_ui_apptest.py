@@ -20,7 +20,8 @@ from fashion_search.models import load_clip
 from fashion_search.search import Searcher
 from fashion_search.store import Filters, open_store
 
-APP = str(Path(__file__).resolve().parents[1] / "search_ui" / "app.py")
+SEARCH_UI = Path(__file__).resolve().parents[1] / "search_ui"
+APP = str(SEARCH_UI / "app.py")
 TIMEOUT_S = 60  # first run loads torch + the model; later runs take well under a second
 
 
@@ -157,6 +158,14 @@ def test_search_by_uploaded_image_finds_that_product(page_env, demo):
     assert "not an image this page can read" in texts(at.warning)
 
 
+def test_images_are_hidden_unless_their_catalog_is_configured(page_env):
+    page_env.delenv("FASHION_CATALOG")  # the collection records no catalog: nothing is trusted
+    at = search(run_page(), "red summer dress")
+    cards = [m.value for m in at.markdown if "fs-card" in m.value]
+    assert len(cards) == 24 and all("fs-missing" in c and "data:image" not in c for c in cards)
+    assert "--catalog" in texts(at.info)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -170,6 +179,29 @@ def test_unreachable_server_names_the_url(page_env):
     at = run_page()
     assert url in texts(at.error) and "cannot reach" in texts(at.error).lower()
     assert shown_ids(at) == []
+
+
+def test_flags_override_the_environment(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(SEARCH_UI))
+    from page_config import PageConfigError, parse_config
+
+    monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:6333")
+    monkeypatch.setenv("FASHION_MODEL", "runs/small/best")
+    monkeypatch.delenv("FASHION_CATALOG", raising=False)
+    from_env = parse_config([])
+    assert (from_env.store, from_env.model, from_env.catalog) == ("http://127.0.0.1:6333", "runs/small/best", None)
+    flags = parse_config(["--store", str(tmp_path), "--model", "m", "--catalog", str(tmp_path)])
+    assert (flags.store, flags.model, flags.catalog) == (str(tmp_path), "m", str(tmp_path))
+    with pytest.raises(PageConfigError, match="--catalog"):
+        parse_config(["--catalog", str(tmp_path / "nowhere")])
+    with pytest.raises(PageConfigError, match="bad page arguments"):
+        parse_config(["--stor", "x"])
+
+
+def test_a_bad_catalog_setting_is_an_error_message_not_a_traceback(page_env, tmp_path):
+    page_env.setenv("FASHION_CATALOG", str(tmp_path / "nowhere"))
+    at = run_page()
+    assert "does not exist" in texts(at.error) and "FASHION_CATALOG" in texts(at.error)
 
 
 @pytest.mark.parametrize("create", [True, False], ids=["empty", "missing"])
