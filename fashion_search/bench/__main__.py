@@ -1,0 +1,5 @@
+import sys
+
+from fashion_search.bench.runner import main
+
+sys.exit(main())

@@ -1,0 +1,211 @@
+"""`python -m fashion_search.bench`: config, model, benchmark catalog, sections, reports.
+
+1. Parse and validate the config (sizes default to full or --quick values).
+2. Write a small synthetic catalog (ingest and train read real image files from it).
+3. Resolve the model: --model, else a trained small model at runs/small/best, else the small preset
+   built untrained from the catalog's captions; --gpu-arch vit-b32 builds a randomly initialised
+   full-size ViT-B/32 instead (bf16 on CUDA), for timing on a GPU.
+4. Run the chosen sections and write reports/bench.json + bench.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("search", "store", "ingest", "train")
+DEFAULT_TRAINED_MODEL = Path("runs/small/best")
+GPU_ARCHS = ("vit-b32",)
+CATALOG_PRODUCTS = 41_154  # the real catalog's size: the search store and the smaller Edge store hold this many
+# (full, quick) defaults of the size knobs left unset on the command line
+SIZE_DEFAULTS = {
+    "store_sizes": (f"{CATALOG_PRODUCTS},1000000", "2000"),
+    "search_points": (CATALOG_PRODUCTS, 2000),
+    "reps": (300, 20),
+    "local_reps": (10, 3),
+    "bench_products": (1024, 32),
+    "batch_size": (32, 8),
+    "section_reps": (3, 2),
+}
+
+
+def _opt(default, help: str, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class BenchConfig:
+    model: str | None = _opt(None, f"CLIP dir to time (default: {DEFAULT_TRAINED_MODEL} if trained, else the small "
+                                   "preset built untrained).")
+    quick: bool = _opt(False, "Small sizes for CI/tests: 2k vectors, no 1M store, a few reps.")
+    sections: str = _opt(",".join(SECTIONS), "Comma-separated subset of " + ",".join(SECTIONS) + ".")
+    gpu_arch: str | None = _opt(None, "Build a randomly initialised full-size architecture to time (needs CUDA).",
+                                choices=GPU_ARCHS)
+    out_dir: str = _opt("reports", "Where bench.json and bench.md go.")
+    seed: int = _opt(0, "Seed of the synthetic catalog, vectors and queries.")
+    device: str | None = _opt(None, "Torch device for the model (default cuda if available, else cpu).")
+    store_sizes: str | None = _opt(None, "Edge store sizes, comma-separated (default 41154,1000000; quick 2000).")
+    store_dim: int = _opt(512, "Vector width in the store section (512 = ViT-B/32).")
+    quantization: str = _opt("int8", "Store-section quantization: int8 (default: 1M x 512 float32 is 2 GB, int8 "
+                                     "keeps a 0.5 GB copy in RAM for the graph walk) or none.", choices=("none", "int8"))
+    search_points: int | None = _opt(None, "Points in the search section's store (default 41154; quick 2000).")
+    reps: int | None = _opt(None, "Queries per latency figure (default 300; quick 20).")
+    local_reps: int | None = _opt(None, "Queries for Edge vs local mode (slow; default 10; quick 3).")
+    bench_products: int | None = _opt(None, "Synthetic catalog size for ingest/train (default 1024; quick 32).")
+    batch_size: int | None = _opt(None, "Ingest/train batch size (default 32; quick 8).")
+    section_reps: int | None = _opt(None, "Interleaved repetitions of the ingest/train pairs (default 3; quick 2).")
+    num_workers: int = _opt(2, "DataLoader workers in the ingest and train sections.")
+
+    def __post_init__(self) -> None:
+        for name, (full, quick) in SIZE_DEFAULTS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, quick if self.quick else full)
+        chosen = [s.strip() for s in self.sections.split(",") if s.strip()]
+        unknown = sorted(set(chosen) - set(SECTIONS))
+        if unknown or not chosen:
+            raise ValueError(f"--sections {self.sections!r}: choose from {','.join(SECTIONS)} (unknown: {unknown})")
+        self.sections = ",".join(s for s in SECTIONS if s in chosen)
+        try:
+            sizes = [int(s) for s in self.store_sizes.split(",")]
+        except ValueError:
+            raise ValueError(f"--store-sizes {self.store_sizes!r} must be integers, e.g. 41154,1000000") from None
+        if not sizes or min(sizes) < 10:
+            raise ValueError(f"--store-sizes {self.store_sizes!r}: give sizes >= 10")
+        if self.gpu_arch and self.model:
+            raise ValueError("--gpu-arch builds its own model: drop --model (or --gpu-arch)")
+        if self.gpu_arch and not torch.cuda.is_available() and (self.device or "cuda").startswith("cuda"):
+            raise ValueError("--gpu-arch vit-b32 times a full-size model in bf16 and needs CUDA; run it on a GPU "
+                             "machine, or pass --device cpu to time it (slowly) here")
+        if self.model and not (Path(self.model) / "config.json").is_file():
+            raise ValueError(f"--model {self.model} is not a save_pretrained CLIP dir (no config.json)")
+        for name in ("store_dim", "search_points", "reps", "local_reps", "bench_products", "batch_size", "section_reps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.num_workers < 0:
+            raise ValueError(f"--num-workers must be >= 0, got {self.num_workers}")
+        if self.bench_products < 2 * self.batch_size:
+            raise ValueError(f"--bench-products {self.bench_products} must give at least 2 batches of "
+                             f"--batch-size {self.batch_size}")
+
+    @property
+    def store_size_list(self) -> list[int]:
+        return [int(s) for s in self.store_sizes.split(",")]
+
+
+def parse_args(argv=None) -> BenchConfig:
+    parser = argparse.ArgumentParser(prog="python -m fashion_search.bench", description=__doc__.split("\n")[0])
+    for f in fields(BenchConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
+            continue
+        kind = int if "int" in str(f.type) else str
+        parser.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"],
+                            choices=f.metadata.get("choices"))
+    try:
+        return BenchConfig(**vars(parser.parse_args(argv)))
+    except ValueError as err:
+        parser.error(str(err))
+
+
+def catalog_captions(catalog_dir: Path) -> list[str]:
+    from fashion_search.captions import training_captions
+    from fashion_search.catalog import open_catalog
+
+    return [c for p in open_catalog(catalog_dir).products() for c in training_captions(p)]
+
+
+def build_vit_b32(captions: list[str], out_dir: Path) -> Path:
+    """A randomly initialised CLIP ViT-B/32 (CLIPConfig defaults are that architecture) with a caption
+    tokenizer, saved like any checkpoint: for timing full-size compute where no weights can be fetched."""
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor
+
+    from fashion_search.models import BOS_ID, EOS_ID, PAD_ID, small_image_processor, train_caption_tokenizer
+
+    tokenizer = train_caption_tokenizer(captions, vocab_size=3000, max_length=77)
+    config = CLIPConfig(text_config={"vocab_size": 49408, "pad_token_id": PAD_ID, "bos_token_id": BOS_ID,
+                                     "eos_token_id": EOS_ID}, projection_dim=512)
+    model = CLIPModel(config)
+    processor = CLIPProcessor(image_processor=small_image_processor(config.vision_config.image_size), tokenizer=tokenizer)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return out_dir
+
+
+def resolve_model(cfg: BenchConfig, catalog_dir: Path, tmp: Path) -> tuple[str, str]:
+    """(model dir, how it was chosen)."""
+    if cfg.gpu_arch == "vit-b32":
+        return str(build_vit_b32(catalog_captions(catalog_dir), tmp / "vit-b32")), "vit-b32 random init"
+    if cfg.model:
+        return cfg.model, "given"
+    if (DEFAULT_TRAINED_MODEL / "config.json").is_file():
+        return str(DEFAULT_TRAINED_MODEL), "trained small model"
+    from fashion_search.models import build_small
+
+    log.info("no --model and no trained model at %s: timing the small preset untrained", DEFAULT_TRAINED_MODEL)
+    return str(build_small(catalog_captions(catalog_dir), tmp / "small-untrained", seed=cfg.seed)), "small preset untrained"
+
+
+def environment(device) -> dict:
+    return {"device": str(device) + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def run(cfg: BenchConfig) -> dict:
+    from fashion_search.bench import ingest, search, store, train
+    from fashion_search.embed import Embedder
+    from fashion_search.models import load_clip
+    from fashion_search.synthetic import write_synthetic_catalog
+
+    sections = cfg.sections.split(",")
+    results, timings = {}, {}
+    with tempfile.TemporaryDirectory(prefix="fashion-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        catalog_dir = write_synthetic_catalog(tmp / "catalog", n=cfg.bench_products, seed=cfg.seed, progress=False)
+        model_dir, source = resolve_model(cfg, catalog_dir, tmp)
+        embedder = Embedder(*load_clip(model_dir), device=cfg.device, batch_size=cfg.batch_size)
+        for name in sections:
+            started = time.perf_counter()
+            log.info("bench section %s", name)
+            if name == "search":
+                results[name] = search.run(embedder, cfg.search_points, cfg.reps, qps_rounds=cfg.section_reps * 2,
+                                           seed=cfg.seed)
+            elif name == "store":
+                results[name] = store.run(cfg.store_size_list, cfg.store_dim, cfg.reps,
+                                          None if cfg.quantization == "none" else cfg.quantization,
+                                          local_points=min(cfg.store_size_list), local_reps=cfg.local_reps, seed=cfg.seed)
+            elif name == "ingest":
+                results[name] = ingest.run(embedder, model_dir, str(catalog_dir), cfg.bench_products, cfg.batch_size,
+                                           cfg.num_workers, cfg.section_reps, device=cfg.device)
+            elif name == "train":
+                results[name] = train.run(model_dir, str(catalog_dir), cfg.batch_size, cfg.num_workers, cfg.section_reps)
+            timings[name] = round(time.perf_counter() - started, 1)
+        from fashion_search.bench.report import summary_rows
+
+        return {"config": asdict(cfg), "environment": environment(embedder.device),
+                "model": {"name": model_dir, "source": source, "dim": embedder.dim},
+                "sections": results, "section_seconds": timings, "summary": summary_rows(results)}
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = parse_args(argv)
+    from fashion_search.bench.report import write_reports
+
+    report = run(cfg)
+    json_path, md_path = write_reports(report, cfg.out_dir)
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path}")
+    return 0

@@ -1,0 +1,86 @@
+"""Search section: what the store and plumbing add on top of encoding the query text.
+
+- latency: Searcher.text(query, filters) end to end vs Embedder.encode_texts([query]) alone, the two
+  interleaved per query; overhead = p50 end-to-end / p50 encoder - 1 (target <= 15%).
+- throughput: the same queries from 4 concurrent client threads vs 1 client, interleaved in blocks.
+
+The store holds synthetic clustered vectors of the model's width (bench/points.py) and synthetic
+payloads, as many as the real catalog has products, so search cost matches a real collection.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from fashion_search.bench.points import PointGenerator, build_store
+from fashion_search.bench.timing import interleaved, latency_summary, ratio
+from fashion_search.search import Searcher
+from fashion_search.store import Filters
+
+log = logging.getLogger(__name__)
+
+OVERHEAD_TARGET = 0.15
+CLIENTS = 4
+RESULT_LIMIT = 24  # what the search page asks for
+
+
+def shopper_queries(generator: PointGenerator, count: int) -> list[tuple[str, Filters]]:
+    """("men black casual shoes", gender=Men + articleType=Casual Shoes)-style queries."""
+    out = []
+    for i in range(count):
+        p = generator.pool[(i * 7919) % len(generator.pool)]  # a fixed stride: varied but reproducible
+        text = f"{p['gender']} {p['baseColour']} {p['articleType']}".lower()
+        out.append((text, Filters({"gender": [p["gender"]], "articleType": [p["articleType"]]})))
+    return out
+
+
+def concurrent_qps(searcher: Searcher, queries: list[tuple[str, Filters]], rounds: int) -> dict:
+    """Queries per second with CLIENTS threads vs one, alternating which goes first each round."""
+    elapsed = {"clients_4": 0.0, "clients_1": 0.0}
+
+    def one(query) -> int:
+        return len(searcher.text(query[0], query[1], limit=RESULT_LIMIT).hits)
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        list(pool.map(one, queries[:CLIENTS]))  # warm the threads
+        for r in range(rounds):
+            modes = ["clients_4", "clients_1"] if r % 2 == 0 else ["clients_1", "clients_4"]
+            for mode in modes:
+                start = time.perf_counter()
+                found = list(pool.map(one, queries)) if mode == "clients_4" else [one(q) for q in queries]
+                elapsed[mode] += time.perf_counter() - start
+                if not all(found):
+                    raise RuntimeError("a filtered benchmark query returned no hits: the store is not filled")
+    total = len(queries) * rounds
+    qps4, qps1 = total / elapsed["clients_4"], total / elapsed["clients_1"]
+    return {"qps_4_clients": qps4, "qps_1_client": qps1, "qps_ratio_4_vs_1": ratio(qps4, qps1)}
+
+
+def run(embedder, points: int, reps: int, qps_rounds: int, seed: int = 0) -> dict:
+    generator = PointGenerator(points, embedder.dim, seed)
+    queries = shopper_queries(generator, reps)
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        store, build = build_store(tmp, generator)
+        try:
+            searcher = Searcher(embedder, store)
+            samples = interleaved({
+                "end_to_end": lambda i: searcher.text(queries[i][0], queries[i][1], limit=RESULT_LIMIT),
+                "encoder": lambda i: embedder.encode_texts([queries[i][0]]),
+            }, reps)
+            throughput = concurrent_qps(searcher, queries[: max(CLIENTS * 4, reps // 2)], qps_rounds)
+        finally:
+            store.close()
+    e2e, enc = latency_summary(samples["end_to_end"]), latency_summary(samples["encoder"])
+    overhead = ratio(e2e["p50_ms"], enc["p50_ms"]) - 1.0
+    return {
+        "points": points, "dim": embedder.dim, "filters": "gender + articleType", "limit": RESULT_LIMIT,
+        "end_to_end": e2e, "encoder": enc,
+        "overhead_p50": overhead,
+        "overhead_p95": ratio(e2e["p95_ms"], enc["p95_ms"]) - 1.0,
+        "overhead_target": OVERHEAD_TARGET, "overhead_met": overhead <= OVERHEAD_TARGET,
+        **throughput,
+        "store_build": build,
+    }

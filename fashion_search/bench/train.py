@@ -1,0 +1,110 @@
+"""Training section: samples/s of the real trainer loop vs forward+backward on pre-made tensors.
+
+Both sides run the trainer's own pieces (fashion_search.training: PairDataset with caption
+sampling and augmentation, PairCollator, EpochShuffleSampler, DualEncoder, AdamW + schedule,
+train_step with accelerate). The loop side pulls batches from the DataLoader as train/train.py does,
+one pass = one epoch over the benchmark products (worker start-up included, as every real epoch
+pays it); the other side feeds the same number of steps from a few batches made beforehand, so
+the ratio is what decoding, augmentation and collation cost the trainer. Target: >= 0.90.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+
+import torch
+
+from fashion_search.bench.timing import ratio
+
+log = logging.getLogger(__name__)
+
+RATIO_TARGET = 0.90
+PREMADE_BATCHES = 4
+
+
+def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, out_dir: str):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+    from torch.utils.data import DataLoader
+
+    from fashion_search.catalog import open_catalog
+    from fashion_search.embed import ImagePreprocessor, text_max_length
+    from fashion_search.models import load_clip
+    from fashion_search.training.config import TrainConfig
+    from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset
+    from fashion_search.training.setup import DualEncoder, build_optimizer, build_scheduler, configure_model
+
+    config = TrainConfig(model=model_dir, catalog=catalog_dir, batch_size=batch_size, num_workers=num_workers,
+                         output_dir=out_dir, epochs=1000)
+    # The same accelerate setup as train/train.py (its singletons reset so this can run beside tests).
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
+    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.resolved_mixed_precision(cuda_bf16),
+                              gradient_accumulation_steps=1, step_scheduler_with_optimizer=False)
+    catalog = open_catalog(catalog_dir)
+    products = sorted(catalog.products(), key=lambda p: p.id)
+    clip, processor = load_clip(model_dir)
+    configure_model(clip, config)
+    dataset = PairDataset(catalog, products, ImagePreprocessor(processor.image_processor), config.seed, train=True)
+    sampler = EpochShuffleSampler(len(dataset), config.seed)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=num_workers,
+                        pin_memory=torch.cuda.is_available(),
+                        collate_fn=PairCollator(processor.tokenizer, text_max_length(clip, processor.tokenizer)))
+    model = DualEncoder(clip)
+    optimizer = build_optimizer(model, config)
+    loader = accelerator.prepare(loader)
+    scheduler, _ = build_scheduler(optimizer, config, len(loader))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    return accelerator, model, optimizer, scheduler, loader, sampler, dataset, config
+
+
+def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, reps: int) -> dict:
+    from fashion_search.training.loop import train_step
+
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        accelerator, model, optimizer, scheduler, loader, sampler, dataset, config = _trainer_parts(
+            model_dir, catalog_dir, batch_size, num_workers, tmp)
+        steps = len(loader)  # one epoch of the benchmark catalog
+        if steps < 2:
+            raise ValueError(f"the benchmark catalog gives {steps} batch(es) of {batch_size}; use more products")
+        premade = []
+        for batch in loader:  # also warms up the model, the optimizer state and the workers
+            premade.append(batch)
+            train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm)
+            if len(premade) == PREMADE_BATCHES:
+                break
+        loop_rates, premade_rates = [], []
+
+        def loop_epoch(epoch: int) -> None:
+            sampler.set_epoch(epoch)
+            dataset.set_epoch(epoch)
+            loader.set_epoch(epoch)
+            start, done = time.perf_counter(), 0
+            for batch in loader:
+                loss, _ = train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm)
+                if loss is None:
+                    raise RuntimeError("the trainer skipped a benchmark batch (unreadable images)")
+                done += len(batch["index"])
+            loop_rates.append(done / (time.perf_counter() - start))
+
+        def premade_steps() -> None:
+            start = time.perf_counter()
+            for i in range(steps):
+                train_step(accelerator, model, optimizer, scheduler, premade[i % len(premade)], config.max_grad_norm)
+            premade_rates.append(steps * batch_size / (time.perf_counter() - start))
+
+        for rep in range(reps):
+            for side in (lambda: loop_epoch(rep + 1), premade_steps)[:: 1 if rep % 2 == 0 else -1]:
+                side()
+        accelerator.end_training()
+    median = lambda values: float(sorted(values)[len(values) // 2])  # noqa: E731
+    loop_ratio = ratio(median(loop_rates), median(premade_rates))
+    return {
+        "products": len(dataset), "batch_size": batch_size, "num_workers": num_workers, "steps_per_pass": steps,
+        "reps": reps, "mixed_precision": str(accelerator.mixed_precision), "device": str(accelerator.device),
+        "trainer_samples_per_s": median(loop_rates), "forward_backward_samples_per_s": median(premade_rates),
+        "ratio": loop_ratio, "ratio_target": RATIO_TARGET, "ratio_met": loop_ratio >= RATIO_TARGET,
+    }
