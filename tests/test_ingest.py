@@ -60,6 +60,14 @@ def catalog_dir(tmp_path_factory) -> Path:
     return write_catalog(tmp_path_factory.mktemp("catalog") / "shop", N_PRODUCTS)
 
 
+@pytest.fixture(scope="module")
+def clean_store(tmp_path_factory, catalog_dir, tiny_model_dir) -> tuple[str, dict]:
+    """One uninterrupted ingest of the module catalog: the reference the other runs must reproduce."""
+    root = tmp_path_factory.mktemp("clean")
+    report = main(ingest_args(catalog_dir, root / "qdrant", tiny_model_dir, root / "report.json"))
+    return str(root / "qdrant"), report
+
+
 def ingest_args(catalog, store, model, report, *extra) -> list[str]:
     return ["--catalog", str(catalog), "--store", str(store), "--model", str(model), "--batch-size", str(BATCH),
             "--num-workers", "0", "--report", str(report), *extra]
@@ -110,12 +118,11 @@ def test_entry_point_is_the_library_main():
     assert module.main is main
 
 
-def test_ingest_twice_is_idempotent_with_complete_payloads(tmp_path, catalog_dir, tiny_model_dir):
-    store = tmp_path / "qdrant"
-    first = main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "r1.json"))
+def test_ingest_twice_is_idempotent_with_complete_payloads(tmp_path, catalog_dir, tiny_model_dir, clean_store):
+    store, first = clean_store
     assert (first["total"], first["embedded"], first["already_present"], first["skipped"]) == (N_PRODUCTS,) * 2 + (0, 0)
     assert first["images_per_s"] > 0 and {"read_decode_wait", "embed", "write"} <= set(first["stages"])
-    assert json.loads((tmp_path / "r1.json").read_text())["embedded"] == N_PRODUCTS
+    assert json.loads((Path(store).parent / "report.json").read_text())["embedded"] == N_PRODUCTS
     vectors_before = stored_vectors(str(store))
 
     second = main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "r2.json"))
@@ -148,9 +155,9 @@ def products_payload(hits, pid) -> dict:
     return next(hit.payload for hit in hits if hit.id == pid)
 
 
-def test_killed_ingest_resumes_and_matches_a_clean_run(tmp_path, catalog_dir, tiny_model_dir, monkeypatch):
-    clean = tmp_path / "clean"
-    main(ingest_args(catalog_dir, clean, tiny_model_dir, tmp_path / "clean.json"))
+def test_killed_ingest_resumes_and_matches_a_clean_run(tmp_path, catalog_dir, tiny_model_dir, clean_store,
+                                                       monkeypatch):
+    clean, _ = clean_store
 
     # "Kill" after 2 committed batches: the third upsert blows up, as a crash mid-run would.
     real_write, calls = DirectWriter.write, []
@@ -241,7 +248,7 @@ def test_end_to_end_text_search_and_filters(tmp_path, tiny_model_dir):
     from fashion_search.embed import Embedder
 
     synthetic = pytest.importorskip("fashion_search.synthetic")
-    catalog_dir = synthetic.write_synthetic_catalog(tmp_path / "synthetic", n=60, seed=3)
+    catalog_dir = synthetic.write_synthetic_catalog(tmp_path / "synthetic", n=40, seed=3)
     store = tmp_path / "qdrant"
     report = main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "r.json"))
     assert report["embedded"] == report["total"] > 0
@@ -260,8 +267,23 @@ def test_end_to_end_text_search_and_filters(tmp_path, tiny_model_dir):
         assert len(filtered) == opened.count(filters) < report["total"]
 
 
+@pytest.mark.realdata
+def test_real_parquet_catalog_first_products(tmp_path, real_parquet_dir, tiny_model_dir):
+    """The real layout (parquet rows as image refs) round-trips through the payload."""
+    store = tmp_path / "qdrant"
+    report = main(ingest_args(real_parquet_dir, store, tiny_model_dir, tmp_path / "r.json", "--limit", "24"))
+    assert (report["total"], report["embedded"], report["catalog_dropped"]) == (24, 24, None)
+    catalog = open_catalog(real_parquet_dir)
+    first = next(catalog.products())
+    with open_store(str(store)) as opened:
+        (hit,) = opened.retrieve([first.id])
+    assert "#" in hit.payload["image_ref"] and hit.payload["name"] == first.name
+    reopened = open_catalog(hit.payload["catalog"]).load_image(hit.payload["image_ref"])
+    assert np.array_equal(np.asarray(reopened), np.asarray(catalog.load_image(first)))
+
+
 @pytest.mark.slow
-def test_two_process_torchrun_ingest_into_edge(tmp_path, catalog_dir, tiny_model_dir):
+def test_two_process_torchrun_ingest_into_edge(tmp_path, catalog_dir, tiny_model_dir, clean_store):
     """2 CPU processes (gloo): each embeds its shard, rank 0 alone writes the Edge store."""
     store = tmp_path / "qdrant"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -273,9 +295,7 @@ def test_two_process_torchrun_ingest_into_edge(tmp_path, catalog_dir, tiny_model
     report = json.loads((tmp_path / "r.json").read_text())
     assert (report["processes"], report["embedded"], report["total"]) == (2, N_PRODUCTS, N_PRODUCTS)
 
-    single = tmp_path / "single"
-    main(ingest_args(catalog_dir, single, tiny_model_dir, tmp_path / "s.json"))
-    expected, got = stored_vectors(str(single)), stored_vectors(str(store))
+    expected, got = stored_vectors(clean_store[0]), stored_vectors(str(store))
     assert sorted(got) == sorted(expected)
     for pid in expected:
         np.testing.assert_allclose(got[pid], expected[pid], atol=1e-5)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from fashion_search.catalog import ImageError
+
 logger = logging.getLogger(__name__)
 
 # Errors a preprocessing step raises on a decodable but unusable image (odd mode, zero size, ...).
@@ -41,8 +43,6 @@ class ProductImageDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        from fashion_search.catalog import ImageError
-
         product_id, image_ref = self.items[index]
         started = time.perf_counter()
         try:

@@ -169,8 +169,9 @@ def _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, wri
     items = [(product_id, products[product_id].image_ref) for product_id in my_ids]
     # The embedder's preprocessor object, not its bound method: picklable without dragging the model
     # into spawned workers.
-    loader = make_image_loader(catalog, items, embedder.image_preprocessor, cfg.batch_size, cfg.num_workers)
-    batches = iter(loader)
+    # No loader for an empty shard: iter() would start worker processes just to say "done".
+    batches = (iter(make_image_loader(catalog, items, embedder.image_preprocessor, cfg.batch_size, cfg.num_workers))
+               if items else iter(()))
     embedded, skipped = 0, []
     total_images = min(len(items), steps * cfg.batch_size)
     with tqdm(total=total_images, desc=f"embed (rank {group.rank})", unit="img",
