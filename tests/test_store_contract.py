@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_search.settings import Settings, SettingsError, load_settings
-from fashion_search.store import Filters, StoreError, open_store, open_store_from_settings
+from fashion_search.store import Filters, StoreError, open_store
 
 N, DIM = 300, 16
 MODEL = {"name": "tiny-clip", "weights_hash": "abc123"}
@@ -300,24 +299,6 @@ def test_unreachable_server_fails_fast_naming_the_url():
         open_store(url, timeout_s=2)
 
 
-def test_settings_defaults_and_validation(tmp_path):
-    assert load_settings({}) == Settings()
-    assert load_settings({}).location == ".qdrant"
-    s = load_settings({"QDRANT_URL": "https://q.example:6333", "QDRANT_API_KEY": "k", "QDRANT_SHARD_NUMBER": "3",
-                       "QDRANT_REPLICATION_FACTOR": "2", "QDRANT_COLLECTION": "demo"})
-    assert (s.location, s.shard_number, s.replication_factor, s.collection) == ("https://q.example:6333", 3, 2, "demo")
-    assert "k" not in str(s.describe().values())
-    for env, var in [({"QDRANT_URL": "localhost:6333"}, "QDRANT_URL"), ({"QDRANT_COLLECTION": "a/b"}, "QDRANT_COLLECTION"),
-                     ({"QDRANT_SHARD_NUMBER": "3"}, "QDRANT_SHARD_NUMBER"), ({"QDRANT_TIMEOUT": "soon"}, "QDRANT_TIMEOUT"),
-                     ({"QDRANT_URL": "http://h", "QDRANT_REPLICATION_FACTOR": "0"}, "QDRANT_REPLICATION_FACTOR")]:
-        with pytest.raises(SettingsError, match=var):
-            load_settings(env)
-    store = open_store_from_settings(load_settings({"QDRANT_PATH": str(tmp_path), "QDRANT_COLLECTION": "demo"}))
-    store.ensure_collection(4)
-    assert (tmp_path / "demo" / "fashion_search.json").is_file()
-    store.close()
-
-
 def _mixture(n, dim, clusters, seed):
     """Clustered vectors (a gaussian mixture), like real embeddings, not uniform noise."""
     rng = np.random.default_rng(seed)
@@ -325,8 +306,9 @@ def _mixture(n, dim, clusters, seed):
     vectors = centres[rng.integers(0, clusters, n)] + 0.6 * rng.normal(size=(n, dim))
     queries = centres[rng.integers(0, clusters, 40)] + 0.6 * rng.normal(size=(40, dim))
     genders = np.array(VOCAB["gender"])
-    payloads = [{"gender": str(g), "year": int(y)}
-                for g, y in zip(genders[rng.integers(0, 5, n)], rng.integers(2008, 2017, n))]
+    seasons = np.array(VOCAB["season"])
+    payloads = [{"gender": str(g), "season": str(s), "year": int(y)} for g, s, y
+                in zip(genders[rng.integers(0, 5, n)], seasons[rng.integers(0, 4, n)], rng.integers(2008, 2017, n))]
     return vectors.astype(np.float32), queries, payloads
 
 
@@ -342,7 +324,8 @@ def _mean_recall_at_10(store, queries, f):
 def test_edge_hnsw_recall_after_optimize(tmp_path):
     n, dim = 5000, 64
     vectors, queries, payloads = _mixture(n, dim, clusters=40, seed=3)
-    recall_filters = [None, Filters({"gender": ["Men", "Women"]}), Filters({"gender": ["Girls"]}, 2010, 2014)]
+    recall_filters = [None, Filters({"gender": ["Men", "Women"]}), Filters({"gender": ["Girls"]}, 2010, 2014),
+                      Filters({"gender": ["Women", "Men"], "season": ["Summer", "Winter"]})]
     # Small thresholds so a test-sized collection gets HNSW graphs (Qdrant's default wants 10 MB).
     small = dict(indexing_threshold_kb=100, full_scan_threshold_kb=100, segments=2)
     store = open_store(tmp_path, "recall", **small)

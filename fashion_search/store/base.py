@@ -88,6 +88,9 @@ class IndexOptions:
 
     Defaults are Qdrant's (m=16, ef_construct=100); search_ef=None lets Qdrant pick ef per query.
     quantization="int8" keeps a scalar-quantized copy in RAM and rescores with the originals.
+    acorn=True lets filtered searches use ACORN (Qdrant >= 1.16): the UI combines several facets, and
+    measured on 41k 512-d vectors a two-field filter (Women AND Apparel, 20% of points) had recall@10
+    0.92 without it and 1.00 with it, for ~10 ms instead of ~0.6 ms (still far below text encoding).
     The thresholds (KB of vectors) decide when a segment gets an HNSW graph and below which
     filtered candidate count Qdrant scans instead; None keeps Qdrant's defaults (10000 KB).
     """
@@ -98,6 +101,7 @@ class IndexOptions:
     quantization: str | None = None
     full_scan_threshold_kb: int | None = None
     indexing_threshold_kb: int | None = None
+    acorn: bool = True
 
     def __post_init__(self) -> None:
         for name in ("hnsw_m", "hnsw_ef_construct"):

@@ -203,7 +203,8 @@ class EdgeStore(VectorStore):
 
     # --- reads -------------------------------------------------------------------------------
     def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
-        params = qe.SearchParams(hnsw_ef=self.options.search_ef, exact=exact)
+        acorn = qe.AcornSearchParams(enable=True) if self.options.acorn and flt is not None else None
+        params = qe.SearchParams(hnsw_ef=self.options.search_ef, exact=exact, acorn=acorn)
         request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vector), filter=flt,
                                   with_payload=True, with_vector=False, params=params)
         return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self._require().query(request)]

@@ -46,8 +46,8 @@ def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = ())
 
 class ServerStore(VectorStore):
     def __init__(self, location: str, collection: str = "products", *, api_key: str | None = None,
-                 timeout_s: float = 5.0, shard_number: int | None = None, replication_factor: int | None = None,
-                 upsert_batch: int = 256, **index_options) -> None:
+                 timeout_s: float = 5.0, request_timeout_s: float = 60.0, shard_number: int | None = None,
+                 replication_factor: int | None = None, upsert_batch: int = 256, **index_options) -> None:
         self.collection = collection
         self.location = location
         self.options = IndexOptions(**index_options)
@@ -62,17 +62,22 @@ class ServerStore(VectorStore):
         elif location.startswith("local:"):
             self.client = QdrantClient(path=location[len("local:"):], force_disable_check_same_thread=True)
         else:
-            # https:// turns TLS on; the version check is skipped because it would cost a second
-            # round trip per open, and the cheap call below already proves the server answers.
-            self.client = QdrantClient(url=location, api_key=api_key, timeout=max(1, math.ceil(timeout_s)),
-                                       check_compatibility=False)
+            # https:// turns TLS on. One cheap call with a short timeout proves the server answers
+            # (and the key is accepted) within seconds; the working client then gets a timeout long
+            # enough for big upserts and index builds. The version check is skipped: it would add a
+            # round trip and only warns.
+            probe = QdrantClient(url=location, api_key=api_key, timeout=max(1, math.ceil(timeout_s)),
+                                 check_compatibility=False)
             try:
-                self.client.get_collections()
+                probe.get_collections()
             except Exception as err:
-                self.client.close()
                 raise StoreError(f"cannot reach the Qdrant server at {location}: {err}. Start it with "
                                  "`docker compose up -d qdrant`, or fix QDRANT_URL / QDRANT_API_KEY "
                                  "(unset QDRANT_URL to use the embedded store)") from err
+            finally:
+                probe.close()
+            self.client = QdrantClient(url=location, api_key=api_key, check_compatibility=False,
+                                       timeout=max(1, math.ceil(max(timeout_s, request_timeout_s))))
         self._dim: int | None = None
 
     def _call(self, method: str, *args, **kwargs):
@@ -192,7 +197,8 @@ class ServerStore(VectorStore):
     # --- reads -------------------------------------------------------------------------------
     def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
         # Local mode is always exact and warns about any search_params, so send none there.
-        params = None if self.is_local else qm.SearchParams(hnsw_ef=self.options.search_ef, exact=exact)
+        acorn = qm.AcornSearchParams(enable=True) if self.options.acorn and flt is not None else None
+        params = None if self.is_local else qm.SearchParams(hnsw_ef=self.options.search_ef, exact=exact, acorn=acorn)
         response = self._call("query_points", query=vector, query_filter=flt, limit=limit,
                               with_payload=True, with_vectors=False, search_params=params)
         return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
