@@ -1,24 +1,32 @@
-# Every target depends on the virtual environment, so on a fresh machine `make test` or
-# `make demo` is all a person types.
+# Every target depends on the virtual environment, so on a fresh machine `make demo` or `make test`
+# is all a person types. Variables: DATA (catalog path; default: resolved by fashion_search.datasets),
+# MODEL (train: small | HF id | dir; ingest/ui/eval: a model dir), STORE (.qdrant | http(s)://...), ARGS.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# CPU wheel by default. GPU users: make install TORCH_SPEC="torch==2.13.0" TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu128"
+# CPU wheel by default. GPU users: make install TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 
-MODEL ?= small
 DATA ?=
+MODEL ?= small
+RUN_DIR ?= runs/$(notdir $(MODEL))
+MODEL_DIR ?= $(RUN_DIR)/final
 STORE ?= .qdrant
-RUN_DIR ?= runs/small
+SPLITS ?= $(RUN_DIR)/splits.json
 ARGS ?=
+# How `make train` launches: add e.g. LAUNCH="--num_processes 4" or rely on `accelerate config`.
+LAUNCH ?=
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast demo data train ingest ui eval bench clean
+# The catalog a bare target uses: DATA, else one already on disk, else a download, else synthetic.
+RESOLVE_CATALOG = $(PY) -m fashion_search.datasets resolve $(if $(DATA),--data "$(DATA)")
+
+.PHONY: install test test-fast demo data synthetic stats train ingest ui eval bench clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +42,39 @@ test: install
 
 test-fast: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow and not browser"
+
+demo: install
+	$(PY) -m fashion_search.demo $(if $(DATA),--data "$(DATA)") --store $(STORE) $(ARGS)
+
+data: install
+	$(PY) -m fashion_search.datasets download
+
+synthetic: install
+	$(PY) -m fashion_search.synthetic $(or $(DATA),data/synthetic-$(or $(N),10000)) --n $(or $(N),10000) --seed 0
+
+stats: install
+	catalog=$$($(RESOLVE_CATALOG)) && $(PY) -m fashion_search.catalog stats "$$catalog"
+
+train: install
+	catalog=$$($(RESOLVE_CATALOG)) && \
+	$(VENV)/bin/accelerate launch $(LAUNCH) train/train.py --model $(MODEL) --catalog "$$catalog" \
+	    --output_dir $(RUN_DIR) $(ARGS)
+
+ingest: install
+	catalog=$$($(RESOLVE_CATALOG)) && \
+	$(PY) ingest/ingest.py --model $(MODEL_DIR) --catalog "$$catalog" --store $(STORE) $(ARGS)
+
+ui: install
+	QDRANT_PATH=$(STORE) $(PY) -m streamlit run search_ui/app.py --server.address localhost --server.port 8501 \
+	    --server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer -- \
+	    $(if $(DATA),--catalog "$(DATA)") $(ARGS)
+
+eval: install
+	catalog=$$($(RESOLVE_CATALOG)) && \
+	$(PY) -m fashion_search.evaluate --model $(MODEL_DIR) --data "$$catalog" $(ARGS)
+
+bench: install
+	$(PY) -m fashion_search.bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache reports/tmp
