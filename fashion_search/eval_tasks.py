@@ -153,21 +153,30 @@ def _precision_summary(task: Task, per_query: dict[int, np.ndarray]) -> dict:
     return out
 
 
-def _rank_summary(ranks: np.ndarray) -> dict:
+def _rank_summary(ranks: np.ndarray, cutoff: int | None, full_mrr: bool) -> dict:
+    """R@K, the full-depth MRR (exact scores only) and MRR@cutoff (ranks beyond it count 0), the
+    depth a store query with limit=cutoff can see, so exact and store compare like for like."""
     summary = metrics.metrics_from_ranks(ranks, ks=RANK_KS)
-    return {key: summary[key] for key in (*(f"R@{k}" for k in RANK_KS), "MRR")}
+    out = {f"R@{k}": summary[f"R@{k}"] for k in RANK_KS}
+    if full_mrr:
+        out["MRR"] = summary["MRR"]
+    if cutoff is not None:
+        out[f"MRR@{cutoff}"] = float(np.mean(np.where(ranks <= cutoff, 1.0 / ranks, 0.0)))
+    return out
 
 
-def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products=None, filtered=False) -> dict:
+def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products=None, filtered=False,
+                rank_cutoff: int | None = None) -> dict:
     """Brute-force scores: text_emb (Q, D) for task.queries (their filtered_text when `filtered`),
-    image_emb (N, D) for the corpus. `products` (the corpus) is needed for the filtered form."""
+    image_emb (N, D) for the corpus. `products` (the corpus) is needed for the filtered form;
+    rank_cutoff adds MRR@cutoff to rank tasks."""
     sim = np.asarray(text_emb, dtype=np.float32) @ np.asarray(image_emb, dtype=np.float32).T  # (Q, N)
     doc_labels = np.asarray(task.doc_labels, dtype=object)
     query_labels = np.asarray([q.label for q in task.queries], dtype=object)
     if task.kind == "rank":
         index_of = {label: i for i, label in enumerate(task.doc_labels)}
         relevant = np.array([index_of[q.label] for q in task.queries], dtype=np.int64)
-        return _rank_summary(metrics.ranks_from_similarity(sim, relevant))
+        return _rank_summary(metrics.ranks_from_similarity(sim, relevant), rank_cutoff, full_mrr=True)
     if not filtered:
         per_query = {k: metrics.precision_at_k_per_query(sim, query_labels, doc_labels, k) for k in PRECISION_KS}
         return _precision_summary(task, per_query)
@@ -186,12 +195,11 @@ def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, product
     return _precision_summary(task, per_query)
 
 
-def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dict) -> dict:
+def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dict, rank_cutoff: int = 100) -> dict:
     """Scores from store results: hits_per_query[i] is the ranked hit list (objects with .id and
-    .score) for query i; doc_label_of maps a point id to its label for this task.
-
-    Ranks beyond the returned list count as infinite (contributing 0 to MRR and R@K), so with a
-    limit L the store's MRR can be below the exact MRR by at most 1/(L+1).
+    .score) for query i, fetched with limit=rank_cutoff for rank tasks; doc_label_of maps a point
+    id to its label for this task. A relevant product missing from the list has rank infinity, so
+    rank tasks report MRR@rank_cutoff rather than a full-depth MRR.
     """
     if len(hits_per_query) != len(task.queries):
         raise ValueError(f"{len(hits_per_query)} hit lists for {len(task.queries)} queries")
@@ -201,7 +209,7 @@ def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dic
             scores = [h.score for h in hits if doc_label_of.get(h.id) == query.label]
             # Pessimistic, as in metrics.ranks_from_similarity: every hit scoring >= it ranks above.
             ranks[i] = sum(1 for h in hits if h.score >= scores[0]) if scores else math.inf
-        return _rank_summary(ranks)
+        return _rank_summary(ranks, rank_cutoff, full_mrr=False)
     per_query = {k: np.empty(len(task.queries)) for k in PRECISION_KS}
     for i, (query, hits) in enumerate(zip(task.queries, hits_per_query)):
         for k in PRECISION_KS:

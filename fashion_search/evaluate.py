@@ -53,7 +53,7 @@ class EvalConfig:
     batch_size: int = _opt(64, "Embedding batch size.")
     device: str | None = _opt(None, "Torch device (default cuda if available, else cpu).")
     no_store: bool = _opt(False, "Only brute-force scores (skip the Qdrant Edge comparison).")
-    store_limit: int = _opt(100, "Hits fetched per name query from the store (MRR beyond it counts 0).")
+    store_limit: int = _opt(100, "Hits fetched per name query from the store; both variants report MRR@this.")
     hnsw_thresholds_kb: int = _opt(1, "Store indexing/full-scan thresholds in KB; the default 1 makes even "
                                       "a small corpus go through HNSW as a full catalog would; 0 = Qdrant's defaults.")
 
@@ -210,11 +210,12 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
                 queries = [q for q in task.queries if q.filtered_text is not None] if filtered else task.queries
                 sub = eval_tasks.Task(task.name, task.kind, queries, task.doc_labels)
                 vectors = encode([q.filtered_text if filtered else q.text for q in queries])
-                scores = {"exact": eval_tasks.score_exact(sub, vectors, image_emb, products, filtered=filtered)}
+                scores = {"exact": eval_tasks.score_exact(sub, vectors, image_emb, products, filtered=filtered,
+                                                          rank_cutoff=cfg.store_limit)}
                 if store is not None:
                     limit = cfg.store_limit if task.kind == "rank" else SEARCH_LIMIT_PRECISION
                     hits = _store_hits(store, vectors, queries, filtered, limit, store_exact)
-                    scores["store"] = eval_tasks.score_hits(sub, hits, label_of)
+                    scores["store"] = eval_tasks.score_hits(sub, hits, label_of, rank_cutoff=cfg.store_limit)
                 _collect(results, name, scores)
             results.setdefault("skipped", {})[task.name] = task.skipped
             results.setdefault("queries", {})[task.name] = len(task.queries)

@@ -114,7 +114,8 @@ def test_hand_made_name_ranks_are_pessimistic_and_match_the_store(hand_made_resu
     for variant in ("exact", "store"):
         assert m["name_to_image/R@1"][variant] == pytest.approx(23 / 24)
         assert m["name_to_image/R@10"][variant] == pytest.approx(23 / 24)
-        assert m["name_to_image/MRR"][variant] == pytest.approx(expected_mrr)
+        assert m["name_to_image/MRR@100"][variant] == pytest.approx(expected_mrr)  # 24 products < 100
+    assert m["name_to_image/MRR"] == {"exact": pytest.approx(expected_mrr)}  # full depth: brute force only
 
 
 def test_store_hits_missing_the_relevant_product_count_as_rank_infinity():
@@ -124,9 +125,19 @@ def test_store_hits_missing_the_relevant_product_count_as_rank_infinity():
     found, other = hit(), hit()
     found.id, found.score, other.id, other.score = products[0].id, 0.9, 999, 0.95
     label_of = dict(zip((p.id for p in products), task.doc_labels))
-    scores = eval_tasks.score_hits(task, [[other, found], [other]], label_of)
+    scores = eval_tasks.score_hits(task, [[other, found], [other]], label_of, rank_cutoff=2)
     assert scores["R@1"] == 0.0 and scores["R@10"] == 0.5
-    assert scores["MRR"] == pytest.approx((1 / 2 + 0) / 2)
+    assert scores["MRR@2"] == pytest.approx((1 / 2 + 0) / 2) and "MRR" not in scores
+
+
+def test_exact_mrr_at_cutoff_ignores_deeper_ranks():
+    products, _ = _hand_made()
+    task = eval_tasks.name_task(products[:3])
+    image_emb = np.eye(3, dtype=np.float32)
+    text_emb = np.array([[1, 0, 0], [0.5, 0.9, 0], [0.9, 0.5, 0.1]], dtype=np.float32)  # ranks 1, 1, 3
+    scores = eval_tasks.score_exact(task, text_emb, image_emb, rank_cutoff=2)
+    assert scores["MRR"] == pytest.approx((1 + 1 + 1 / 3) / 3)
+    assert scores["MRR@2"] == pytest.approx((1 + 1 + 0) / 3)
 
 
 def test_task_construction_counts_what_it_skips():
@@ -188,16 +199,16 @@ def test_eval_job_writes_side_by_side_reports(tiny_setup, tmp_path):
     report = json.loads((out / "eval.json").read_text())
     assert set(report["models"]) == {"model", "baseline"} and report["corpus"]["products"] == 120
     metrics = report["models"]["model"]["metrics"]
-    for key in ("name_to_image/R@1", "name_to_image/R@10", "name_to_image/MRR", "category/articleType/P@10",
+    for key in ("name_to_image/R@1", "name_to_image/R@10", "name_to_image/MRR@100", "category/articleType/P@10",
                 "category/baseColour/P@1", "category/mean/P@10", "compound/P@10", "compound+filters/P@10"):
         assert set(metrics[key]) >= {"exact", "store", "store_minus_exact"}, key
     for entry in metrics.values():
-        for variant in ("exact", "store"):
+        for variant in set(entry) & {"exact", "store"}:
             assert 0.0 <= entry[variant] <= 1.0
     # The same weights twice: the baseline column must repeat the model column exactly.
     assert report["models"]["baseline"]["metrics"] == metrics
     table = (out / "eval.md").read_text()
-    assert "| name_to_image/MRR |" in table and "baseline store" in table
+    assert "| name_to_image/MRR@100 |" in table and "baseline store" in table
 
 
 def test_exact_store_search_equals_brute_force(tiny_setup):
@@ -215,6 +226,6 @@ def test_exact_store_search_equals_brute_force(tiny_setup):
     tasks = eval_tasks.build_tasks(products, cfg.min_products)
     results = evaluate.evaluate_embedder(embedder, products, images, tasks, cfg, store_exact=True)
     assert len(results["metrics"]) > 10
-    # store_limit (100) >= corpus (100), so even the store's MRR sees every rank.
     for key, entry in results["metrics"].items():
-        assert math.isclose(entry["store"], entry["exact"], abs_tol=1e-6), (key, entry)
+        if key != "name_to_image/MRR":  # the full-depth MRR has no store variant
+            assert math.isclose(entry["store"], entry["exact"], abs_tol=1e-6), (key, entry)
