@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_search.store import Filters, StoreError, open_store
+from fashion_search.store import CollectionNotFound, Filters, StoreError, open_store
 
 N, DIM = 300, 16
 MODEL = {"name": "tiny-clip", "weights_hash": "abc123"}
@@ -240,6 +240,9 @@ def test_persistence_after_close_and_reopen(backend, tmp_path, catalog):
     store.optimize()
     before = [h.id for h in store.search(vectors[2], FILTER_CASES[3], exact=True)]
     store.close()
+    store.close()                                        # closing twice is harmless
+    with pytest.raises(StoreError, match="closed"):
+        store.count()
     reopened = make_store(backend, tmp_path, persistent=True)
     assert reopened.count() == N and reopened.model_info() == MODEL
     assert [h.id for h in reopened.search(vectors[2], FILTER_CASES[3], exact=True)] == before
@@ -254,8 +257,10 @@ def test_collections_are_separate(backend, tmp_path):
     a.upsert([1, 2], np.eye(4)[:2], [{}, {}])
     a.close()
     b = make_store(backend, tmp_path, "beta", persistent=True)
-    with pytest.raises(StoreError, match="does not exist.*ingest"):
-        b.count()
+    for read in (b.count, lambda: b.search(np.ones(4)), lambda: b.facets("gender"), lambda: b.retrieve([1])):
+        with pytest.raises(CollectionNotFound, match="does not exist.*ingest"):
+            read()
+    assert b.model_info() is None
     b.close()
 
 

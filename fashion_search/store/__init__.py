@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 
 from ..settings import COLLECTION_NAME_RE, DEFAULT_STORE_PATH, Settings, load_settings
-from .base import FACET_FIELDS, FILTER_FIELDS, Filters, Hit, IndexOptions, StoreError, VectorStore
+from .base import FACET_FIELDS, CollectionNotFound, FILTER_FIELDS, Filters, Hit, IndexOptions, StoreError, VectorStore
 
-__all__ = ["FACET_FIELDS", "FILTER_FIELDS", "Filters", "Hit", "IndexOptions", "StoreError", "VectorStore",
+__all__ = ["CollectionNotFound", "FACET_FIELDS", "FILTER_FIELDS", "Filters", "Hit", "IndexOptions", "StoreError", "VectorStore",
            "open_store", "open_store_from_settings"]
 
 

@@ -30,6 +30,10 @@ class StoreError(Exception):
     """Unreachable server, schema or model mismatch, missing collection. The message names the fix."""
 
 
+class CollectionNotFound(StoreError):
+    """The collection has not been created yet (nothing ingested): callers may offer to ingest."""
+
+
 @dataclass
 class Filters:
     """AND across fields, OR within a field; an empty value list means "no constraint"."""
@@ -139,6 +143,12 @@ def check_model_identity(model) -> dict | None:
     if not isinstance(model, dict) or not {"name", "weights_hash"} <= set(model):
         raise StoreError(f'model identity must be a dict with "name" and "weights_hash", got {model!r}')
     return dict(model)
+
+
+def same_model(recorded: dict, wanted: dict) -> bool:
+    """Vectors are comparable when the weights are: the name (a path that may move) and extra fields
+    such as the catalog an ingest came from are informational."""
+    return recorded.get("weights_hash") == wanted.get("weights_hash")
 
 
 def model_conflict_message(collection: str, where: str, recorded: dict, wanted: dict) -> str:

@@ -22,10 +22,10 @@ from typing import Iterator
 import numpy as np
 import qdrant_edge as qe
 
-from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Filters, Hit, IndexOptions,
+from .base import (DISTANCE, CollectionNotFound, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Filters, Hit, IndexOptions,
                    StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
-                   dim_conflict_message, model_conflict_message, sort_facets)
+                   dim_conflict_message, model_conflict_message, same_model, sort_facets)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class EdgeStore(VectorStore):
         self._shard: qe.EdgeShard | None = None
         self._dim: int | None = None
         self._distance: str | None = None
+        self._closed = False
         if (self.path / EDGE_CONFIG).is_file():
             self._open_existing()
 
@@ -128,8 +129,10 @@ class EdgeStore(VectorStore):
     def _require(self) -> qe.EdgeShard:
         shard = self._shard
         if shard is None:
-            raise StoreError(f"collection {self.collection!r} does not exist at {self.path} (or the store "
-                             "is closed); run the ingest job first, or check QDRANT_PATH/QDRANT_COLLECTION")
+            if self._closed:
+                raise StoreError(f"the store for {self.path} was closed; open it again with open_store")
+            raise CollectionNotFound(f"collection {self.collection!r} does not exist at {self.path}; run the "
+                                     "ingest job first, or check QDRANT_PATH/QDRANT_COLLECTION")
         return shard
 
     def _read_sidecar(self) -> dict:
@@ -144,9 +147,12 @@ class EdgeStore(VectorStore):
     def ensure_collection(self, dim: int, model: dict | None = None, recreate: bool = False) -> None:
         dim, model = check_dim(dim), check_model_identity(model)
         with self._lifecycle:
+            if self._closed:
+                raise StoreError(f"the store for {self.path} was closed; open it again with open_store")
             if recreate and self.path.exists():
                 log.warning("recreate: deleting Edge collection %r at %s", self.collection, self.path)
                 self.close()
+                self._closed = False
                 shutil.rmtree(self.path)
             if self._shard is None:
                 if self.path.exists() and any(self.path.iterdir()):
@@ -158,7 +164,7 @@ class EdgeStore(VectorStore):
                                                       self._distance, dim))
             sidecar = self._read_sidecar()
             recorded = sidecar.get("model")
-            if model is not None and recorded is not None and recorded != model:
+            if model is not None and recorded is not None and not same_model(recorded, model):
                 raise StoreError(model_conflict_message(self.collection, str(self.path), recorded, model))
             if not sidecar or (model is not None and recorded is None):
                 _write_json_atomically(self.path / SIDECAR, {"format": 1, "dim": dim, "distance": DISTANCE,
@@ -177,6 +183,7 @@ class EdgeStore(VectorStore):
 
     def close(self) -> None:
         with self._lifecycle:
+            self._closed = True
             shard, self._shard = self._shard, None
             if shard is not None:
                 shard.flush()

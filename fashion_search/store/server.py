@@ -18,10 +18,10 @@ import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
-from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Filters, Hit, IndexOptions,
+from .base import (DISTANCE, CollectionNotFound, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Filters, Hit, IndexOptions,
                    StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
-                   dim_conflict_message, model_conflict_message, sort_facets)
+                   dim_conflict_message, model_conflict_message, same_model, sort_facets)
 
 log = logging.getLogger(__name__)
 
@@ -79,26 +79,34 @@ class ServerStore(VectorStore):
             self.client = QdrantClient(url=location, api_key=api_key, check_compatibility=False,
                                        timeout=max(1, math.ceil(max(timeout_s, request_timeout_s))))
         self._dim: int | None = None
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"the store for {self.location} was closed; open it again with open_store")
 
     def _call(self, method: str, *args, **kwargs):
-        with self._local_lock:
-            return getattr(self.client, method)(self.collection, *args, **kwargs)
-
-    def _where(self) -> str:
-        return self.location
-
-    def _config(self) -> qm.CollectionInfo:
+        self._check_open()
         try:
-            return self._call("get_collection")
-        except (ValueError, KeyError) as err:      # local mode: "Collection products not found"
-            raise self._missing() from err
+            with self._local_lock:
+                return getattr(self.client, method)(self.collection, *args, **kwargs)
+        except ValueError as err:       # local mode: "Collection products not found"
+            if "not found" in str(err):
+                raise self._missing() from err
+            raise
         except Exception as err:
             if getattr(err, "status_code", None) == 404:
                 raise self._missing() from err
             raise
 
-    def _missing(self) -> StoreError:
-        return StoreError(f"collection {self.collection!r} does not exist at {self._where()}; run the ingest "
+    def _where(self) -> str:
+        return self.location
+
+    def _config(self) -> qm.CollectionInfo:
+        return self._call("get_collection")
+
+    def _missing(self) -> CollectionNotFound:
+        return CollectionNotFound(f"collection {self.collection!r} does not exist at {self._where()}; run the ingest "
                           "job first, or check QDRANT_URL/QDRANT_COLLECTION")
 
     def _require_dim(self) -> int:
@@ -109,6 +117,7 @@ class ServerStore(VectorStore):
     # --- lifecycle -------------------------------------------------------------------------
     def ensure_collection(self, dim: int, model: dict | None = None, recreate: bool = False) -> None:
         dim, model = check_dim(dim), check_model_identity(model)
+        self._check_open()
         with self._local_lock:
             exists = self.client.collection_exists(self.collection)
             if exists and recreate:
@@ -129,13 +138,13 @@ class ServerStore(VectorStore):
             self._dim = dim
             recorded = ((info.config.metadata or {}).get(METADATA_KEY) or {}).get("model")
             if model is not None:
-                if recorded is not None and recorded != model:
+                if recorded is not None and not same_model(recorded, model):
                     raise StoreError(model_conflict_message(self.collection, self._where(), recorded, model))
                 if recorded is None:
                     self.client.update_collection(self.collection, metadata={METADATA_KEY: self._meta(dim, model)})
-                if self.model_info() != model:
-                    raise StoreError(f"the server at {self._where()} did not keep the collection metadata (model "
-                                     "identity); it is probably older than Qdrant 1.16: upgrade it")
+                    if self.model_info() != model:
+                        raise StoreError(f"the server at {self._where()} did not keep the collection metadata "
+                                         "(model identity); it is probably older than Qdrant 1.16: upgrade it")
             self._ensure_payload_indexes(info)
 
     @staticmethod
@@ -171,7 +180,9 @@ class ServerStore(VectorStore):
 
     def close(self) -> None:
         with self._local_lock:
-            self.client.close()
+            if not self._closed:
+                self._closed = True
+                self.client.close()
 
     # --- writes ------------------------------------------------------------------------------
     def upsert(self, ids, vectors: np.ndarray, payloads: list[dict]) -> None:
@@ -264,6 +275,7 @@ class ServerStore(VectorStore):
                 return
 
     def model_info(self) -> dict | None:
+        self._check_open()
         with self._local_lock:
             if not self.client.collection_exists(self.collection):
                 return None
