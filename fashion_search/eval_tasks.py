@@ -216,3 +216,32 @@ def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dic
             top = hits[:k]
             per_query[k][i] = float(np.mean([doc_label_of.get(h.id) == query.label for h in top])) if top else 0.0
     return _precision_summary(task, per_query)
+
+
+# ---- results ---------------------------------------------------------------------------------------
+
+
+def collect_scores(results: dict, name: str, scores: dict) -> None:
+    """Fold {variant: summary} of one task form into results["metrics"]["<name>/<metric>"][variant]
+    and results["per_value"][name][label]["<variant>/<metric>"]; adds store_minus_exact."""
+    for variant, summary in scores.items():
+        per_value = summary.pop("per_value", None)
+        for metric, value in summary.items():
+            results["metrics"].setdefault(f"{name}/{metric}", {})[variant] = value
+        for label, values in (per_value or {}).items():
+            row = results["per_value"].setdefault(name, {}).setdefault(label, {})
+            row.update({f"{variant}/{m}": v for m, v in values.items()})
+    for entry in results["metrics"].values():
+        if "exact" in entry and "store" in entry:
+            entry["store_minus_exact"] = entry["store"] - entry["exact"]
+
+
+def add_category_means(metrics: dict) -> None:
+    """category/mean/P@k: the mean over fields of each field's macro average (text-only forms)."""
+    for k in PRECISION_KS:
+        per_field = [v for key, v in metrics.items()
+                     if key.startswith("category/") and key.endswith(f"/P@{k}") and "+filters" not in key
+                     and not key.startswith("category/mean/")]
+        if per_field:
+            metrics[f"category/mean/P@{k}"] = {variant: float(np.mean([v[variant] for v in per_field]))
+                                               for variant in per_field[0]}

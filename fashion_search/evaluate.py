@@ -32,6 +32,8 @@ from fashion_search.catalog import KEYWORD_FIELDS, ImageError, open_catalog
 log = logging.getLogger(__name__)
 
 SPLITS_FILE_NAME = "splits.json"
+# A splits file found beside the model is used only if the catalog holds this share of its test ids.
+MIN_AUTO_SPLIT_COVERAGE = 0.5
 SEARCH_LIMIT_PRECISION = max(eval_tasks.PRECISION_KS)
 
 
@@ -113,14 +115,18 @@ def select_corpus(products: list, cfg: EvalConfig) -> tuple[list, dict]:
         test_ids = set(load_splits(splits_path)["test"])
         chosen = [p for p in products if p.id in test_ids]
         info.update(splits_file=str(splits_path), split_test_ids=len(test_ids), split_ids_not_in_catalog=len(test_ids) - len(chosen))
-        if chosen:
+        coverage = len(chosen) / max(1, len(test_ids))
+        if cfg.splits == "auto" and coverage < MIN_AUTO_SPLIT_COVERAGE:
+            # The model's splits describe another catalog; ids shared by accident would make a
+            # small arbitrary corpus, so a catalog the model never saw gets the sample instead.
+            log.warning("%s: only %d of its %d test ids are in %s (another catalog): sampling instead",
+                        splits_path, len(chosen), len(test_ids), cfg.data)
+            info["splits_ignored"] = "test ids mostly absent from this catalog"
+        elif not chosen:
+            raise ValueError(f"--splits {splits_path}: none of its {len(test_ids)} test ids is in {cfg.data}")
+        else:
             info["source"] = "test split"
             products = chosen
-        elif cfg.splits == "auto":
-            # A found splits file that names none of these products belongs to another catalog.
-            log.warning("%s names no product of this catalog: sampling instead", splits_path)
-        else:
-            raise ValueError(f"--splits {splits_path}: none of its {len(test_ids)} test ids is in {cfg.data}")
     info.setdefault("source", "sample")
     products = sorted(products, key=lambda p: p.id)
     if cfg.max_products and len(products) > cfg.max_products:
@@ -205,7 +211,7 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
     try:
         for task in tqdm(tasks, desc="tasks"):
             label_of = dict(zip((p.id for p in products), task.doc_labels))
-            forms = [(task.name, False)] + ([(_filtered_name(task.name), True)] if task.has_filtered else [])
+            forms = [(task.name, False)] + ([(f"{task.name}+filters", True)] if task.has_filtered else [])
             for name, filtered in forms:
                 queries = [q for q in task.queries if q.filtered_text is not None] if filtered else task.queries
                 sub = eval_tasks.Task(task.name, task.kind, queries, task.doc_labels)
@@ -216,42 +222,15 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
                     limit = cfg.store_limit if task.kind == "rank" else SEARCH_LIMIT_PRECISION
                     hits = _store_hits(store, vectors, queries, filtered, limit, store_exact)
                     scores["store"] = eval_tasks.score_hits(sub, hits, label_of, rank_cutoff=cfg.store_limit)
-                _collect(results, name, scores)
+                eval_tasks.collect_scores(results, name, scores)
             results.setdefault("skipped", {})[task.name] = task.skipped
             results.setdefault("queries", {})[task.name] = len(task.queries)
     finally:
         if store is not None:
             store.close()
             tmp.cleanup()
-    _add_category_means(results["metrics"])
+    eval_tasks.add_category_means(results["metrics"])
     return results
-
-
-def _filtered_name(task_name: str) -> str:
-    return f"{task_name}+filters"
-
-
-def _collect(results: dict, name: str, scores: dict) -> None:
-    for variant, summary in scores.items():
-        per_value = summary.pop("per_value", None)
-        for metric, value in summary.items():
-            results["metrics"].setdefault(f"{name}/{metric}", {})[variant] = value
-        for label, values in (per_value or {}).items():
-            row = results["per_value"].setdefault(name, {}).setdefault(label, {})
-            row.update({f"{variant}/{m}": v for m, v in values.items()})
-    for entry in results["metrics"].values():
-        if "exact" in entry and "store" in entry:
-            entry["store_minus_exact"] = entry["store"] - entry["exact"]
-
-
-def _add_category_means(metrics: dict) -> None:
-    """category/mean/P@k: the mean over fields of each field's macro average."""
-    for k in eval_tasks.PRECISION_KS:
-        per_field = [v for key, v in metrics.items() if key.startswith("category/") and key.endswith(f"/P@{k}")
-                     and "+filters" not in key]
-        if per_field:
-            entry = {variant: float(np.mean([v[variant] for v in per_field])) for variant in per_field[0]}
-            metrics[f"category/mean/P@{k}"] = entry
 
 
 # ---- 4. reports -----------------------------------------------------------------------------------

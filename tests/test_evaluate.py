@@ -96,6 +96,10 @@ def test_hand_made_precision_is_exact_for_brute_force_and_store(hand_made_result
         assert m["compound+filters/P@10"][variant] == pytest.approx(1.0)
         assert m["category/masterCategory/P@10"][variant] == pytest.approx(1.0)  # all Apparel
     assert m["compound/P@10"]["store_minus_exact"] == pytest.approx(0.0, abs=1e-9)
+    # Fields with queries: masterCategory 1.0, subCategory 0.5 (an all-tied query keeps corpus order:
+    # "Topwear" gets the 10 first products, all Tshirts; "Bottomwear" gets the same, none Jeans),
+    # articleType 0.9, baseColour 1.0.
+    assert m["category/mean/P@10"]["exact"] == pytest.approx((1.0 + 0.5 + 0.9 + 1.0) / 4)
     per_value = hand_made_results["per_value"]["category/articleType"]
     assert per_value["Tshirts"]["exact/P@10"] == pytest.approx(0.8)
     assert per_value["Jeans"]["store/P@10"] == pytest.approx(1.0)
@@ -160,15 +164,20 @@ def test_corpus_sample_is_deterministic_and_splits_select_the_test_ids(tmp_path)
     first, info = evaluate.select_corpus(products[::-1], cfg)
     second, _ = evaluate.select_corpus(products, cfg)
     assert [p.id for p in first] == [p.id for p in second] and len(first) == 10 and info["source"] == "sample"
-    # Ids beyond the catalog (another catalog's products) are counted, not fatal.
-    drawn = split_ids([p.id for p in products] + list(range(5000, 5100)), seed=0, val_frac=0.2, test_frac=0.2)
+    # Found beside the model (splits="auto"); a few ids beyond the catalog are counted, not fatal.
+    drawn = split_ids([p.id for p in products] + list(range(5000, 5010)), seed=0, val_frac=0.2, test_frac=0.3)
     save_splits(tmp_path / "m" / "splits.json", drawn)
     expected = [i for i in drawn["test"] if i < 5000]
-    cfg = evaluate.EvalConfig(model=str(tmp_path / "m"), data=str(tmp_path))  # splits="auto" finds it
+    cfg = evaluate.EvalConfig(model=str(tmp_path / "m"), data=str(tmp_path))
     chosen, info = evaluate.select_corpus(products, cfg)
     assert [p.id for p in chosen] == expected and 0 < len(expected) < 50
     assert info["source"] == "test split"
     assert info["split_ids_not_in_catalog"] == len(drawn["test"]) - len(expected)
+    # A model trained on another catalog: its split shares ids only by accident -> the sample.
+    foreign = split_ids(list(range(1040, 1050)) + list(range(6000, 6100)), seed=0, val_frac=0.2, test_frac=0.3)
+    save_splits(tmp_path / "m" / "splits.json", foreign)
+    chosen, info = evaluate.select_corpus(products, cfg)
+    assert info["source"] == "sample" and len(chosen) == 50 and "splits_ignored" in info
 
 
 def test_config_errors_name_the_fix(tmp_path):
