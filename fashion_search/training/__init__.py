@@ -1,0 +1,1 @@
+"""Library parts of the training job (train/train.py): config, data, checkpoints, eval, report."""

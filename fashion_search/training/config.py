@@ -1,0 +1,183 @@
+"""The training job's one config: a dataclass parsed from the CLI and validated before any work.
+
+Defaults are the seed recipe: openai/clip-vit-base-patch32, bidirectional InfoNCE over the global
+batch, AdamW lr 5e-5, 32 pairs per device, 3 epochs, warmup + cosine, resume-safe checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+from fashion_search.models import DEFAULT_MODEL, SMALL_NAME, SMALL_PRESET
+
+# `--small_<key>` flags map onto SMALL_PRESET keys; only meaningful with --model small.
+SMALL_OVERRIDE_PREFIX = "small_"
+
+# Fields a resumed run must share with the checkpoint's run: they change the model, the data order
+# or the learning-rate schedule, so resuming with a different value would not continue that run.
+RESUME_MUST_MATCH = (
+    "model", "catalog", "subsample", "val_frac", "test_frac", "seed", "epochs", "batch_size",
+    "grad_accum", "lr", "weight_decay", "warmup_ratio", "freeze_vision", "freeze_text",
+    "small_image_size", "small_patch_size", "small_vision_hidden", "small_vision_layers",
+    "small_text_hidden", "small_text_layers", "small_heads", "small_mlp_ratio",
+    "small_projection_dim", "small_vocab_size", "small_max_position_embeddings",
+)
+MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
+
+
+class ConfigError(ValueError):
+    """A bad training configuration; the message names the flag and the fix."""
+
+
+def _help(text: str, **kw):
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass
+class TrainConfig:
+    model: str = _help(f"HF hub id, local save_pretrained dir, or '{SMALL_NAME}' (from-scratch preset)",
+                       default=DEFAULT_MODEL)
+    catalog: str | None = _help("catalog path: Kaggle dir (styles.csv + images/) or parquet dir/file", default=None)
+    splits: str | None = _help("splits JSON (train/val/test ids); created there if absent. "
+                               "Default: OUTPUT_DIR/splits.json", default=None)
+    subsample: int = _help("train on a quality subsample of this many train-split products (0 = all)", default=0)
+    val_frac: float = _help("fraction of ids for the val split (when splits are created)", default=0.05)
+    test_frac: float = _help("fraction of ids for the test split (when splits are created)", default=0.05)
+    max_val_products: int = _help("evaluate on at most this many val products (seeded sample; 0 = all)",
+                                  default=2000)
+    epochs: int = _help("training epochs", default=3)
+    batch_size: int = _help("pairs per device per step (the loss sees batch_size * processes negatives)",
+                            default=32)
+    eval_batch_size: int = _help("batch size for eval encoding and val loss chunks", default=128)
+    lr: float = _help("AdamW peak learning rate", default=5e-5)
+    weight_decay: float = _help("AdamW weight decay (not applied to biases, norms, logit scale)", default=0.1)
+    warmup_ratio: float = _help("fraction of optimizer steps of linear warmup before cosine decay", default=0.05)
+    grad_accum: int = _help("gradient accumulation steps (averages gradients; the contrastive negatives "
+                            "stay those of one micro-batch)", default=1)
+    max_grad_norm: float = _help("clip gradient norm to this (0 = off)", default=1.0)
+    mixed_precision: str = _help("auto (fp16/bf16 set in accelerate config, else bf16 on a bf16 GPU, else no) "
+                                 "| no | bf16 | fp16",
+                                 default="auto")
+    freeze_vision: bool = _help("freeze the vision tower and its projection", default=False)
+    freeze_text: bool = _help("freeze the text tower and its projection", default=False)
+    gradient_checkpointing: bool = _help("trade compute for memory in both towers", default=False)
+    num_workers: int = _help("DataLoader worker processes for image decoding and augmentation", default=2)
+    output_dir: str = _help("run directory: checkpoints/, best/, final/, report.*", default="runs/train")
+    checkpoint_every: int = _help("save a resumable checkpoint every N optimizer steps (and at epoch ends)",
+                                  default=500)
+    keep_last: int = _help("keep only the last K checkpoints", default=3)
+    resume: str | None = _help("'latest' (newest checkpoint in OUTPUT_DIR) or a checkpoint directory",
+                               default=None)
+    stop_after_steps: int = _help("stop (with a checkpoint) after this many optimizer steps in total, "
+                                  "without changing the LR schedule; 0 = run to the end", default=0)
+    eval_before_training: bool = _help("measure the zero-shot baseline (epoch 0) before training", default=True)
+    log_every: int = _help("log the running loss every N optimizer steps", default=50)
+    seed: int = _help("seed for splits, subsample, shuffling, captions, augmentation and small init", default=42)
+    small_image_size: int | None = _help("small preset: image side in px", default=None)
+    small_patch_size: int | None = _help("small preset: ViT patch size", default=None)
+    small_vision_hidden: int | None = _help("small preset: vision width", default=None)
+    small_vision_layers: int | None = _help("small preset: vision layers", default=None)
+    small_text_hidden: int | None = _help("small preset: text width", default=None)
+    small_text_layers: int | None = _help("small preset: text layers", default=None)
+    small_heads: int | None = _help("small preset: attention heads (both towers)", default=None)
+    small_mlp_ratio: int | None = _help("small preset: MLP width / hidden width", default=None)
+    small_projection_dim: int | None = _help("small preset: embedding dimension", default=None)
+    small_vocab_size: int | None = _help("small preset: tokenizer vocabulary size", default=None)
+    small_max_position_embeddings: int | None = _help("small preset: max caption tokens", default=None)
+
+    def __post_init__(self):
+        positive = ("epochs", "batch_size", "eval_batch_size", "grad_accum", "checkpoint_every", "keep_last",
+                    "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be >= 1 (got {getattr(self, name)})")
+        for name in ("subsample", "max_val_products", "num_workers", "stop_after_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name} must be >= 0 (got {getattr(self, name)})")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be > 0 (got {self.lr})")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise ConfigError("--weight_decay and --max_grad_norm must be >= 0")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"--warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
+        if not (0 < self.val_frac < 1 and 0 <= self.test_frac < 1 and self.val_frac + self.test_frac < 1):
+            raise ConfigError(f"--val_frac ({self.val_frac}) must be in (0, 1), --test_frac ({self.test_frac}) "
+                              "in [0, 1), and their sum below 1")
+        if self.mixed_precision not in MIXED_PRECISION_CHOICES:
+            raise ConfigError(f"--mixed_precision must be one of {MIXED_PRECISION_CHOICES} (got {self.mixed_precision!r})")
+        if self.freeze_vision and self.freeze_text:
+            raise ConfigError("--freeze_vision and --freeze_text together leave nothing to train; drop one")
+        if self.small_overrides() and self.model != SMALL_NAME:
+            raise ConfigError(f"--small_* flags ({sorted(self.small_overrides())}) only apply with --model {SMALL_NAME}")
+        self._check_paths()
+
+    def _check_paths(self) -> None:
+        if not self.catalog:
+            raise ConfigError("--catalog is required: a Kaggle dir (styles.csv + images/) or a parquet dir/file, "
+                              "e.g. ../shared/data/fashion-product-images-small")
+        if not Path(self.catalog).exists():
+            raise ConfigError(f"--catalog {self.catalog} does not exist; check the path")
+        model_path = Path(self.model).expanduser()
+        if model_path.exists() and not (model_path / "config.json").is_file():
+            raise ConfigError(f"--model {self.model} exists but is not a save_pretrained CLIP directory (no config.json)")
+        if not model_path.exists() and self.model != SMALL_NAME and (
+            self.model.startswith((".", "/", "~")) or self.model.count("/") > 1
+        ):
+            raise ConfigError(f"--model directory {self.model} does not exist; pass a local CLIP directory, "
+                              f"a hub id like {DEFAULT_MODEL}, or '{SMALL_NAME}'")
+        if self.resume and self.resume != "latest" and not Path(self.resume).is_dir():
+            raise ConfigError(f"--resume {self.resume} is not a directory; pass 'latest' or a checkpoint directory "
+                              f"(OUTPUT_DIR/checkpoints/step_*)")
+
+    def small_overrides(self) -> dict:
+        """The --small_* flags that were set, keyed like models.SMALL_PRESET."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name.startswith(SMALL_OVERRIDE_PREFIX) and getattr(self, f.name) is not None:
+                out[f.name[len(SMALL_OVERRIDE_PREFIX):]] = getattr(self, f.name)
+        assert set(out) <= set(SMALL_PRESET), f"small flags out of sync with SMALL_PRESET: {set(out) - set(SMALL_PRESET)}"
+        return out
+
+    def resolved_mixed_precision(self, cuda_bf16: bool) -> str:
+        """'auto': fp16/bf16 from the accelerate config if it names one, else bf16 on a bf16 GPU, else no.
+
+        `accelerate launch` exports ACCELERATE_MIXED_PRECISION="no" even when nobody configured it, so
+        "no" from the launcher cannot mean "keep fp32 on this GPU"; pass --mixed_precision no for that.
+        """
+        if self.mixed_precision != "auto":
+            return self.mixed_precision
+        from_launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+        if from_launcher != "no":
+            return from_launcher
+        return "bf16" if cuda_bf16 else "no"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def check_resume_compatible(current: TrainConfig, saved: dict, checkpoint: Path, num_processes: int,
+                            saved_num_processes: int | None) -> None:
+    """Refuse to resume a checkpoint written by a run whose model, data order or schedule differ."""
+    diffs = [f"{name}: checkpoint {saved.get(name)!r} vs now {getattr(current, name)!r}"
+             for name in RESUME_MUST_MATCH if saved.get(name) != getattr(current, name)]
+    if saved_num_processes is not None and saved_num_processes != num_processes:
+        diffs.append(f"processes: checkpoint {saved_num_processes} vs now {num_processes} (changes the data order)")
+    if diffs:
+        raise ConfigError(f"cannot resume from {checkpoint}: it comes from an incompatible run ("
+                          + "; ".join(diffs) + "). Use the same flags, or a new --output_dir without --resume.")
+
+
+def parse_config(argv=None) -> TrainConfig:
+    parser = HfArgumentParser(TrainConfig)
+    (config,) = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
+    return config
+
+
+def save_config(config: TrainConfig, path: Path, **extra) -> None:
+    Path(path).write_text(json.dumps({**config.to_dict(), **extra}, indent=2, sort_keys=True))

@@ -1,0 +1,131 @@
+"""Image-caption pairs for training and eval: decode, augment, preprocess (in DataLoader workers), collate.
+
+Everything random here is seeded from (seed, epoch, product id) rather than drawn from a global
+RNG, so the caption and crop a product gets do not depend on worker count, batch order or where a
+resumed run restarted: resume reproduces the uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Sequence
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+from fashion_search.captions import canonical_caption, random_caption
+from fashion_search.catalog import Catalog, ImageError, Product
+from fashion_search.embed import ImagePreprocessor
+
+log = logging.getLogger(__name__)
+
+# Product photos are centred on a plain background: a mild crop and a mirror keep the product
+# recognisable. No colour jitter: baseColour is part of the caption, so changing colour would
+# teach the model wrong labels.
+CROP_SCALE = (0.85, 1.0)
+CROP_ASPECT_JITTER = (0.9, 1.1)
+FLIP_PROBABILITY = 0.5
+
+
+def augment(image: Image.Image, rng: random.Random) -> Image.Image:
+    """Random resized crop (85-100% of the area, aspect within +-10%) and a random horizontal flip."""
+    width, height = image.size
+    area_scale = rng.uniform(*CROP_SCALE)
+    log_ratio = rng.uniform(math.log(CROP_ASPECT_JITTER[0]), math.log(CROP_ASPECT_JITTER[1]))
+    aspect = math.exp(log_ratio)
+    crop_w = min(width, max(1, round(width * math.sqrt(area_scale * aspect))))
+    crop_h = min(height, max(1, round(height * math.sqrt(area_scale / aspect))))
+    left = rng.randint(0, width - crop_w)
+    top = rng.randint(0, height - crop_h)
+    image = image.crop((left, top, left + crop_w, top + crop_h))
+    if rng.random() < FLIP_PROBABILITY:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return image
+
+
+def sample_rng(seed: int, epoch: int, product_id: int, stream: str) -> random.Random:
+    # str seeds are hashed with sha512 by `random`, so this is stable across processes and runs.
+    return random.Random(f"{seed}:{epoch}:{product_id}:{stream}")
+
+
+class PairDataset(Dataset):
+    """Product i -> {"index", "pixel_values" (3, H, W) or None if the image failed, "caption"}.
+
+    train=True: a random caption template and augmentation, both seeded per (seed, epoch, product).
+    train=False: the canonical caption and no augmentation (eval, val loss).
+    """
+
+    def __init__(self, catalog: Catalog, products: Sequence[Product], preprocess: ImagePreprocessor,
+                 seed: int, train: bool):
+        self.catalog = catalog
+        self.products = list(products)
+        self.preprocess = preprocess
+        self.seed = seed
+        self.train = train
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        # Workers are not persistent, so each epoch's workers receive a copy with this value.
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.products)
+
+    def __getitem__(self, index: int) -> dict:
+        product = self.products[index]
+        if self.train:
+            caption = random_caption(product, sample_rng(self.seed, self.epoch, product.id, "caption"))
+        else:
+            caption = canonical_caption(product)
+        try:
+            image = self.catalog.load_image(product)
+        except ImageError as exc:
+            # Counted by the collator and reported by the trainer; never replaced by a fake image.
+            log.warning("skipping product %s: %s", product.id, exc)
+            return {"index": index, "pixel_values": None, "caption": caption}
+        if self.train:
+            image = augment(image, sample_rng(self.seed, self.epoch, product.id, "image"))
+        return {"index": index, "pixel_values": self.preprocess([image])[0], "caption": caption}
+
+
+class PairCollator:
+    """Stack pixels, tokenize captions (padded to the batch's longest), drop and count failed images."""
+
+    def __init__(self, tokenizer, max_length: int):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def __call__(self, items: list[dict]) -> dict:
+        good = [item for item in items if item["pixel_values"] is not None]
+        batch = {"n_failed": torch.tensor(len(items) - len(good)),
+                 "index": torch.tensor([item["index"] for item in good], dtype=torch.long)}
+        if not good:
+            return batch
+        tokens = self.tokenizer([item["caption"] for item in good], padding=True, truncation=True,
+                                max_length=self.max_length, return_tensors="pt")
+        batch["pixel_values"] = torch.stack([item["pixel_values"] for item in good])  # (B, 3, H, W)
+        batch["input_ids"] = tokens["input_ids"]  # (B, T)
+        batch["attention_mask"] = tokens["attention_mask"]  # (B, T)
+        return batch
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A permutation of range(n) that depends only on (seed, epoch): resumable and equal on every rank."""
+
+    def __init__(self, n: int, seed: int):
+        self.n = n
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        yield from torch.randperm(self.n, generator=generator).tolist()

@@ -1,0 +1,118 @@
+"""Pieces of the training loop that train/train.py calls: one step, eval + bookkeeping, export."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+
+from fashion_search.loss import clamp_logit_scale_, clip_loss
+from fashion_search.training.checkpoints import TrainerState
+
+log = logging.getLogger(__name__)
+
+BEST_DIRNAME, FINAL_DIRNAME = "best", "final"
+# Text -> image MRR picks the `best` export: text queries against product photos are what the
+# search page serves, and MRR rewards every rank improvement, not only those crossing k.
+BEST_METRIC = "t2i/MRR"
+
+
+def common_batch_size(accelerator, size: int) -> int:
+    """Smallest batch among processes: all_gather needs equal sizes, and a failed image shrinks one rank's batch."""
+    if accelerator.num_processes == 1:
+        return size
+    sizes = accelerator.gather(torch.tensor([size], device=accelerator.device))
+    return int(sizes.min().item())
+
+
+def train_step(accelerator, model, optimizer, scheduler, batch: dict, max_grad_norm: float) -> tuple[torch.Tensor | None, bool]:
+    """Forward + backward one micro-batch inside `accumulate`; (local loss or None if skipped, optimizer stepped)."""
+    size = common_batch_size(accelerator, len(batch["index"]))
+    if size < 2:  # no negatives to contrast: every rank skips this batch together
+        log.warning("skipping a batch with %d readable images", size)
+        return None, False
+    inputs = {key: batch[key][:size] for key in ("pixel_values", "input_ids", "attention_mask")}
+    with accelerator.accumulate(model):
+        image, text, logit_scale = model(**inputs)  # (B, D), (B, D), scalar
+        loss = clip_loss(image, text, logit_scale, rank=accelerator.process_index,
+                         world_size=accelerator.num_processes)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients and max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()  # a no-op until the accumulation window closes
+        optimizer.zero_grad(set_to_none=True)
+    stepped = accelerator.sync_gradients
+    if stepped:
+        # Stepped here, once per optimizer step (Accelerator(step_scheduler_with_optimizer=False)),
+        # so the schedule length does not depend on the number of processes.
+        scheduler.step()
+        clamp_logit_scale_(accelerator.unwrap_model(model).clip.logit_scale)
+    return loss.detach(), stepped
+
+
+class RunningTotals:
+    """This process's train loss and failed-image counts since the last fold into TrainerState."""
+
+    def __init__(self):
+        self.loss_sum, self.loss_count, self.failed_images = 0.0, 0, 0
+
+    def add(self, loss: torch.Tensor | None, failed_images: int) -> None:
+        self.failed_images += failed_images
+        if loss is not None:
+            self.loss_sum += loss.item()
+            self.loss_count += 1
+
+    def fold_into(self, accelerator, state: TrainerState) -> None:
+        """Sum over processes (a collective: every rank calls it) into state on rank 0, then reset.
+
+        Checkpoints then carry the epoch's loss so far, and a resumed epoch reports the same average.
+        """
+        totals = torch.tensor([self.loss_sum, self.loss_count, self.failed_images], dtype=torch.float64,
+                              device=accelerator.device)
+        totals = accelerator.reduce(totals, reduction="sum")
+        if accelerator.is_main_process:
+            state.epoch_loss_sum += totals[0].item()
+            state.epoch_loss_count += int(totals[1].item())
+            state.skipped_images += int(totals[2].item())
+        self.__init__()
+
+
+def evaluate_into_history(accelerator, evaluator, model, state: TrainerState, epoch: int,
+                          train_loss: float | None) -> dict | None:
+    """Main process: eval, append a history row, log it. Other processes wait. Returns the row (main) or None."""
+    row = None
+    if accelerator.is_main_process:
+        metrics = evaluator(accelerator.unwrap_model(model).clip)
+        row = {"epoch": epoch, "step": state.step, "train_loss": train_loss, **metrics}
+        state.history.append(row)
+        log.info("epoch %d: train loss %s, val loss %.4f, t2i R@1 %.3f R@10 %.3f MRR %.3f, i2t R@10 %.3f, "
+                 "P@10 articleType %.3f baseColour %.3f", epoch,
+                 "-" if train_loss is None else f"{train_loss:.4f}", row["val_loss"], row["t2i/R@1"],
+                 row["t2i/R@10"], row["t2i/MRR"], row["i2t/R@10"], row["P@10/articleType"], row["P@10/baseColour"])
+    accelerator.wait_for_everyone()
+    return row
+
+
+def is_new_best(history: list[dict]) -> bool:
+    """True when the last trained epoch beats every earlier trained epoch on BEST_METRIC (epoch 0 excluded)."""
+    trained = [row for row in history if row["epoch"] > 0]
+    if not trained:
+        return False
+    return trained[-1][BEST_METRIC] >= max(row[BEST_METRIC] for row in trained)
+
+
+def export_model(clip, processor, out_dir: Path, splits_file: Path, info: dict) -> Path:
+    """save_pretrained model + tokenizer + processor (what load_clip reads) plus the splits used."""
+    partial = out_dir.with_name(f".partial_{out_dir.name}")
+    shutil.rmtree(partial, ignore_errors=True)
+    clip.save_pretrained(partial)
+    processor.save_pretrained(partial)
+    shutil.copyfile(splits_file, partial / splits_file.name)
+    (partial / "training_info.json").write_text(json.dumps(info, indent=2))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    partial.rename(out_dir)  # readers (ingest, eval) never see a half-written export
+    log.info("exported model to %s", out_dir)
+    return out_dir

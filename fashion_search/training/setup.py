@@ -1,0 +1,152 @@
+"""Building blocks of a training run: products per split, the model, optimizer and schedule.
+
+Each function takes the validated TrainConfig and the Accelerator, does one job, and logs what it
+chose, so train/train.py reads as a list of steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import get_cosine_schedule_with_warmup
+
+from fashion_search.captions import training_captions
+from fashion_search.catalog import Catalog, Product, open_catalog
+from fashion_search.embed import image_features, text_features
+from fashion_search.models import SMALL_NAME, build_small, load_clip
+from fashion_search.splits import load_splits, quality_subsample, save_splits, split_ids
+from fashion_search.training.config import ConfigError, TrainConfig
+
+log = logging.getLogger(__name__)
+
+SPLITS_FILE_NAME = "splits.json"  # evaluate.py looks for this next to (or one level above) a model
+BASE_MODEL_DIRNAME = "base_model"  # where the `small` preset is built before training
+
+
+@dataclass
+class RunData:
+    catalog: Catalog
+    train: list[Product]
+    val: list[Product]
+    splits_path: Path
+
+
+def splits_path(config: TrainConfig) -> Path:
+    return Path(config.splits) if config.splits else Path(config.output_dir) / SPLITS_FILE_NAME
+
+
+def load_run_data(config: TrainConfig, accelerator) -> RunData:
+    """Catalog -> splits (loaded, or created by the main process) -> train (optionally subsampled) and val."""
+    catalog = open_catalog(config.catalog)
+    products = list(catalog.products())
+    if not products:
+        raise ConfigError(f"catalog {config.catalog} has no usable products ({catalog.report.summary()})")
+    path = splits_path(config)
+    with accelerator.main_process_first():
+        if not path.is_file() and accelerator.is_main_process:
+            save_splits(path, split_ids([p.id for p in products], config.seed, config.val_frac, config.test_frac))
+            log.info("created splits %s (seed %d, val %.2f, test %.2f)", path, config.seed, config.val_frac,
+                     config.test_frac)
+        splits = load_splits(path)
+    by_id = {p.id: p for p in products}
+    missing = {name: sum(i not in by_id for i in ids) for name, ids in splits.items()}
+    if any(missing.values()):
+        log.warning("splits %s name ids the catalog lacks (left out): %s", path, missing)
+    train = [by_id[i] for i in splits["train"] if i in by_id]
+    val = [by_id[i] for i in splits["val"] if i in by_id]
+    if config.subsample:
+        train = quality_subsample(train, config.subsample, config.seed)
+    if config.max_val_products and len(val) > config.max_val_products:
+        # A seeded sample, re-sorted by id, so every epoch and every resume scores the same products.
+        val = sorted(random.Random(config.seed).sample(val, config.max_val_products), key=lambda p: p.id)
+    needed = config.batch_size * accelerator.num_processes
+    if len(train) < needed:
+        raise ConfigError(f"only {len(train)} training products but one step needs {needed} "
+                          f"(--batch_size {config.batch_size} x {accelerator.num_processes} processes); "
+                          "lower --batch_size or use a larger catalog / --subsample")
+    if len(val) < 2:
+        raise ConfigError(f"the val split has {len(val)} products in this catalog; raise --val_frac or use "
+                          "a larger catalog")
+    log.info("products: %d train, %d val (splits %s)", len(train), len(val), path)
+    return RunData(catalog, train, val, path)
+
+
+def load_pretrained(config: TrainConfig, accelerator):
+    """(CLIPModel, CLIPProcessor) for a hub id or local dir, else None for `small`.
+
+    Called before any data work, so a missing or offline model fails at once (ModelLoadError).
+    """
+    if config.model == SMALL_NAME:
+        return None
+    with accelerator.main_process_first():  # one process fills the HF cache, the others read it
+        return load_clip(config.model)
+
+
+def build_small_model(config: TrainConfig, train: list[Product], accelerator, resuming: bool):
+    """Build the `small` preset (tokenizer trained on the train captions) once, then load it on every process."""
+    base = Path(config.output_dir) / BASE_MODEL_DIRNAME
+    with accelerator.main_process_first():
+        # A resumed run must keep the tokenizer its checkpoint was trained with.
+        if accelerator.is_main_process and not (resuming and (base / "config.json").is_file()):
+            captions = (c for p in train for c in training_captions(p))
+            build_small(captions, base, seed=config.seed, **config.small_overrides())
+        model, processor = load_clip(str(base))
+    return model, processor, str(base)
+
+
+def configure_model(model, config: TrainConfig) -> None:
+    """Freeze towers and enable gradient checkpointing as asked."""
+    frozen = []
+    if config.freeze_vision:
+        frozen += [model.vision_model, model.visual_projection]
+    if config.freeze_text:
+        frozen += [model.text_model, model.text_projection]
+    for module in frozen:
+        module.requires_grad_(False)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info("trainable parameters: %.2fM of %.2fM", trainable / 1e6, sum(p.numel() for p in model.parameters()) / 1e6)
+
+
+class DualEncoder(torch.nn.Module):
+    """Both towers and the logit scale in one forward, so DDP sees every trained parameter used there.
+
+    Calling `get_text_features` on a DDP-wrapped model would bypass DDP's forward, and a logit scale
+    read outside forward would count as an unused parameter.
+    """
+
+    def __init__(self, clip):
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, pixel_values, input_ids, attention_mask):
+        # float(): under bf16 autocast the loss (softmax over the global batch) stays in fp32.
+        image = image_features(self.clip, pixel_values).float()  # (B, D)
+        text = text_features(self.clip, input_ids=input_ids, attention_mask=attention_mask).float()  # (B, D)
+        return image, text, self.clip.logit_scale.exp().float()
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases, norms and the logit scale (as CLIP/open_clip)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "logit_scale" in name else decay).append(param)
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def build_scheduler(optimizer, config: TrainConfig, batches_per_epoch: int):
+    """Linear warmup then cosine decay to 0 over all optimizer steps of all epochs; returns (scheduler, total)."""
+    steps_per_epoch = -(-batches_per_epoch // config.grad_accum)  # the last partial accumulation still steps
+    total = steps_per_epoch * config.epochs
+    warmup = round(config.warmup_ratio * total)
+    log.info("schedule: %d optimizer steps (%d per epoch), %d warmup", total, steps_per_epoch, warmup)
+    return get_cosine_schedule_with_warmup(optimizer, warmup, total), total

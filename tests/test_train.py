@@ -1,0 +1,220 @@
+"""The trainer: config errors up front, data pieces, a CPU smoke run, exact resume, 2 processes == 1.
+
+Runs use a ~200-product synthetic catalog and a ~100k-parameter CLIP, so each takes seconds.
+"""
+
+import importlib.util
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from tiny_model import TINY_OVERRIDES, build_tiny_clip
+
+from fashion_search.catalog import ImageError, open_catalog
+from fashion_search.embed import Embedder
+from fashion_search.models import ModelLoadError, load_clip
+from fashion_search.synthetic import write_synthetic_catalog
+from fashion_search.training.checkpoints import list_checkpoints
+from fashion_search.training.config import ConfigError, parse_config
+from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset, augment
+from fashion_search.training.report import REPORT_FILES
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("train_entry", REPO / "train" / "train.py")
+train_entry = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(train_entry)
+
+SMALL_TINY_FLAGS = [arg for key, value in TINY_OVERRIDES.items() for arg in (f"--small_{key}", str(value))]
+
+
+@pytest.fixture(scope="module")
+def catalog_dir(tmp_path_factory) -> Path:
+    return write_synthetic_catalog(tmp_path_factory.mktemp("catalog") / "cat", n=200, seed=0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_clip(tmp_path_factory.mktemp("model") / "tiny")
+
+
+def base_args(catalog_dir, out, *extra) -> list[str]:
+    return ["--catalog", str(catalog_dir), "--output_dir", str(out), "--val_frac", "0.1", "--test_frac", "0.1",
+            "--lr", "1e-3", "--warmup_ratio", "0.1", "--num_workers", "0", "--eval_batch_size", "64",
+            "--log_every", "1000", *map(str, extra)]
+
+
+# ---------------------------------------------------------------- configuration errors, before any work
+@pytest.mark.parametrize("flags, message", [
+    (["--batch_size", "0"], "--batch_size must be >= 1"),
+    (["--model", "./no/such/model"], "does not exist"),
+    (["--freeze_vision", "--freeze_text"], "nothing to train"),
+    (["--small_image_size", "32"], "only apply with --model small"),
+    (["--warmup_ratio", "1.5"], "--warmup_ratio"),
+    (["--resume", "/no/such/checkpoint"], "not a directory"),
+])
+def test_bad_configuration_fails_before_any_work(catalog_dir, tmp_path, flags, message):
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=message):
+        train_entry.main(base_args(catalog_dir, out, *flags))
+    assert not out.exists()
+
+
+def test_unavailable_hub_model_fails_before_data_work(catalog_dir, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ModelLoadError, match="--model /path/to/clip"):  # HF_HUB_OFFLINE=1 in tests
+        train_entry.main(base_args(catalog_dir, out, "--model", "nobody/no-such-clip"))
+    assert not (out / "splits.json").exists()
+
+
+def test_missing_catalog_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="--catalog .*does not exist"):
+        train_entry.main(["--catalog", str(tmp_path / "nope"), "--output_dir", str(tmp_path / "run")])
+
+
+def test_mixed_precision_auto_is_bf16_on_gpu_unless_configured(catalog_dir, tmp_path, monkeypatch):
+    auto = parse_config(base_args(catalog_dir, tmp_path / "run"))
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    assert (auto.resolved_mixed_precision(cuda_bf16=True), auto.resolved_mixed_precision(cuda_bf16=False)) == ("bf16", "no")
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")  # what `accelerate launch` exports by default
+    assert auto.resolved_mixed_precision(cuda_bf16=True) == "bf16"
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")  # a configured choice is kept
+    assert auto.resolved_mixed_precision(cuda_bf16=True) == "fp16"
+    explicit = parse_config(base_args(catalog_dir, tmp_path / "run", "--mixed_precision", "no"))
+    assert explicit.resolved_mixed_precision(cuda_bf16=True) == "no"
+
+
+# ---------------------------------------------------------------- data pieces
+def test_augment_is_mild_seeded_and_keeps_colour():
+    image = Image.new("RGB", (60, 80), (200, 30, 30))
+    a = augment(image, random.Random(1))
+    assert a.tobytes() == augment(image, random.Random(1)).tobytes()
+    sizes = [augment(image, random.Random(seed)).size for seed in range(50)]
+    # area kept between 85% and 100% (up to rounding and the aspect jitter clipped by the frame)
+    assert all(0.8 * 60 * 80 <= w * h <= 60 * 80 and w <= 60 and h <= 80 for w, h in sizes)
+    assert len(set(sizes)) > 5
+    assert np.all(np.asarray(a) == (200, 30, 30))  # no colour jitter: colour is a label
+
+
+def test_sampler_depends_on_seed_and_epoch_only():
+    sampler = EpochShuffleSampler(20, seed=3)
+    first = list(sampler)
+    assert sorted(first) == list(range(20)) and list(sampler) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+    assert list(EpochShuffleSampler(20, seed=4)) != first
+
+
+def test_dataset_captions_vary_by_epoch_and_collator_counts_failed_images(catalog_dir, tiny_model_dir):
+    catalog = open_catalog(catalog_dir)
+    products = list(catalog.products())[:8]
+    model, processor = load_clip(str(tiny_model_dir))
+    embedder = Embedder(model, processor, device="cpu")
+    dataset = PairDataset(catalog, products, embedder.image_preprocessor, seed=0, train=True)
+    epoch0 = [dataset[i]["caption"] for i in range(8)]
+    assert epoch0 == [dataset[i]["caption"] for i in range(8)]  # seeded per (seed, epoch, product)
+    dataset.set_epoch(1)
+    assert epoch0 != [dataset[i]["caption"] for i in range(8)]
+    assert dataset[0]["pixel_values"].shape == (3, 32, 32)
+
+    class BrokenCatalog:
+        def load_image(self, product):
+            if product.id == products[1].id:
+                raise ImageError("truncated")
+            return catalog.load_image(product)
+
+    broken = PairDataset(BrokenCatalog(), products[:4], embedder.image_preprocessor, seed=0, train=False)
+    batch = PairCollator(processor.tokenizer, 32)([broken[i] for i in range(4)])
+    assert batch["n_failed"].item() == 1 and batch["index"].tolist() == [0, 2, 3]
+    assert batch["pixel_values"].shape == (3, 3, 32, 32) and batch["input_ids"].shape[0] == 3
+
+
+# ---------------------------------------------------------------- end to end on CPU
+def test_smoke_run_small_preset_learns_and_exports(catalog_dir, tmp_path):
+    out = tmp_path / "run"
+    result = train_entry.main(base_args(catalog_dir, out, "--model", "small", *SMALL_TINY_FLAGS, "--epochs", "2",
+                                        "--batch_size", "16", "--num_workers", "2"))
+    history = result["history"]
+    assert [row["epoch"] for row in history] == [0, 1, 2] and not result["stopped"]
+    assert history[0]["train_loss"] is None  # zero-shot baseline
+    assert history[2]["train_loss"] < history[1]["train_loss"]
+    assert history[2]["val_loss"] < history[0]["val_loss"]
+    for row in history:
+        assert 0 <= row["t2i/R@1"] <= row["t2i/R@5"] <= row["t2i/R@10"] <= 1
+        assert 0 <= row["P@10/articleType"] <= 1 and 0 <= row["P@10/baseColour"] <= 1
+    for name in REPORT_FILES:
+        assert (out / name).stat().st_size > 0
+    assert json.loads((out / "report.json").read_text()) == history
+    assert (out / "report.md").read_text().count("\n") == 2 + len(history)
+    assert [p.name for p in list_checkpoints(out)][-1] == f"step_{result['step']}"
+
+    model, processor = load_clip(str(out / "final"))
+    embedder = Embedder(model, processor, device="cpu")
+    texts = embedder.encode_texts(["red tshirt for men", "black watch"])
+    catalog = open_catalog(catalog_dir)
+    images = embedder.encode_images([catalog.load_image(p) for p in list(catalog.products())[:3]])
+    assert texts.shape == (2, TINY_OVERRIDES["projection_dim"]) and images.shape == (3, TINY_OVERRIDES["projection_dim"])
+    assert np.allclose(np.linalg.norm(images, axis=1), 1, atol=1e-5)
+    assert (out / "final" / "splits.json").is_file() and (out / "best" / "config.json").is_file()
+
+
+def _weights(model_dir: Path) -> dict:
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted(catalog_dir, tiny_model_dir, tmp_path):
+    common = ["--model", tiny_model_dir, "--epochs", "2", "--batch_size", "16", "--no_eval_before_training"]
+    straight = train_entry.main(base_args(catalog_dir, tmp_path / "straight", *common))
+    steps_per_epoch = straight["step"] // 2
+
+    out = tmp_path / "interrupted"
+    stop_at = steps_per_epoch + 3  # mid-way through the second epoch
+    first = train_entry.main(base_args(catalog_dir, out, *common, "--stop_after_steps", stop_at,
+                                       "--checkpoint_every", 4, "--keep_last", 2))
+    assert first["stopped"] and first["step"] == stop_at and not (out / "final").exists()
+    # Saved every 4 steps, at the epoch end and at the stop; only the last 2 are kept.
+    saved = sorted(set(range(4, stop_at + 1, 4)) | {steps_per_epoch, stop_at})
+    assert [p.name for p in list_checkpoints(out)] == [f"step_{s}" for s in saved[-2:]]
+
+    with pytest.raises(ConfigError, match="--resume latest"):  # never silently restart over a run
+        train_entry.main(base_args(catalog_dir, out, *common))
+    with pytest.raises(ConfigError, match="incompatible run .*lr"):
+        train_entry.main(base_args(catalog_dir, out, *common, "--resume", "latest", "--lr", "2e-3"))
+
+    resumed = train_entry.main(base_args(catalog_dir, out, *common, "--resume", "latest"))
+    assert resumed["step"] == straight["step"]
+    want, got = _weights(tmp_path / "straight" / "final"), _weights(out / "final")
+    assert want.keys() == got.keys()
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-6, msg=lambda m: f"{name}: {m}")
+    assert [r["train_loss"] for r in resumed["history"]] == pytest.approx([r["train_loss"] for r in straight["history"]],
+                                                                          rel=1e-6)
+    # The weights moved: equality is not the trivial "nothing trained" kind.
+    start = _weights(tiny_model_dir)
+    assert any(not torch.allclose(start[n], want[n]) for n in want)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_processes_train_like_one_process_with_the_global_batch(catalog_dir, tiny_model_dir, tmp_path):
+    """Gathered negatives + DDP averaging == one process on the concatenated batch, through the real trainer."""
+    common = ["--model", tiny_model_dir, "--epochs", "1", "--no_eval_before_training", "--max_grad_norm", "0.5"]
+    single = train_entry.main(base_args(catalog_dir, tmp_path / "one", *common, "--batch_size", "16"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "train" / "train.py"), *base_args(catalog_dir, tmp_path / "two", *common, "--batch_size", "8")]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads((tmp_path / "two" / "report.json").read_text())
+    assert report[-1]["step"] == single["step"]
+    assert report[-1]["train_loss"] == pytest.approx(single["history"][-1]["train_loss"], rel=1e-4)
+    want, got = _weights(tmp_path / "one" / "final"), _weights(tmp_path / "two" / "final")
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {m}")

@@ -1,0 +1,182 @@
+"""Fine-tune CLIP on a fashion catalog: bidirectional InfoNCE over the global batch, with accelerate.
+
+    accelerate launch train/train.py --catalog ../shared/data/fashion-product-images-small \
+        --model small --output_dir runs/small        # any `accelerate config` works: CPU, 1 or N GPUs
+    python train/train.py --help                     # every flag, with its default
+
+The run directory ends up with checkpoints/step_<N>/ (resume with --resume latest), best/ and
+final/ (save_pretrained exports that models.load_clip reads), splits.json, and report.{json,csv,md}
++ curves.png: per-epoch train/val loss and val retrieval, epoch 0 being the zero-shot baseline.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from fashion_search.catalog import CatalogError
+from fashion_search.embed import ImagePreprocessor, text_max_length
+from fashion_search.models import ModelLoadError
+from fashion_search.splits import SplitsError
+from fashion_search.training.checkpoints import TrainerState, check_compatible, resolve_resume, save_checkpoint
+from fashion_search.training.config import ConfigError, parse_config
+from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset
+from fashion_search.training.evaluation import Evaluator
+from fashion_search.training.loop import (BEST_DIRNAME, FINAL_DIRNAME, RunningTotals, evaluate_into_history,
+                                          export_model, is_new_best, train_step)
+from fashion_search.training.report import markdown_table, write_report
+from fashion_search.training.setup import (DualEncoder, build_optimizer, build_scheduler, build_small_model,
+                                           configure_model, load_pretrained, load_run_data)
+
+log = logging.getLogger("train")
+
+
+def main(argv=None) -> dict:
+    # 1. Parse and validate the configuration: bad flags fail here, before any work.
+    config = parse_config(argv)
+
+    # 2. Accelerator (processes, device, mixed precision); logging from the main process only.
+    # Reset accelerate's process-wide singletons so main() can run several times in one process (tests).
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
+    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    # cpu=True without CUDA: accelerate only sets up multi-process CPU (gloo) training under
+    # torchrun / `accelerate launch` when told the run is on CPU.
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                              mixed_precision=config.resolved_mixed_precision(cuda_bf16),
+                              gradient_accumulation_steps=config.grad_accum,
+                              step_scheduler_with_optimizer=False)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        level=logging.INFO if accelerator.is_main_process else logging.WARNING)
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint is ours
+    set_seed(config.seed)
+
+    # 3. Fresh run or resume: a checkpoint from an incompatible run is refused here.
+    checkpoint = resolve_resume(config)
+    state = check_compatible(config, checkpoint, accelerator.num_processes) if checkpoint else TrainerState()
+
+    # 4. A pretrained model loads first, so a missing or offline one fails before any data work.
+    pretrained = load_pretrained(config, accelerator)
+
+    # 5. Products: catalog -> splits (written once, by the main process) -> train / val.
+    data = load_run_data(config, accelerator)
+
+    # 6. Model, tokenizer and processor: the pretrained one, or the `small` preset built from the
+    #    train captions.
+    if pretrained is not None:
+        (clip, processor), source = pretrained, config.model
+    else:
+        clip, processor, source = build_small_model(config, data.train, accelerator, resuming=checkpoint is not None)
+    configure_model(clip, config)
+
+    # 7. Training pairs: a random caption template and a light augmentation per product and epoch,
+    #    decoded and preprocessed in DataLoader workers; drop_last keeps every step's batch full.
+    dataset = PairDataset(data.catalog, data.train, ImagePreprocessor(processor.image_processor), config.seed,
+                          train=True)
+    sampler = EpochShuffleSampler(len(dataset), config.seed)
+    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
+                        num_workers=config.num_workers, pin_memory=torch.cuda.is_available(),
+                        collate_fn=PairCollator(processor.tokenizer, text_max_length(clip, processor.tokenizer)))
+
+    # 8. Optimizer and warmup + cosine schedule, sized on this process's share of the batches.
+    model = DualEncoder(clip)
+    optimizer = build_optimizer(model, config)
+    loader = accelerator.prepare(loader)
+    scheduler, total_steps = build_scheduler(optimizer, config, len(loader))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    # 9. Resume: weights, optimizer, scheduler and RNG; the position in the epoch is in `state`.
+    if checkpoint:
+        accelerator.load_state(str(checkpoint))
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, state.step, state.epoch,
+                 state.batches_done)
+
+    # 10. Zero-shot baseline on the val split (epoch 0), once per run.
+    # Val loss chunks have the global batch size: as many negatives as a training step sees.
+    evaluator = Evaluator(data.catalog, data.val, processor, config.batch_size * accelerator.num_processes,
+                          config.eval_batch_size, config.num_workers, accelerator.device)
+    if config.eval_before_training and state.step == 0 and not state.history:
+        evaluate_into_history(accelerator, evaluator, model, state, epoch=0, train_loss=None)
+
+    # 11. Train: epochs of accumulate/backward/clip/step, checkpoints every N steps and per epoch.
+    running = RunningTotals()
+    progress = tqdm(total=total_steps, initial=state.step, desc="train", unit="step",
+                    disable=not accelerator.is_local_main_process)
+    stopped = False
+    while state.epoch < config.epochs and not stopped:
+        # Shuffle order, captions and crops depend on the epoch only; skip what a resumed epoch has done.
+        sampler.set_epoch(state.epoch)
+        dataset.set_epoch(state.epoch)
+        loader.set_epoch(state.epoch)
+        batches = accelerator.skip_first_batches(loader, state.batches_done) if state.batches_done else loader
+        for batch in batches:
+            loss, stepped = train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm)
+            running.add(loss, int(batch["n_failed"]))
+            state.batches_done += 1
+            if not stepped:
+                continue
+            state.step += 1
+            progress.update(1)
+            if loss is not None:
+                progress.set_postfix(loss=f"{loss.item():.4f}")
+            if state.step % config.log_every == 0:
+                log.info("step %d/%d epoch %d loss %s lr %.3g", state.step, total_steps, state.epoch,
+                         "-" if loss is None else f"{loss.item():.4f}", scheduler.get_last_lr()[0])
+            stopped = bool(config.stop_after_steps) and state.step >= config.stop_after_steps
+            if stopped or state.step % config.checkpoint_every == 0:
+                running.fold_into(accelerator, state)
+                save_checkpoint(accelerator, config, state)
+            if stopped:
+                log.info("stopped after %d steps as asked (--stop_after_steps); continue with --resume latest",
+                         state.step)
+                break
+        if stopped:
+            break
+        # End of epoch: its average loss, val eval, the `best` export, a checkpoint at the boundary.
+        running.fold_into(accelerator, state)
+        train_loss = state.epoch_loss_sum / state.epoch_loss_count if state.epoch_loss_count else None
+        state.epoch, state.batches_done, state.epoch_loss_sum, state.epoch_loss_count = state.epoch + 1, 0, 0.0, 0
+        evaluate_into_history(accelerator, evaluator, model, state, epoch=state.epoch, train_loss=train_loss)
+        if accelerator.is_main_process and is_new_best(state.history):
+            export_model(accelerator.unwrap_model(model).clip, processor, output_path(config, BEST_DIRNAME),
+                         data.splits_path, {"source": source, "epoch": state.epoch, "step": state.step,
+                                            "metrics": state.history[-1]})
+        save_checkpoint(accelerator, config, state)
+    progress.close()
+
+    # 12. Export the final model and write the per-epoch table and curves.
+    result = {"step": state.step, "epoch": state.epoch, "stopped": stopped, "history": state.history,
+              "skipped_images": state.skipped_images, "output_dir": config.output_dir}
+    if accelerator.is_main_process and not stopped:
+        result["final_dir"] = export_model(accelerator.unwrap_model(model).clip, processor,
+                                           output_path(config, FINAL_DIRNAME), data.splits_path,
+                                           {"source": source, "epoch": state.epoch, "step": state.step,
+                                            "history": state.history})
+        if state.history:
+            result["report"] = write_report(state.history, config.output_dir)
+            log.info("per-epoch results:\n%s", markdown_table(state.history))
+        if state.skipped_images:
+            log.warning("%d training images could not be read and were skipped", state.skipped_images)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return result
+
+
+def output_path(config, name: str) -> Path:
+    return Path(config.output_dir) / name
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ConfigError, ModelLoadError, CatalogError, SplitsError) as exc:
+        # Configuration and input problems: the message names the fix; a traceback would bury it.
+        sys.exit(f"error: {exc}")
