@@ -30,7 +30,7 @@ DEFAULT_COLLECTION = "products"
 DEFAULT_STORE_PATH = ".qdrant"
 DEFAULT_TIMEOUT_S = 5.0
 COLLECTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 class SettingsError(ValueError):
@@ -53,7 +53,7 @@ class Settings:
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 raise SettingsError(f"QDRANT_URL={self.qdrant_url!r} is not an http(s) URL; "
                                     "use e.g. http://127.0.0.1:6333, or unset it to use the embedded store")
-            if self.qdrant_api_key and parsed.scheme == "http" and parsed.hostname not in _LOCAL_HOSTS:
+            if self.qdrant_api_key and parsed.scheme == "http" and parsed.hostname not in LOCAL_HOSTS:
                 log.warning("QDRANT_API_KEY will travel unencrypted to %s; use an https:// QDRANT_URL",
                             parsed.hostname)
         if not COLLECTION_NAME_RE.match(self.collection):

@@ -12,12 +12,16 @@ import logging
 import math
 import threading
 import time
+import warnings
 from typing import Iterator
+from urllib.parse import urlparse
 
 import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ApiException
 
+from ..settings import LOCAL_HOSTS
 from .base import (DISTANCE, CollectionNotFound, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Filters, Hit, IndexOptions,
                    StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
@@ -66,18 +70,23 @@ class ServerStore(VectorStore):
             # (and the key is accepted) within seconds; the working client then gets a timeout long
             # enough for big upserts and index builds. The version check is skipped: it would add a
             # round trip and only warns.
-            probe = QdrantClient(url=location, api_key=api_key, timeout=max(1, math.ceil(timeout_s)),
-                                 check_compatibility=False)
+            if api_key and location.startswith("http://") and urlparse(location).hostname not in LOCAL_HOSTS:
+                log.warning("the API key travels unencrypted to %s; use an https:// URL", location)
+            with warnings.catch_warnings():     # replaced by the warning above, which spares localhost
+                warnings.filterwarnings("ignore", message="Api key is used with an insecure connection")
+                probe = QdrantClient(url=location, api_key=api_key, timeout=max(1, math.ceil(timeout_s)),
+                                     check_compatibility=False)
+                self.client = QdrantClient(url=location, api_key=api_key, check_compatibility=False,
+                                           timeout=max(1, math.ceil(max(timeout_s, request_timeout_s))))
             try:
                 probe.get_collections()
             except Exception as err:
+                self.client.close()
                 raise StoreError(f"cannot reach the Qdrant server at {location}: {err}. Start it with "
                                  "`docker compose up -d qdrant`, or fix QDRANT_URL / QDRANT_API_KEY "
                                  "(unset QDRANT_URL to use the embedded store)") from err
             finally:
                 probe.close()
-            self.client = QdrantClient(url=location, api_key=api_key, check_compatibility=False,
-                                       timeout=max(1, math.ceil(max(timeout_s, request_timeout_s))))
         self._dim: int | None = None
         self._closed = False
 
@@ -94,10 +103,10 @@ class ServerStore(VectorStore):
             if "not found" in str(err):
                 raise self._missing() from err
             raise
-        except Exception as err:
+        except ApiException as err:     # HTTP errors and lost connections; programming errors pass through
             if getattr(err, "status_code", None) == 404:
                 raise self._missing() from err
-            raise
+            raise StoreError(f"Qdrant at {self.location} failed during {method}: {err}") from err
 
     def _where(self) -> str:
         return self.location
@@ -106,8 +115,8 @@ class ServerStore(VectorStore):
         return self._call("get_collection")
 
     def _missing(self) -> CollectionNotFound:
-        return CollectionNotFound(f"collection {self.collection!r} does not exist at {self._where()}; run the ingest "
-                          "job first, or check QDRANT_URL/QDRANT_COLLECTION")
+        return CollectionNotFound(f"collection {self.collection!r} does not exist at {self._where()}; run the "
+                                  "ingest job first, or check QDRANT_URL/QDRANT_COLLECTION")
 
     def _require_dim(self) -> int:
         if self._dim is None:
