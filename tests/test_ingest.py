@@ -138,7 +138,9 @@ def test_ingest_twice_is_idempotent_with_complete_payloads(tmp_path, catalog_dir
     with open_store(str(store)) as opened:
         hits = opened.retrieve(list(products))
         model, _ = load_clip(tiny_model_dir)
-        assert opened.model_info() == model_identity(tiny_model_dir, model)
+        # Absolute model path (the page loads the model from anywhere) and the catalog the page may show.
+        assert opened.model_info() == {**model_identity(str(Path(tiny_model_dir).resolve()), model),
+                                       "catalog": str(catalog.root)}
     assert len(hits) == N_PRODUCTS
     for hit in hits:
         product = products[hit.id]
@@ -227,7 +229,8 @@ def test_other_model_needs_recreate(tmp_path, catalog_dir, tiny_model_dir, monke
     assert (report["embedded"], report["already_present"]) == (10, 0)
     other_model, _ = load_clip(str(other_dir))
     with open_store(str(store)) as opened:
-        assert opened.model_info() == model_identity(str(other_dir), other_model) == report["model"]
+        expected = {**model_identity(str(Path(other_dir).resolve()), other_model), "catalog": str(Path(catalog_dir).resolve())}
+        assert opened.model_info() == expected == report["model"]
         assert opened.count() == 10
 
 

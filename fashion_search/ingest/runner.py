@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,7 +51,11 @@ def run_ingest(cfg: IngestConfig, group: ProcessGroup | None = None) -> dict:
     model_name = cfg.model or DEFAULT_MODEL
     with timer.stage("load_model"):
         model, processor = load_clip(model_name)
-        identity = model_identity(model_name, model)
+        # The absolute path of a local model dir lets the page load the same model from anywhere; the
+        # catalog root tells the page which catalog it may show images from. Stores compare weights only.
+        local = Path(model_name).expanduser()
+        identity = {**model_identity(str(local.resolve()) if local.is_dir() else model_name, model),
+                    "catalog": str(catalog.root)}
         embedder = Embedder(model, processor, device=_device(cfg, group), batch_size=cfg.batch_size)
 
     # 2. Rank 0 owns the schema and the plan; other processes wait for its verdict.
