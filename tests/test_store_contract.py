@@ -201,6 +201,7 @@ def test_model_identity_recorded_and_mismatch_refused(filled):
     assert filled.model_info() == MODEL
     filled.ensure_collection(DIM, MODEL)                 # same identity: accepted, nothing deleted
     filled.ensure_collection(DIM, None)                  # no identity given: no check
+    filled.ensure_collection(DIM, dict(MODEL, name="/moved/tiny-clip"))   # same weights, moved path: fine
     assert filled.count() == N
     with pytest.raises(StoreError, match="--recreate") as err:
         filled.ensure_collection(DIM, {"name": "tiny-clip", "weights_hash": "other"})
@@ -354,6 +355,15 @@ def test_edge_hnsw_recall_after_optimize(store_dir):
     for f in recall_filters:
         assert _mean_recall_at_10(store, queries, f) >= 0.98, f
     store.close()
+    # int8 quantization: ANN keeps its recall (oversampling + rescoring), exact ignores the int8 copy.
+    quantized = open_store(store_dir, "int8", quantization="int8", **small)
+    quantized.ensure_collection(dim)
+    quantized.upsert(np.arange(n), vectors, payloads)
+    quantized.optimize()
+    assert _mean_recall_at_10(quantized, queries, None) >= 0.98
+    want, _ = brute_force(vectors, np.arange(n), queries[0], np.ones(n, dtype=bool), 10)
+    assert [h.id for h in quantized.search(queries[0], limit=10, exact=True)] == want
+    quantized.close()
     # Control: a deliberately starved graph loses recall, which proves exact=False really went
     # through HNSW above (a silent brute-force fallback would score 1.0 here too).
     weak = open_store(store_dir, "weak", hnsw_m=2, hnsw_ef_construct=4, search_ef=4, **small)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 
 from ..settings import COLLECTION_NAME_RE, DEFAULT_STORE_PATH, Settings, load_settings
-from .base import FACET_FIELDS, CollectionNotFound, FILTER_FIELDS, Filters, Hit, IndexOptions, StoreError, VectorStore
+from .base import (FACET_FIELDS, FILTER_FIELDS, CollectionNotFound, Filters, Hit, IndexOptions, StoreError,
+                   VectorStore)
 
-__all__ = ["CollectionNotFound", "FACET_FIELDS", "FILTER_FIELDS", "Filters", "Hit", "IndexOptions", "StoreError", "VectorStore",
-           "open_store", "open_store_from_settings"]
+__all__ = ["CollectionNotFound", "FACET_FIELDS", "FILTER_FIELDS", "Filters", "Hit", "IndexOptions", "StoreError",
+           "VectorStore", "open_store", "open_store_from_settings"]
 
 
 def open_store(location: str | os.PathLike | None = None, collection: str = "products", **kw) -> VectorStore:

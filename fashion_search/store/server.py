@@ -22,8 +22,8 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ApiException
 
 from ..settings import LOCAL_HOSTS
-from .base import (DISTANCE, CollectionNotFound, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Filters, Hit, IndexOptions,
-                   StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
+from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, CollectionNotFound, Filters, Hit,
+                   IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
                    dim_conflict_message, model_conflict_message, same_model, sort_facets)
 
@@ -218,7 +218,12 @@ class ServerStore(VectorStore):
     def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
         # Local mode is always exact and warns about any search_params, so send none there.
         acorn = qm.AcornSearchParams(enable=True) if self.options.acorn and flt is not None else None
-        params = None if self.is_local else qm.SearchParams(hnsw_ef=self.options.search_ef, exact=exact, acorn=acorn)
+        quantization = None
+        if self.options.quantization:       # same reasoning as the Edge backend
+            quantization = (qm.QuantizationSearchParams(ignore=True) if exact
+                            else qm.QuantizationSearchParams(rescore=True, oversampling=2.0))
+        params = None if self.is_local else qm.SearchParams(hnsw_ef=self.options.search_ef, exact=exact,
+                                                            acorn=acorn, quantization=quantization)
         response = self._call("query_points", query=vector, query_filter=flt, limit=limit,
                               with_payload=True, with_vectors=False, search_params=params)
         return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
