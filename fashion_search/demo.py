@@ -1,0 +1,170 @@
+"""`make demo`: catalog -> train the small preset -> ingest into Qdrant Edge -> example queries -> the page.
+
+Works from a fresh clone with no GPU and no internet (the catalog resolver falls back to the synthetic
+catalog and says so). Each stage is the real job run as a subprocess (its own progress bars), and
+each is resumable, so a second `make demo` reuses the trained model and the filled store:
+
+    python -m fashion_search.demo [--data PATH] [--store .qdrant] [--run-dir runs/demo] [--no-ui]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .datasets import REPO_ROOT, DatasetError, resolve_catalog
+
+log = logging.getLogger("demo")
+
+# The seed's three example queries, printed with their top results before the page starts.
+EXAMPLE_QUERIES = ("red summer dress", "men's black casual shoes", "blue denim jeans")
+# The demo recipe: what a 2-core CPU trains in about five minutes (see README, "Training").
+DEMO_TRAIN_ARGS = ("--epochs", "4", "--batch_size", "128", "--lr", "1e-3", "--warmup_ratio", "0.1",
+                   "--weight_decay", "0.1", "--max_val_products", "1000", "--checkpoint_every", "1000")
+
+
+def _help(text: str, **kw):
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass
+class DemoConfig:
+    data: str | None = _help("catalog path (default: downloaded/shared real catalog, else the synthetic one)",
+                             default=None)
+    store: str = _help("Qdrant Edge directory (or http(s):// URL of a server)", default=".qdrant")
+    collection: str = _help("collection name", default="products")
+    run_dir: str = _help("training run directory (reused when it already holds a trained model)",
+                         default="runs/demo")
+    retrain: bool = _help("train again even if RUN_DIR/best exists", default=False)
+    synthetic_n: int = _help("size of the synthetic catalog when no real one is available", default=10_000)
+    port: int = _help("port of the search page", default=8501)
+    no_ui: bool = _help("stop after the example queries instead of starting the page", default=False)
+    train_args: str = _help("extra flags for train/train.py, e.g. '--epochs 2'", default="")
+
+    def __post_init__(self) -> None:
+        if self.synthetic_n < 100:
+            raise ValueError("--synthetic-n must be >= 100: fewer products cannot train a model")
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"--port {self.port} is not a TCP port")
+
+
+def parse_config(argv=None) -> DemoConfig:
+    parser = argparse.ArgumentParser(prog="python -m fashion_search.demo", description=__doc__.split("\n")[0])
+    for f in fields(DemoConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
+        else:
+            kind = int if f.type in ("int", int) else str
+            parser.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"])
+    try:
+        return DemoConfig(**vars(parser.parse_args(argv)))
+    except ValueError as err:
+        parser.error(str(err))
+
+
+def _run(step: str, argv: list[str]) -> None:
+    """Run one job as a child process; its progress bars go straight to the terminal."""
+    log.info("== %s: %s", step, " ".join(argv))
+    started = time.perf_counter()
+    code = subprocess.call(argv, cwd=REPO_ROOT)
+    if code != 0:
+        raise SystemExit(f"demo stopped: the {step} step failed (exit {code}); its error is printed above. "
+                         "Fix it and run `make demo` again: finished steps are not redone.")
+    log.info("== %s done in %.0f s", step, time.perf_counter() - started)
+
+
+def train(config: DemoConfig, catalog: Path) -> tuple[Path, bool]:
+    """The trained model dir, and whether it was (re)trained now."""
+    model_dir = Path(config.run_dir) / "best"
+    if (model_dir / "config.json").is_file() and not config.retrain:
+        log.info("using the model trained earlier in %s (pass --retrain to train again)", model_dir)
+        return model_dir, False
+    argv = [sys.executable, "train/train.py", "--model", "small", "--catalog", str(catalog),
+            "--output_dir", config.run_dir, *DEMO_TRAIN_ARGS, *config.train_args.split()]
+    if (Path(config.run_dir) / "checkpoints").is_dir() and not config.retrain:
+        argv += ["--resume", "latest"]  # an interrupted demo picks up where it stopped
+    _run("train", argv)
+    return model_dir, True
+
+
+def ingest(config: DemoConfig, catalog: Path, model_dir: Path, new_model: bool) -> None:
+    # A model trained just now makes any stored vectors stale; otherwise a rerun only adds what is missing.
+    _run("ingest", [sys.executable, "ingest/ingest.py", "--model", str(model_dir), "--catalog", str(catalog),
+                    "--store", config.store, "--collection", config.collection, *(["--recreate"] if new_model else [])])
+
+
+def training_summary(run_dir: Path) -> str:
+    report = run_dir / "report.json"
+    if not report.is_file():
+        return f"(no training report in {run_dir})"
+    history = json.loads(report.read_text())
+    rows = history if isinstance(history, list) else history.get("history", [])
+    if not rows:
+        return "(empty training report)"
+    first, last = rows[0], rows[-1]
+    keys = ("t2i/R@1", "t2i/R@10", "t2i/MRR", "P@10/articleType", "P@10/baseColour")
+    lines = [f"retrieval on {run_dir}'s val split (zero-shot epoch 0 -> epoch {last.get('epoch')}):"]
+    lines += [f"  {k:18s} {first.get(k, float('nan')):.3f} -> {last.get(k, float('nan')):.3f}" for k in keys]
+    return "\n".join(lines)
+
+
+def example_queries(config: DemoConfig, model_dir: Path, queries=EXAMPLE_QUERIES, top: int = 5) -> str:
+    from .embed import Embedder
+    from .models import load_clip
+    from .search import Searcher
+    from .store import open_store
+
+    model, processor = load_clip(str(model_dir))
+    lines = []
+    # The page opens the Edge shard itself: close it here first (one process at a time).
+    with open_store(config.store, collection=config.collection) as store:
+        searcher = Searcher(Embedder(model, processor), store)
+        for query in queries:
+            result = searcher.text(query, limit=top)
+            lines.append(f'"{query}"  ({result.encode_ms:.1f} ms encode, {result.search_ms:.1f} ms search)')
+            lines += [f"   {p.score:.3f}  {p.title}  [{p.articleType}, {p.baseColour}, {p.gender}]"
+                      for p in result.products]
+    return "\n".join(lines)
+
+
+def start_ui(config: DemoConfig, catalog: Path) -> None:
+    url = f"http://localhost:{config.port}"
+    print(f"\nSearch page: {url}   (Ctrl+C to stop)\n", flush=True)
+    env = {**os.environ, "QDRANT_PATH": config.store, "QDRANT_COLLECTION": config.collection}
+    argv = [sys.executable, "-m", "streamlit", "run", "search_ui/app.py", "--server.address", "localhost",
+            "--server.port", str(config.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer", "--", "--catalog", str(catalog)]
+    os.chdir(REPO_ROOT)
+    os.execve(sys.executable, argv, env)
+
+
+def main(argv=None) -> int:
+    config = parse_config(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s demo: %(message)s", stream=sys.stderr)
+    started = time.perf_counter()
+    try:
+        resolved = resolve_catalog(config.data, config.synthetic_n)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log.info("%s", resolved.describe())
+    model_dir, new_model = train(config, resolved.path)
+    ingest(config, resolved.path, model_dir, new_model)
+    print("\n" + training_summary(Path(config.run_dir)))
+    print("\nExample queries (top 5):\n" + example_queries(config, model_dir), flush=True)
+    log.info("demo ready in %.1f min", (time.perf_counter() - started) / 60)
+    if not config.no_ui:
+        start_ui(config, resolved.path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""`make demo` end to end on a tiny synthetic catalog (no page): train -> ingest -> example queries."""
+
+import pytest
+
+from fashion_search import demo
+from fashion_search.store import open_store
+from fashion_search.synthetic import write_synthetic_catalog
+
+
+@pytest.mark.slow
+def test_demo_trains_ingests_and_answers_the_example_queries(tmp_path, capsys):
+    catalog = write_synthetic_catalog(tmp_path / "catalog", n=160, seed=3, progress=False)
+    store, run_dir = tmp_path / "qdrant", tmp_path / "run"
+    argv = ["--data", str(catalog), "--store", str(store), "--run-dir", str(run_dir), "--no-ui",
+            "--train-args", "--epochs 1 --batch_size 32 --max_val_products 40 --num_workers 0 "
+                            "--small_vision_hidden 32 --small_text_hidden 32 --small_projection_dim 32"]
+    assert demo.main(argv) == 0
+    out = capsys.readouterr().out
+    assert all(f'"{q}"' in out for q in demo.EXAMPLE_QUERIES)
+    assert "t2i/R@10" in out  # the retrieval summary from the training report
+    with open_store(str(store)) as opened:
+        assert opened.count() == 160  # every product, ingested once
+        assert opened.model_info()["catalog"] == str(catalog.resolve())
+
+    # A second run reuses the trained model and the filled store: nothing is trained or embedded again.
+    mtime = (run_dir / "best" / "model.safetensors").stat().st_mtime_ns
+    assert demo.main(argv) == 0
+    assert (run_dir / "best" / "model.safetensors").stat().st_mtime_ns == mtime
+    with open_store(str(store)) as opened:
+        assert opened.count() == 160
+
+
+def test_demo_config_rejects_bad_values():
+    with pytest.raises(SystemExit):
+        demo.parse_config(["--port", "0"])
+    with pytest.raises(SystemExit):
+        demo.parse_config(["--synthetic-n", "5"])
