@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import torch
+
 from .config import ConfigError, parse_config
 from .distributed import current_process_group
 from .migrate import run_migration
@@ -21,4 +23,10 @@ def main(argv: list[str] | None = None) -> dict:
         if group.distributed:
             raise ConfigError("--from/--to migration runs in one process: start it without accelerate/torchrun")
         return run_migration(cfg)
-    return run_ingest(cfg, group)
+    try:
+        return run_ingest(cfg, group)
+    finally:
+        if group.distributed and torch.distributed.is_initialized():
+            # Tear the gloo group down on every rank before exit: a rank that exits while its peer's
+            # group is still alive can abort the peer (SIGABRT seen under heavy CPU load).
+            torch.distributed.destroy_process_group()
