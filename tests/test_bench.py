@@ -97,7 +97,8 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     train = sections["train"]
     assert train["steps_per_pass"] == 4 and _finite_positive(train["ratio"])
     assert train["ratio"] == pytest.approx(train["trainer_samples_per_s"] / train["forward_backward_samples_per_s"])
+    assert train["epoch_start_s"] >= 0
     figures = {row["figure"] for row in report["summary"]}
-    assert "overhead p50 (end-to-end / encoder - 1)" in figures and len(report["summary"]) >= 9
+    assert "overhead p50 (end-to-end / encoder - 1)" in figures and len(report["summary"]) >= 11
     table = (out / "bench.md").read_text()
     assert table.count("\n| ") == len(report["summary"]) + 1  # header + one row per figure

@@ -34,7 +34,7 @@ SIZE_DEFAULTS = {
     "search_points": (CATALOG_PRODUCTS, 2000),
     "reps": (300, 20),
     "local_reps": (10, 3),
-    "bench_products": (1024, 32),
+    "bench_products": (512, 32),
     "batch_size": (32, 8),
     "section_reps": (3, 2),
 }
@@ -62,7 +62,7 @@ class BenchConfig:
     search_points: int | None = _opt(None, "Points in the search section's store (default 41154; quick 2000).")
     reps: int | None = _opt(None, "Queries per latency figure (default 300; quick 20).")
     local_reps: int | None = _opt(None, "Queries for Edge vs local mode (slow; default 10; quick 3).")
-    bench_products: int | None = _opt(None, "Synthetic catalog size for ingest/train (default 1024; quick 32).")
+    bench_products: int | None = _opt(None, "Synthetic catalog size for ingest/train (default 512; quick 32).")
     batch_size: int | None = _opt(None, "Ingest/train batch size (default 32; quick 8).")
     section_reps: int | None = _opt(None, "Interleaved repetitions of the ingest/train pairs (default 3; quick 2).")
     num_workers: int = _opt(2, "DataLoader workers in the ingest and train sections.")
