@@ -33,6 +33,7 @@ COMPOUND_FIELDS = ("gender", "baseColour", "articleType")
 PARENT_FIELD = {"articleType": "subCategory", "subCategory": "masterCategory"}
 RANK_KS = (1, 10)
 PRECISION_KS = (1, 10)
+RANK_CHUNK = 1024  # name queries scored per similarity block
 
 
 @dataclass(frozen=True)
@@ -170,13 +171,18 @@ def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, product
     """Brute-force scores: text_emb (Q, D) for task.queries (their filtered_text when `filtered`),
     image_emb (N, D) for the corpus. `products` (the corpus) is needed for the filtered form;
     rank_cutoff adds MRR@cutoff to rank tasks."""
-    sim = np.asarray(text_emb, dtype=np.float32) @ np.asarray(image_emb, dtype=np.float32).T  # (Q, N)
-    doc_labels = np.asarray(task.doc_labels, dtype=object)
-    query_labels = np.asarray([q.label for q in task.queries], dtype=object)
+    text_emb, image_emb = np.asarray(text_emb, dtype=np.float32), np.asarray(image_emb, dtype=np.float32)
     if task.kind == "rank":
         index_of = {label: i for i, label in enumerate(task.doc_labels)}
         relevant = np.array([index_of[q.label] for q in task.queries], dtype=np.int64)
-        return _rank_summary(metrics.ranks_from_similarity(sim, relevant), rank_cutoff, full_mrr=True)
+        # One query per product: chunked so a whole 41k catalog never needs a 41k x 41k matrix.
+        ranks = np.concatenate([
+            metrics.ranks_from_similarity(text_emb[s:s + RANK_CHUNK] @ image_emb.T, relevant[s:s + RANK_CHUNK])
+            for s in range(0, len(relevant), RANK_CHUNK)])
+        return _rank_summary(ranks, rank_cutoff, full_mrr=True)
+    sim = text_emb @ image_emb.T  # (Q, N): a few hundred value queries at most
+    doc_labels = np.asarray(task.doc_labels, dtype=object)
+    query_labels = np.asarray([q.label for q in task.queries], dtype=object)
     if not filtered:
         per_query = {k: metrics.precision_at_k_per_query(sim, query_labels, doc_labels, k) for k in PRECISION_KS}
         return _precision_summary(task, per_query)

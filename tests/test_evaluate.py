@@ -134,7 +134,8 @@ def test_store_hits_missing_the_relevant_product_count_as_rank_infinity():
     assert scores["MRR@2"] == pytest.approx((1 / 2 + 0) / 2) and "MRR" not in scores
 
 
-def test_exact_mrr_at_cutoff_ignores_deeper_ranks():
+def test_exact_mrr_at_cutoff_ignores_deeper_ranks(monkeypatch):
+    monkeypatch.setattr(eval_tasks, "RANK_CHUNK", 2)  # 3 queries -> two similarity blocks
     products, _ = _hand_made()
     task = eval_tasks.name_task(products[:3])
     image_emb = np.eye(3, dtype=np.float32)
