@@ -250,8 +250,12 @@ def small_config(tokenizer_vocab: int, **overrides) -> CLIPConfig:
 
 def small_image_processor(image_size: int) -> CLIPImageProcessorPil:
     # The PIL backend: pure CPU, no torchvision needed, picklable for DataLoader workers.
+    # Resize the whole photo to image_size x image_size (no centre crop): a 60x80 product shot
+    # cropped to a square loses a quarter of its height (collars, hems, shoe tips), while the
+    # from-scratch model learns the fixed 4:3 squash like any other feature (scripts/tune_small.py).
     return CLIPImageProcessorPil(
-        size={"shortest_edge": image_size},
+        size={"height": image_size, "width": image_size},
+        do_center_crop=False,
         crop_size={"height": image_size, "width": image_size},
         image_mean=OPENAI_CLIP_MEAN,
         image_std=OPENAI_CLIP_STD,

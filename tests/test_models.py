@@ -114,11 +114,11 @@ def test_small_preset_builds_with_preset_sizes_and_loads_like_any_clip(tmp_path)
     assert text.eos_token_id == processor.tokenizer.eos_token_id == EOS_ID != 2
     assert processor.tokenizer.pad_token_id == PAD_ID != EOS_ID
     image_processor = processor.image_processor
-    assert image_processor.crop_size == {"height": 64, "width": 64}
-    assert image_processor.size == {"shortest_edge": 64}
+    side = SMALL_PRESET["image_size"]
+    assert image_processor.size == {"height": side, "width": side} and not image_processor.do_center_crop
     np.testing.assert_allclose(image_processor.image_mean, [0.48145466, 0.4578275, 0.40821073])
     pixels = processor(images=probe_images(), return_tensors="pt")["pixel_values"]
-    assert tuple(pixels.shape) == (3, 3, 64, 64)
+    assert tuple(pixels.shape) == (3, 3, side, side)
     assert 1_000_000 < count_parameters(model) < 10_000_000
 
 
