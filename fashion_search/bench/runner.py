@@ -56,7 +56,8 @@ class BenchConfig:
     seed: int = _opt(0, "Seed of the synthetic catalog, vectors and queries.")
     device: str | None = _opt(None, "Torch device for the model (default cuda if available, else cpu).")
     store_sizes: str | None = _opt(None, "Edge store sizes, comma-separated (default 41154,1000000; quick 2000).")
-    store_dim: int = _opt(512, "Vector width in the store section (512 = ViT-B/32).")
+    store_dim: int | None = _opt(None, "Vector width in the store section (default: the model's, e.g. 128 for the "
+                                       "small preset, 512 for ViT-B/32).")
     quantization: str = _opt("int8", "Store-section quantization: int8 (default: 1M x 512 float32 is 2 GB, int8 "
                                      "keeps a 0.5 GB copy in RAM for the graph walk) or none.", choices=("none", "int8"))
     search_points: int | None = _opt(None, "Points in the search section's store (default 41154; quick 2000).")
@@ -89,7 +90,9 @@ class BenchConfig:
                              "machine, or pass --device cpu to time it (slowly) here")
         if self.model and not (Path(self.model) / "config.json").is_file():
             raise ValueError(f"--model {self.model} is not a save_pretrained CLIP dir (no config.json)")
-        for name in ("store_dim", "search_points", "reps", "local_reps", "bench_products", "batch_size", "section_reps"):
+        if self.store_dim is not None and self.store_dim < 2:
+            raise ValueError(f"--store-dim must be >= 2, got {self.store_dim}")
+        for name in ("search_points", "reps", "local_reps", "bench_products", "batch_size", "section_reps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.num_workers < 0:
@@ -183,7 +186,7 @@ def run(cfg: BenchConfig) -> dict:
                 results[name] = search.run(embedder, cfg.search_points, cfg.reps, qps_rounds=cfg.section_reps * 2,
                                            seed=cfg.seed)
             elif name == "store":
-                results[name] = store.run(cfg.store_size_list, cfg.store_dim, cfg.reps,
+                results[name] = store.run(cfg.store_size_list, cfg.store_dim or embedder.dim, cfg.reps,
                                           None if cfg.quantization == "none" else cfg.quantization,
                                           local_points=min(cfg.store_size_list), local_reps=cfg.local_reps, seed=cfg.seed)
             elif name == "ingest":

@@ -3,9 +3,10 @@ qdrant-client local mode.
 
 All stores are built first, then queried in one interleaved loop (every size, filtered and
 unfiltered, alternating order), so the size comparison is paired. Targets: filtered p50 <= 2 ms at
-41k and <= 20 ms at 1M vectors on 2 CPU cores. Vectors are 512-d by default (ViT-B/32's width) with
-synthetic clustered contents (bench/points.py); int8 scalar quantization is an option (1M x 512
-float32 is 2 GB; int8 keeps a 0.5 GB copy in RAM for the graph walk and rescores with the originals).
+41k and <= 20 ms at 1M vectors on 2 CPU cores. Vectors have the model's width by default (128 for
+the small preset, 512 for ViT-B/32) with synthetic clustered contents (bench/points.py). int8 scalar
+quantization is the default (1M x 512 float32 is 2 GB; int8 keeps a quarter-size copy in RAM for
+the graph walk and rescores with the originals); --quantization none measures without it.
 """
 
 from __future__ import annotations
