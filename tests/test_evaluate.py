@@ -239,3 +239,21 @@ def test_exact_store_search_equals_brute_force(tiny_setup):
     for key, entry in results["metrics"].items():
         if key != "name_to_image/MRR":  # the full-depth MRR has no store variant
             assert math.isclose(entry["store"], entry["exact"], abs_tol=1e-6), (key, entry)
+
+
+@pytest.mark.realdata
+def test_protocol_on_the_real_catalog_sample(real_parquet_dir, tmp_path):
+    from fashion_search.catalog import open_catalog
+
+    products = list(open_catalog(real_parquet_dir).products())
+    cfg = evaluate.EvalConfig(model=str(tmp_path / "none"), data=str(real_parquet_dir), splits="none")
+    corpus, info = evaluate.select_corpus(products, cfg)
+    assert len(corpus) == 2000 and info == {"catalog_products": len(products), "source": "sample", "sampled_to": 2000}
+    tasks = {t.name: t for t in eval_tasks.build_tasks(corpus)}
+    assert len(tasks["name_to_image"].queries) == 2000  # this copy has a name for every product
+    assert {"Apparel", "Footwear", "Accessories"} <= {q.text for q in tasks["category/masterCategory"].queries}
+    compound = tasks["compound"]
+    assert len(compound.queries) >= 20 and "men black casual shoes" in {q.text for q in compound.queries}
+    for query in compound.queries:  # every compound query has >= 10 relevant products, each matching all three
+        assert sum(label == query.label for label in compound.doc_labels) >= 10
+        assert evaluate.eval_tasks.filter_mask(corpus, query.filters).sum() >= 10
