@@ -38,12 +38,13 @@ SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN, BOS_TOKEN, EOS_TOKEN]
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
 
 # The `small` preset: sized so a 2-core CPU trains it on ~41k 60x80 product photos in minutes.
-# Measured on 2 shared cores: 1.85M parameters, ~500 images/s and ~4000 texts/s inference; the
-# vision tower dominates, and hidden 192 (4.3M parameters) was ~35% slower on images.
+# 48 px images in 12 px patches (16 tokens): on one core fwd+bwd+AdamW runs ~420 samples/s vs ~180
+# for 64/8, and after one full-data epoch it scores like 32/8 and 64/8 (scripts/tune_small_results.md).
+# The vision tower dominates; hidden 192 was ~35-40% slower.
 # Keys: "vocab_size" (tokenizer), "image_size", "patch_size", "vision_hidden", "vision_layers",
 # "text_hidden", "text_layers", "heads", "mlp_ratio", "projection_dim", "max_position_embeddings".
 SMALL_PRESET: dict = {
-    "vocab_size": 3000, "image_size": 64, "patch_size": 8, "heads": 4, "mlp_ratio": 4,
+    "vocab_size": 3000, "image_size": 48, "patch_size": 12, "heads": 4, "mlp_ratio": 4,
     "vision_hidden": 128, "vision_layers": 4, "text_hidden": 128, "text_layers": 4,
     "projection_dim": 128, "max_position_embeddings": 32,
 }

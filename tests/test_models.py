@@ -131,7 +131,7 @@ def test_overrides_change_the_config_and_unknown_keys_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown small-preset overrides"):
         build_small(CAPTIONS, tmp_path / "bad", hidden=64)
     with pytest.raises(ValueError, match="multiple of patch_size"):
-        build_small(CAPTIONS, tmp_path / "bad", image_size=60)
+        build_small(CAPTIONS, tmp_path / "bad", image_size=50)  # not a multiple of patch 12
     with pytest.raises(ValueError, match="at least one caption"):
         build_small([], tmp_path / "bad")
 

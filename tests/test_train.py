@@ -17,14 +17,16 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 from tiny_model import TINY_OVERRIDES, build_tiny_clip
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 from fashion_search.catalog import ImageError, open_catalog
-from fashion_search.embed import Embedder
-from fashion_search.models import ModelLoadError, load_clip
+from fashion_search.embed import Embedder, ImagePreprocessor
+from fashion_search.models import ModelLoadError, load_clip, small_image_processor
 from fashion_search.synthetic import write_synthetic_catalog
 from fashion_search.training.checkpoints import list_checkpoints
 from fashion_search.training.config import ConfigError, parse_config
 from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset, augment
+from fashion_search.training.image_cache import ImageCache, use_cache
 from fashion_search.training.report import REPORT_FILES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,6 +136,53 @@ def test_dataset_captions_vary_by_epoch_and_collator_counts_failed_images(catalo
     batch = PairCollator(processor.tokenizer, 32)([broken[i] for i in range(4)])
     assert batch["n_failed"].item() == 1 and batch["index"].tolist() == [0, 2, 3]
     assert batch["pixel_values"].shape == (3, 3, 32, 32) and batch["input_ids"].shape[0] == 3
+
+
+@pytest.mark.parametrize("processor", [small_image_processor(48),
+                                       CLIPImageProcessorPil(size={"shortest_edge": 40}, crop_size={"height": 40, "width": 40})],
+                         ids=["small-squash", "clip-crop"])
+def test_image_cache_equals_the_processor_and_counts_bad_images(catalog_dir, processor):
+    catalog = open_catalog(catalog_dir)
+    products = list(catalog.products())[:12]
+    preprocess = ImagePreprocessor(processor)
+
+    class BrokenCatalog:
+        def load_image(self, product):
+            if product.id == products[3].id:
+                raise ImageError("truncated")
+            return catalog.load_image(product)
+
+    cache = ImageCache(BrokenCatalog(), products, processor, num_workers=0, progress=False)
+    assert cache.failed == 1 and products[3].id not in cache and len(cache.row) == 11
+    for p in products[:3] + products[4:]:
+        want = preprocess([catalog.load_image(p)])[0]
+        torch.testing.assert_close(cache.normalise(cache.get(p.id)), want, rtol=0, atol=1e-5)
+    # The eval path reads the same unaugmented pixels; the train path crops/flips on the tensor.
+    val = PairDataset(None, products, preprocess, seed=0, train=False, cache=cache)
+    torch.testing.assert_close(val[0]["pixel_values"], preprocess([catalog.load_image(products[0])])[0],
+                               rtol=0, atol=1e-5)
+    assert val[3]["pixel_values"] is None
+    train = PairDataset(None, products, preprocess, seed=0, train=True, cache=cache)
+    first = [train[i]["pixel_values"] for i in (0, 1, 2)]
+    assert all(torch.equal(a, train[i]["pixel_values"]) for i, a in zip((0, 1, 2), first))  # seeded
+    assert first[0].shape == val[0]["pixel_values"].shape
+    train.set_epoch(1)
+    assert any(not torch.equal(a, train[i]["pixel_values"]) for i, a in zip((0, 1, 2), first))
+
+
+def test_image_cache_auto_only_for_small_images_within_budget():
+    assert use_cache("auto", 41_000, 48)[0] and not use_cache("auto", 41_000, 224)[0]
+    assert not use_cache("auto", 100_000, 96)[0] and use_cache("on", 10, 224)[0] and not use_cache("off", 10, 32)[0]
+
+
+def test_recipe_defaults_follow_the_model_kind_and_flags_win(catalog_dir, tmp_path, tiny_model_dir):
+    small = parse_config(["--catalog", str(catalog_dir), "--model", "small"])
+    assert (small.lr, small.batch_size, small.warmup_ratio, small.max_grad_norm) == (1e-3, 256, 0.05, 1.0)
+    pretrained = parse_config(["--catalog", str(catalog_dir), "--model", str(tiny_model_dir)])
+    assert (pretrained.lr, pretrained.batch_size, pretrained.epochs) == (5e-5, 32, 3)
+    explicit = parse_config(["--catalog", str(catalog_dir), "--model", "small", "--lr", "3e-4", "--epochs", "2"])
+    assert (explicit.lr, explicit.epochs, explicit.batch_size) == (3e-4, 2, 256)
+    assert "lr=0.0003 (flag)" in explicit.recipe_summary() and "batch_size=256 (small)" in explicit.recipe_summary()
 
 
 # ---------------------------------------------------------------- end to end on CPU

@@ -30,6 +30,7 @@ from fashion_search.training.checkpoints import TrainerState, check_compatible, 
 from fashion_search.training.config import ConfigError, parse_config
 from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset
 from fashion_search.training.evaluation import Evaluator
+from fashion_search.training.image_cache import ImageCache, use_cache
 from fashion_search.training.loop import (BEST_DIRNAME, FINAL_DIRNAME, RunningTotals, evaluate_into_history,
                                           export_model, is_new_best, train_step)
 from fashion_search.training.report import markdown_table, write_report
@@ -76,37 +77,47 @@ def main(argv=None) -> dict:
     else:
         clip, processor, source = build_small_model(config, data.train, accelerator, resuming=checkpoint is not None)
     configure_model(clip, config)
+    log.info("%s", config.recipe_summary())
 
-    # 7. Training pairs: a random caption template and a light augmentation per product and epoch,
-    #    decoded and preprocessed in DataLoader workers; drop_last keeps every step's batch full.
+    # 7. Images: decoded once into an in-memory uint8 cache (small images), or per sample in workers.
+    #    Every process caches all of train + val: each rank's batches are drawn from the whole set.
+    image_size = int(clip.config.vision_config.image_size)
+    cached, why = use_cache(config.image_cache, len(data.train) + len(data.val), image_size)
+    log.info("image cache %s: %s", "on" if cached else "off", why)
+    cache = (ImageCache(data.catalog, data.train + data.val, processor.image_processor, config.cache_workers,
+                        progress=accelerator.is_local_main_process) if cached else None)
+    workers = config.loader_workers(cached)
+
+    # 8. Training pairs: a random caption template and a light augmentation per product and epoch,
+    #    from the cache or decoded in DataLoader workers; drop_last keeps every step's batch full.
     dataset = PairDataset(data.catalog, data.train, ImagePreprocessor(processor.image_processor), config.seed,
-                          train=True)
+                          train=True, cache=cache)
     sampler = EpochShuffleSampler(len(dataset), config.seed)
     loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
-                        num_workers=config.num_workers, pin_memory=torch.cuda.is_available(),
+                        num_workers=workers, pin_memory=torch.cuda.is_available(),
                         collate_fn=PairCollator(processor.tokenizer, text_max_length(clip, processor.tokenizer)))
 
-    # 8. Optimizer and warmup + cosine schedule, sized on this process's share of the batches.
+    # 9. Optimizer and warmup + cosine schedule, sized on this process's share of the batches.
     model = DualEncoder(clip)
     optimizer = build_optimizer(model, config)
     loader = accelerator.prepare(loader)
     scheduler, total_steps = build_scheduler(optimizer, config, len(loader))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
 
-    # 9. Resume: weights, optimizer, scheduler and RNG; the position in the epoch is in `state`.
+    # 10. Resume: weights, optimizer, scheduler and RNG; the position in the epoch is in `state`.
     if checkpoint:
         accelerator.load_state(str(checkpoint))
         log.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, state.step, state.epoch,
                  state.batches_done)
 
-    # 10. Zero-shot baseline on the val split (epoch 0), once per run.
+    # 11. Zero-shot baseline on the val split (epoch 0), once per run.
     # Val loss chunks have the global batch size: as many negatives as a training step sees.
     evaluator = Evaluator(data.catalog, data.val, processor, config.batch_size * accelerator.num_processes,
-                          config.eval_batch_size, config.num_workers, accelerator.device)
+                          config.eval_batch_size, workers, accelerator.device, cache=cache)
     if config.eval_before_training and state.step == 0 and not state.history:
         evaluate_into_history(accelerator, evaluator, model, state, epoch=0, train_loss=None)
 
-    # 11. Train: epochs of accumulate/backward/clip/step, checkpoints every N steps and per epoch.
+    # 12. Train: epochs of accumulate/backward/clip/step, checkpoints every N steps and per epoch.
     running = RunningTotals()
     progress = tqdm(total=total_steps, initial=state.step, desc="train", unit="step",
                     disable=not accelerator.is_local_main_process)
@@ -152,7 +163,7 @@ def main(argv=None) -> dict:
         save_checkpoint(accelerator, config, state)
     progress.close()
 
-    # 12. Export the final model and write the per-epoch table and curves.
+    # 13. Export the final model and write the per-epoch table and curves.
     result = {"step": state.step, "epoch": state.epoch, "stopped": stopped, "history": state.history,
               "skipped_images": state.skipped_images, "output_dir": config.output_dir}
     if accelerator.is_main_process and not stopped:

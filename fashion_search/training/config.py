@@ -1,7 +1,11 @@
 """The training job's one config: a dataclass parsed from the CLI and validated before any work.
 
-Defaults are the seed recipe: openai/clip-vit-base-patch32, bidirectional InfoNCE over the global
-batch, AdamW lr 5e-5, 32 pairs per device, 3 epochs, warmup + cosine, resume-safe checkpoints.
+Recipe fields (epochs, batch_size, lr, weight_decay, warmup_ratio, max_grad_norm) default to None and
+resolve per model kind in __post_init__; an explicit flag always wins:
+  pretrained CLIP (hub id or dir): the seed recipe, AdamW lr 5e-5, 32 pairs per device, 3 epochs
+  `small` (from scratch): lr 1e-3, 256 pairs, SMALL_EPOCHS epochs (fits ~25 min on a 2-core CPU)
+Both: bidirectional InfoNCE over the global batch, AdamW betas (0.9, 0.98) eps 1e-6 wd 0.1, 5% linear
+warmup then cosine, grad clip 1.0, resume-safe checkpoints.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from fashion_search.models import DEFAULT_MODEL, SMALL_NAME, SMALL_PRESET
+from fashion_search.training.image_cache import CACHE_CHOICES
 
 # `--small_<key>` flags map onto SMALL_PRESET keys; only meaningful with --model small.
 SMALL_OVERRIDE_PREFIX = "small_"
@@ -29,6 +34,17 @@ RESUME_MUST_MATCH = (
     "small_projection_dim", "small_vocab_size", "small_max_position_embeddings",
 )
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
+
+# Per-model-kind defaults of the recipe fields (those left None on the command line).
+# Seed recipe: fine-tuning a pretrained CLIP, the usual small-lr, few-epoch regime.
+SEED_RECIPE = dict(epochs=3, batch_size=32, lr=5e-5, weight_decay=0.1, warmup_ratio=0.05, max_grad_norm=1.0)
+# From-scratch `small` (scripts/tune_small_results.md): a large lr and a large batch (more negatives),
+# and as many epochs as fit the 30-minute budget on a 2-core CPU with the image cache.
+SMALL_EPOCHS = 10
+SMALL_RECIPE = dict(epochs=SMALL_EPOCHS, batch_size=256, lr=1e-3, weight_decay=0.1, warmup_ratio=0.05,
+                    max_grad_norm=1.0)
+RECIPE_FIELDS = tuple(SEED_RECIPE)
+DEFAULT_NUM_WORKERS = 2  # per-sample decoding; 0 when images come from the in-memory cache
 
 
 class ConfigError(ValueError):
@@ -51,23 +67,34 @@ class TrainConfig:
     test_frac: float = _help("fraction of ids for the test split (when splits are created)", default=0.05)
     max_val_products: int = _help("evaluate on at most this many val products (seeded sample; 0 = all)",
                                   default=2000)
-    epochs: int = _help("training epochs", default=3)
-    batch_size: int = _help("pairs per device per step (the loss sees batch_size * processes negatives)",
-                            default=32)
+    epochs: int | None = _help("training epochs (default: 3 pretrained, SMALL_EPOCHS small)", default=None)
+    batch_size: int | None = _help("pairs per device per step (the loss sees batch_size * processes negatives); "
+                                   "default: 32 pretrained, 256 small", default=None)
     eval_batch_size: int = _help("batch size for eval encoding and val loss chunks", default=128)
-    lr: float = _help("AdamW peak learning rate", default=5e-5)
-    weight_decay: float = _help("AdamW weight decay (not applied to biases, norms, logit scale)", default=0.1)
-    warmup_ratio: float = _help("fraction of optimizer steps of linear warmup before cosine decay", default=0.05)
+    lr: float | None = _help("AdamW peak learning rate (default: 5e-5 pretrained, 1e-3 small)", default=None)
+    weight_decay: float | None = _help("AdamW weight decay, not applied to biases, norms, logit scale "
+                                       "(default 0.1)", default=None)
+    warmup_ratio: float | None = _help("fraction of optimizer steps of linear warmup before cosine decay "
+                                       "(default 0.05)", default=None)
     grad_accum: int = _help("gradient accumulation steps (averages gradients; the contrastive negatives "
                             "stay those of one micro-batch)", default=1)
-    max_grad_norm: float = _help("clip gradient norm to this (0 = off)", default=1.0)
+    max_grad_norm: float | None = _help("clip gradient norm to this (0 = off; default 1.0)", default=None)
     mixed_precision: str = _help("auto (fp16/bf16 set in accelerate config, else bf16 on a bf16 GPU, else no) "
                                  "| no | bf16 | fp16",
                                  default="auto")
     freeze_vision: bool = _help("freeze the vision tower and its projection", default=False)
     freeze_text: bool = _help("freeze the text tower and its projection", default=False)
     gradient_checkpointing: bool = _help("trade compute for memory in both towers", default=False)
-    num_workers: int = _help("DataLoader worker processes for image decoding and augmentation", default=2)
+    num_workers: int | None = _help("DataLoader worker processes for the training/eval batches. Default: 0 "
+                                    "with the image cache (on 2 cores workers only add copies and "
+                                    "contention: the step is compute-bound), 2 without", default=None)
+    image_cache: str = _help("auto | on | off: decode each train/val image once into an in-memory uint8 "
+                             "tensor and augment on tensors. auto = on when it fits 2 GB and the model's "
+                             "images are <= 96 px (the small preset); off = decode per sample in workers "
+                             "(ViT-B/32 at 224 on GPUs). Under several processes each caches the full "
+                             "train set (every rank samples from all of it)", default="auto")
+    cache_workers: int = _help("DataLoader workers that decode images into the cache (once, at start)",
+                               default=min(4, os.cpu_count() or 1))
     output_dir: str = _help("run directory: checkpoints/, best/, final/, report.*", default="runs/train")
     checkpoint_every: int = _help("save a resumable checkpoint every N optimizer steps (and at epoch ends)",
                                   default=500)
@@ -92,13 +119,14 @@ class TrainConfig:
     small_max_position_embeddings: int | None = _help("small preset: max caption tokens", default=None)
 
     def __post_init__(self):
+        self.recipe_source = self._resolve_recipe()
         positive = ("epochs", "batch_size", "eval_batch_size", "grad_accum", "checkpoint_every", "keep_last",
                     "log_every")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1 (got {getattr(self, name)})")
-        for name in ("subsample", "max_val_products", "num_workers", "stop_after_steps"):
-            if getattr(self, name) < 0:
+        for name in ("subsample", "max_val_products", "num_workers", "stop_after_steps", "cache_workers"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"--{name} must be >= 0 (got {getattr(self, name)})")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0 (got {self.lr})")
@@ -109,6 +137,8 @@ class TrainConfig:
         if not (0 < self.val_frac < 1 and 0 <= self.test_frac < 1 and self.val_frac + self.test_frac < 1):
             raise ConfigError(f"--val_frac ({self.val_frac}) must be in (0, 1), --test_frac ({self.test_frac}) "
                               "in [0, 1), and their sum below 1")
+        if self.image_cache not in CACHE_CHOICES:
+            raise ConfigError(f"--image_cache must be one of {CACHE_CHOICES} (got {self.image_cache!r})")
         if self.mixed_precision not in MIXED_PRECISION_CHOICES:
             raise ConfigError(f"--mixed_precision must be one of {MIXED_PRECISION_CHOICES} (got {self.mixed_precision!r})")
         if self.freeze_vision and self.freeze_text:
@@ -116,6 +146,28 @@ class TrainConfig:
         if self.small_overrides() and self.model != SMALL_NAME:
             raise ConfigError(f"--small_* flags ({sorted(self.small_overrides())}) only apply with --model {SMALL_NAME}")
         self._check_paths()
+
+    def _resolve_recipe(self) -> dict:
+        """Fill the recipe fields left None from the model kind's recipe; {field: "flag" | recipe name}."""
+        name, recipe = ("small", SMALL_RECIPE) if self.model == SMALL_NAME else ("seed", SEED_RECIPE)
+        source = {}
+        for key in RECIPE_FIELDS:
+            if getattr(self, key) is None:
+                setattr(self, key, recipe[key])
+                source[key] = name
+            else:
+                source[key] = "flag"
+        return source
+
+    def recipe_summary(self) -> str:
+        """One line naming each recipe value and where it came from (recipe default or flag)."""
+        parts = [f"{key}={getattr(self, key)} ({self.recipe_source[key]})" for key in RECIPE_FIELDS]
+        return "recipe: " + ", ".join(parts) + ", AdamW betas (0.9, 0.98) eps 1e-6, warmup + cosine"
+
+    def loader_workers(self, cached: bool) -> int:
+        if self.num_workers is not None:
+            return self.num_workers
+        return 0 if cached else DEFAULT_NUM_WORKERS
 
     def _check_paths(self) -> None:
         if not self.catalog:
@@ -158,7 +210,7 @@ class TrainConfig:
         return "bf16" if cuda_bf16 else "no"
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self)  # the resolved recipe values (recipe_source is not a field)
 
 
 def check_resume_compatible(current: TrainConfig, saved: dict, checkpoint: Path, num_processes: int,

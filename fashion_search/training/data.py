@@ -1,5 +1,8 @@
 """Image-caption pairs for training and eval: decode, augment, preprocess (in DataLoader workers), collate.
 
+With an `ImageCache` (training/image_cache.py) the pixels come from memory instead: the decoded,
+resized uint8 image is cropped/flipped as a tensor and normalised like the processor.
+
 Everything random here is seeded from (seed, epoch, product id) rather than drawn from a global
 RNG, so the caption and crop a product gets do not depend on worker count, batch order or where a
 resumed run restarted: resume reproduces the uninterrupted run exactly.
@@ -19,6 +22,7 @@ from torch.utils.data import Dataset, Sampler
 from fashion_search.captions import canonical_caption, random_caption
 from fashion_search.catalog import Catalog, ImageError, Product
 from fashion_search.embed import ImagePreprocessor
+from fashion_search.training.image_cache import ImageCache, augment_tensor
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +60,17 @@ class PairDataset(Dataset):
 
     train=True: a random caption template and augmentation, both seeded per (seed, epoch, product).
     train=False: the canonical caption and no augmentation (eval, val loss).
+    cache: pixels come from this ImageCache (augmented on the tensor) instead of decoding the image.
     """
 
     def __init__(self, catalog: Catalog, products: Sequence[Product], preprocess: ImagePreprocessor,
-                 seed: int, train: bool):
+                 seed: int, train: bool, cache: ImageCache | None = None):
         self.catalog = catalog
         self.products = list(products)
         self.preprocess = preprocess
         self.seed = seed
         self.train = train
+        self.cache = cache
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -80,6 +86,8 @@ class PairDataset(Dataset):
             caption = random_caption(product, sample_rng(self.seed, self.epoch, product.id, "caption"))
         else:
             caption = canonical_caption(product)
+        if self.cache is not None:
+            return {"index": index, "pixel_values": self._cached_pixels(product), "caption": caption}
         try:
             image = self.catalog.load_image(product)
         except ImageError as exc:
@@ -89,6 +97,15 @@ class PairDataset(Dataset):
         if self.train:
             image = augment(image, sample_rng(self.seed, self.epoch, product.id, "image"))
         return {"index": index, "pixel_values": self.preprocess([image])[0], "caption": caption}
+
+    def _cached_pixels(self, product: Product) -> torch.Tensor | None:
+        pixels = self.cache.get(product.id)  # uint8 (3, H, W); None: unreadable, counted by the cache
+        if pixels is None:
+            return None
+        if self.train:
+            pixels = augment_tensor(pixels, sample_rng(self.seed, self.epoch, product.id, "image"),
+                                    CROP_SCALE, CROP_ASPECT_JITTER, FLIP_PROBABILITY)
+        return self.cache.normalise(pixels)  # (3, H, W) float32
 
 
 class PairCollator:

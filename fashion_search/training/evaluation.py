@@ -25,6 +25,7 @@ from fashion_search.embed import Embedder
 from fashion_search.loss import clip_loss
 from fashion_search.metrics import bidirectional_metrics, precision_at_k
 from fashion_search.training.data import PairCollator, PairDataset
+from fashion_search.training.image_cache import ImageCache
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class Evaluator:
     """Built once with the val products; call it with the current (unwrapped) CLIP model."""
 
     def __init__(self, catalog: Catalog, products: Sequence[Product], processor, train_batch_size: int,
-                 eval_batch_size: int, num_workers: int, device):
+                 eval_batch_size: int, num_workers: int, device, cache: ImageCache | None = None):
+        self.cache = cache  # val images from memory (no decoding, no workers) when the trainer built one
         self.catalog = catalog
         self.products = list(products)
         self.processor = processor
@@ -73,8 +75,10 @@ class Evaluator:
         self.device = device
 
     def _image_loader(self, embedder: Embedder) -> DataLoader:
-        dataset = PairDataset(self.catalog, self.products, embedder.image_preprocessor, seed=0, train=False)
-        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers,
+        dataset = PairDataset(self.catalog, self.products, embedder.image_preprocessor, seed=0, train=False,
+                              cache=self.cache)
+        workers = 0 if self.cache is not None else self.num_workers
+        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, num_workers=workers,
                           collate_fn=PairCollator(embedder.tokenizer, embedder.max_length))
 
     @torch.no_grad()
