@@ -86,8 +86,10 @@ class _DecodeDataset(Dataset):
         return index, restored.round_().clamp_(0, 255).to(torch.uint8)[0]
 
 
-def _keep(items):
-    return items
+def _stack(items) -> tuple[list[int], torch.Tensor | None, list[bool]]:
+    """One tensor per batch: a worker sending one shared-memory tensor per image runs out of file handles."""
+    images = [image for _, image in items if image is not None]
+    return [index for index, _ in items], torch.stack(images) if images else None, [im is not None for _, im in items]
 
 
 class ImageCache:
@@ -100,20 +102,19 @@ class ImageCache:
         self.norm = _MeanStd(image_processor)
         dataset = _DecodeDataset(catalog, products, preprocess)
         loader = DataLoader(dataset, batch_size=DECODE_BATCH, shuffle=False, num_workers=num_workers,
-                            collate_fn=_keep)
+                            collate_fn=_stack)
         self.row: dict[int, int] = {}
-        pixels: list[torch.Tensor] = []
+        parts: list[torch.Tensor] = []
         self.failed = 0
-        for batch in tqdm(loader, desc="decode images", unit="batch", disable=not progress):
-            for index, image in batch:
-                if image is None:
-                    self.failed += 1
-                    continue
-                self.row[products[index].id] = len(pixels)
-                pixels.append(image)
-        if not pixels:
+        for indices, images, readable in tqdm(loader, desc="decode images", unit="batch", disable=not progress):
+            self.failed += readable.count(False)
+            for index in (i for i, ok in zip(indices, readable) if ok):
+                self.row[products[index].id] = len(self.row)
+            if images is not None:
+                parts.append(images)
+        if not parts:
             raise ValueError("image cache: no readable images")
-        self.pixels = torch.stack(pixels)  # (N, 3, H, W) uint8
+        self.pixels = torch.cat(parts)  # (N, 3, H, W) uint8
         self.image_size = int(self.pixels.shape[-1])
         log.info("image cache: %d images (%.0f MB), %d unreadable skipped, built in %.1fs with %d workers",
                  len(self.row), self.pixels.numel() / 1024**2, self.failed, time.perf_counter() - started,
