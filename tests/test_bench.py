@@ -22,6 +22,14 @@ def test_interleaved_alternates_order_and_skips_warmup():
     assert all(ms >= 0 for v in samples.values() for ms in v)
 
 
+def test_paired_ratio_is_the_median_of_per_repetition_ratios():
+    # Load doubled between repetitions 1 and 2: both sides slowed alike, the paired ratio stays 0.5.
+    assert timing.paired_ratio([10.0, 5.0, 10.0], [20.0, 10.0, 20.0]) == 0.5
+    assert timing.paired_ratio([1.0, 3.0, 2.0], [1.0, 1.0, 1.0]) == 2.0
+    with pytest.raises(ValueError, match="unpaired"):
+        timing.paired_ratio([1.0], [1.0, 2.0])
+
+
 def test_latency_summary_and_ratio():
     summary = timing.latency_summary([1.0, 2.0, 3.0, 4.0, 100.0])
     assert summary["p50_ms"] == 3.0 and summary["n"] == 5 and summary["mean_ms"] == 22.0
@@ -56,7 +64,7 @@ def test_config_defaults_and_errors():
     assert full.store_size_list == [41154, 1_000_000] and full.sections == "search,train"
     with pytest.raises(ValueError, match="choose from"):
         runner.BenchConfig(sections="search,gpu")
-    with pytest.raises(ValueError, match="at least 2 batches"):
+    with pytest.raises(ValueError, match="batches of --batch-size"):
         runner.BenchConfig(bench_products=10, batch_size=8)
     if not runner.torch.cuda.is_available():
         with pytest.raises(ValueError, match="needs CUDA"):
@@ -96,6 +104,7 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
         assert _finite_positive(ingest[key]), key
     train = sections["train"]
     assert train["steps_per_pass"] == 4 and _finite_positive(train["ratio"])
+    # One repetition: the paired ratio is that repetition's ratio of rates.
     assert train["ratio"] == pytest.approx(train["trainer_samples_per_s"] / train["forward_backward_samples_per_s"])
     assert train["epoch_start_s"] >= 0
     figures = {row["figure"] for row in report["summary"]}

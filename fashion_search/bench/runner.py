@@ -37,6 +37,7 @@ SIZE_DEFAULTS = {
     "bench_products": (512, 32),
     "batch_size": (32, 8),
     "section_reps": (3, 2),
+    "train_steps": (8, 4),
 }
 
 
@@ -66,6 +67,7 @@ class BenchConfig:
     bench_products: int | None = _opt(None, "Synthetic catalog size for ingest/train (default 512; quick 32).")
     batch_size: int | None = _opt(None, "Ingest/train batch size (default 32; quick 8).")
     section_reps: int | None = _opt(None, "Interleaved repetitions of the ingest/train pairs (default 3; quick 2).")
+    train_steps: int | None = _opt(None, "Steps per timed training epoch (default 8; quick 4).")
     num_workers: int = _opt(2, "DataLoader workers in the ingest and train sections.")
 
     def __post_init__(self) -> None:
@@ -97,9 +99,9 @@ class BenchConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.num_workers < 0:
             raise ValueError(f"--num-workers must be >= 0, got {self.num_workers}")
-        if self.bench_products < 2 * self.batch_size:
-            raise ValueError(f"--bench-products {self.bench_products} must give at least 2 batches of "
-                             f"--batch-size {self.batch_size}")
+        if self.train_steps < 2 or self.bench_products < self.train_steps * self.batch_size:
+            raise ValueError(f"--bench-products {self.bench_products} must give --train-steps {self.train_steps} "
+                             f"(>= 2) batches of --batch-size {self.batch_size}")
 
     @property
     def store_size_list(self) -> list[int]:
@@ -193,7 +195,8 @@ def run(cfg: BenchConfig) -> dict:
                 results[name] = ingest.run(embedder, model_dir, str(catalog_dir), cfg.bench_products, cfg.batch_size,
                                            cfg.num_workers, cfg.section_reps, device=cfg.device)
             elif name == "train":
-                results[name] = train.run(model_dir, str(catalog_dir), cfg.batch_size, cfg.num_workers, cfg.section_reps)
+                results[name] = train.run(model_dir, str(catalog_dir), cfg.batch_size, cfg.num_workers, cfg.section_reps,
+                                          cfg.train_steps)
             timings[name] = round(time.perf_counter() - started, 1)
         from fashion_search.bench.report import summary_rows
 

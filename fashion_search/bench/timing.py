@@ -47,3 +47,17 @@ def ratio(numerator: float, denominator: float) -> float:
     if not math.isfinite(denominator) or denominator <= 0 or not math.isfinite(numerator):
         raise ValueError(f"cannot form a ratio of {numerator} / {denominator}: a measurement failed")
     return float(numerator / denominator)
+
+
+def median(values) -> float:
+    if not len(values):
+        raise ValueError("no values: a measurement produced nothing")
+    return float(np.median(np.asarray(values, dtype=np.float64)))
+
+
+def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """Median over repetitions of numerator_i / denominator_i: each ratio compares two runs made
+    back to back, so load that drifts over the whole benchmark cancels out of it."""
+    if len(numerators) != len(denominators):
+        raise ValueError(f"unpaired measurements: {len(numerators)} vs {len(denominators)}")
+    return median([ratio(a, b) for a, b in zip(numerators, denominators)])

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from fashion_search.bench.timing import ratio
+from fashion_search.bench.timing import median, paired_ratio
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ RATIO_TARGET = 0.90
 PREMADE_BATCHES = 4
 
 
-def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, out_dir: str):
+def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, out_dir: str, steps: int):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState
     from torch.utils.data import DataLoader
@@ -47,7 +47,8 @@ def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, num_worker
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.resolved_mixed_precision(cuda_bf16),
                               gradient_accumulation_steps=1, step_scheduler_with_optimizer=False)
     catalog = open_catalog(catalog_dir)
-    products = sorted(catalog.products(), key=lambda p: p.id)
+    # An epoch of exactly `steps` full batches (the loop side times whole epochs).
+    products = sorted(catalog.products(), key=lambda p: p.id)[: steps * batch_size]
     clip, processor = load_clip(model_dir)
     configure_model(clip, config)
     dataset = PairDataset(catalog, products, ImagePreprocessor(processor.image_processor), config.seed, train=True)
@@ -63,15 +64,17 @@ def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, num_worker
     return accelerator, model, optimizer, scheduler, loader, sampler, dataset, config
 
 
-def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, reps: int) -> dict:
+def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, reps: int, steps: int) -> dict:
     from fashion_search.training.loop import train_step
 
+    if steps < 2:
+        raise ValueError(f"need at least 2 steps per benchmark epoch, got {steps}")
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         accelerator, model, optimizer, scheduler, loader, sampler, dataset, config = _trainer_parts(
-            model_dir, catalog_dir, batch_size, num_workers, tmp)
-        steps = len(loader)  # one epoch of the benchmark catalog
-        if steps < 2:
-            raise ValueError(f"the benchmark catalog gives {steps} batch(es) of {batch_size}; use more products")
+            model_dir, catalog_dir, batch_size, num_workers, tmp, steps)
+        if len(loader) != steps:
+            raise ValueError(f"the benchmark catalog gives {len(loader)} batches of {batch_size}, not {steps}; "
+                             "raise --bench-products")
         premade = []
         for batch in loader:  # also warms up the model, the optimizer state and the workers
             premade.append(batch)
@@ -106,8 +109,7 @@ def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, rep
             for side in (lambda: loop_epoch(rep + 1), premade_steps)[:: 1 if rep % 2 == 0 else -1]:
                 side()
         accelerator.end_training()
-    median = lambda values: float(sorted(values)[len(values) // 2])  # noqa: E731
-    loop_ratio = ratio(median(loop_rates), median(premade_rates))
+    loop_ratio = paired_ratio(loop_rates, premade_rates)  # median of per-repetition ratios
     return {
         "products": len(dataset), "batch_size": batch_size, "num_workers": num_workers, "steps_per_pass": steps,
         "reps": reps, "mixed_precision": str(accelerator.mixed_precision), "device": str(accelerator.device),
