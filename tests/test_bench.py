@@ -90,6 +90,7 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     search = sections["search"]
     assert search["points"] == 300 and search["end_to_end"]["n"] == 6 and search["encoder"]["n"] == 6
     assert math.isfinite(search["overhead_p50"]) and search["overhead_p50"] > -1
+    assert math.isfinite(search["overhead_paired_median"]) and search["overhead_paired_median"] > -1
     for key in ("qps_4_clients", "qps_1_client", "qps_ratio_4_vs_1"):
         assert _finite_positive(search[key]), key
     store = sections["store"]
@@ -108,6 +109,6 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     assert train["ratio"] == pytest.approx(train["trainer_samples_per_s"] / train["forward_backward_samples_per_s"])
     assert train["epoch_start_s"] >= 0
     figures = {row["figure"] for row in report["summary"]}
-    assert "overhead p50 (end-to-end / encoder - 1)" in figures and len(report["summary"]) >= 11
+    assert "overhead p50 (end-to-end / encoder - 1)" in figures and len(report["summary"]) >= 12
     table = (out / "bench.md").read_text()
     assert table.count("\n| ") == len(report["summary"]) + 1  # header + one row per figure

@@ -21,6 +21,7 @@ def summary_rows(sections: dict) -> list[dict]:
         rows.append(_row("search", "overhead p50 (end-to-end / encoder - 1)", s["overhead_p50"],
                          _pair(s["end_to_end"]["p50_ms"], s["encoder"]["p50_ms"], "ms"),
                          f"<= {s['overhead_target']:.2f}", s["overhead_met"]))
+        rows.append(_row("search", "overhead, median of per-query paired ratios - 1", s["overhead_paired_median"]))
         rows.append(_row("search", "added p50 ms (end-to-end - encoder)", s["added_p50_ms"]))
         rows.append(_row("search", "overhead p95", s["overhead_p95"],
                          _pair(s["end_to_end"]["p95_ms"], s["encoder"]["p95_ms"], "ms")))
