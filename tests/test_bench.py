@@ -91,7 +91,9 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     assert search["points"] == 300 and search["end_to_end"]["n"] == 6 and search["encoder"]["n"] == 6
     assert math.isfinite(search["overhead_p50"]) and search["overhead_p50"] > -1
     assert math.isfinite(search["overhead_paired_median"]) and search["overhead_paired_median"] > -1
-    for key in ("qps_4_clients", "qps_1_client", "qps_ratio_4_vs_1"):
+    assert search["encoder_one_thread"]["n"] == 6 and search["torch_threads_default"] >= 1
+    assert runner.torch.get_num_threads() == search["torch_threads_default"]  # restored afterwards
+    for key in ("qps_4_clients", "qps_1_client", "qps_ratio_4_vs_1", "one_thread_speedup_p50"):
         assert _finite_positive(search[key]), key
     store = sections["store"]
     assert store["dim"] == 32 and store["quantization"] == "int8"
@@ -109,6 +111,6 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     assert train["ratio"] == pytest.approx(train["trainer_samples_per_s"] / train["forward_backward_samples_per_s"])
     assert train["epoch_start_s"] >= 0
     figures = {row["figure"] for row in report["summary"]}
-    assert "overhead p50 (end-to-end / encoder - 1)" in figures and len(report["summary"]) >= 12
+    assert "overhead p50 (end-to-end / encoder - 1)" in figures and len(report["summary"]) >= 13
     table = (out / "bench.md").read_text()
     assert table.count("\n| ") == len(report["summary"]) + 1  # header + one row per figure

@@ -25,6 +25,9 @@ def summary_rows(sections: dict) -> list[dict]:
         rows.append(_row("search", "added p50 ms (end-to-end - encoder)", s["added_p50_ms"]))
         rows.append(_row("search", "overhead p95", s["overhead_p95"],
                          _pair(s["end_to_end"]["p95_ms"], s["encoder"]["p95_ms"], "ms")))
+        rows.append(_row("search", f"text encoder p50, {s['torch_threads_default']} torch threads / 1 thread",
+                         s["one_thread_speedup_p50"], _pair(s["encoder_default_threads"]["p50_ms"],
+                                                            s["encoder_one_thread"]["p50_ms"], "ms")))
         rows.append(_row("search", "QPS 4 clients / 1 client", s["qps_ratio_4_vs_1"],
                          _pair(s["qps_4_clients"], s["qps_1_client"], "QPS")))
     if "store" in sections:

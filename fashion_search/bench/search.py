@@ -3,6 +3,7 @@
 - latency: Searcher.text(query, filters) end to end vs Embedder.encode_texts([query]) alone, the two
   interleaved per query; overhead = p50 end-to-end / p50 encoder - 1 (target <= 15%).
 - throughput: the same queries from 4 concurrent client threads vs 1 client, interleaved in blocks.
+- threads: one-query encoding with torch's default intra-op threads vs a single thread.
 
 The store holds synthetic clustered vectors of the model's width (bench/points.py) and synthetic
 payloads, as many as the real catalog has products, so search cost matches a real collection.
@@ -14,6 +15,8 @@ import logging
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import torch
 
 from fashion_search.bench.points import PointGenerator, build_store
 from fashion_search.bench.timing import interleaved, latency_summary, paired_ratio, ratio
@@ -59,6 +62,29 @@ def concurrent_qps(searcher: Searcher, queries: list[tuple[str, Filters]], round
     return {"qps_4_clients": qps4, "qps_1_client": qps1, "qps_ratio_4_vs_1": ratio(qps4, qps1)}
 
 
+def thread_comparison(embedder, texts: list[str]) -> dict:
+    """One-query text encoding with torch's default intra-op threads vs one thread, alternating.
+
+    On a busy machine a multi-threaded op waits for every worker thread to get a core, which can
+    cost far more than the op itself; this pair shows whether the search process should pin torch
+    to one thread for single queries.
+    """
+    default_threads = torch.get_num_threads()
+    samples = {"default": [], "one": []}
+    try:
+        for i, text in enumerate(texts):
+            for mode in ("default", "one") if i % 2 == 0 else ("one", "default"):
+                torch.set_num_threads(default_threads if mode == "default" else 1)  # outside the timed call
+                start = time.perf_counter()
+                embedder.encode_texts([text])
+                samples[mode].append((time.perf_counter() - start) * 1000.0)
+    finally:
+        torch.set_num_threads(default_threads)
+    default, one = latency_summary(samples["default"]), latency_summary(samples["one"])
+    return {"torch_threads_default": default_threads, "encoder_default_threads": default, "encoder_one_thread": one,
+            "one_thread_speedup_p50": ratio(default["p50_ms"], one["p50_ms"])}
+
+
 def run(embedder, points: int, reps: int, qps_rounds: int, seed: int = 0) -> dict:
     generator = PointGenerator(points, embedder.dim, seed)
     queries = shopper_queries(generator, reps)
@@ -71,6 +97,7 @@ def run(embedder, points: int, reps: int, qps_rounds: int, seed: int = 0) -> dic
                 "encoder": lambda i: embedder.encode_texts([queries[i][0]]),
             }, reps)
             throughput = concurrent_qps(searcher, queries[: max(CLIENTS * 4, reps // 2)], qps_rounds)
+            threads = thread_comparison(embedder, [text for text, _ in queries])
         finally:
             store.close()
     e2e, enc = latency_summary(samples["end_to_end"]), latency_summary(samples["encoder"])
@@ -84,6 +111,6 @@ def run(embedder, points: int, reps: int, qps_rounds: int, seed: int = 0) -> dic
         "overhead_paired_median": paired_ratio(samples["end_to_end"], samples["encoder"]) - 1.0,
         "overhead_p95": ratio(e2e["p95_ms"], enc["p95_ms"]) - 1.0,
         "overhead_target": OVERHEAD_TARGET, "overhead_met": overhead <= OVERHEAD_TARGET,
-        **throughput,
+        **throughput, **threads,
         "store_build": build,
     }
