@@ -198,17 +198,16 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
     """
     image_emb = embedder.encode_images(images, progress=True)  # (N, D), the one pass over the images
     encode = _TextCache(embedder)
-    store, tmp = None, None
-    if not cfg.no_store:
-        tmp = tempfile.TemporaryDirectory(prefix="fashion-eval-store-")
-        store = _open_eval_store(tmp.name, image_emb.shape[1], cfg)
-        ids = [p.id for p in products]
-        for start in range(0, len(ids), 512):
-            part = slice(start, start + 512)
-            store.upsert(ids[part], image_emb[part], [payload_of(p) for p in products[part]])
-        store.optimize()
+    store, tmp = None, tempfile.TemporaryDirectory(prefix="fashion-eval-store-")
     results: dict = {"metrics": {}, "per_value": {}}
     try:
+        if not cfg.no_store:
+            store = _open_eval_store(tmp.name, image_emb.shape[1], cfg)
+            ids = [p.id for p in products]
+            for start in range(0, len(ids), 512):
+                part = slice(start, start + 512)
+                store.upsert(ids[part], image_emb[part], [payload_of(p) for p in products[part]])
+            store.optimize()
         for task in tqdm(tasks, desc="tasks"):
             label_of = dict(zip((p.id for p in products), task.doc_labels))
             forms = [(task.name, False)] + ([(f"{task.name}+filters", True)] if task.has_filtered else [])
@@ -228,7 +227,7 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
     finally:
         if store is not None:
             store.close()
-            tmp.cleanup()
+        tmp.cleanup()
     eval_tasks.add_category_means(results["metrics"])
     return results
 

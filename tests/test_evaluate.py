@@ -257,3 +257,12 @@ def test_protocol_on_the_real_catalog_sample(real_parquet_dir, tmp_path):
     for query in compound.queries:  # every compound query has >= 10 relevant products, each matching all three
         assert sum(label == query.label for label in compound.doc_labels) >= 10
         assert evaluate.eval_tasks.filter_mask(corpus, query.filters).sum() >= 10
+
+
+def test_no_store_gives_brute_force_scores_only(tmp_path):
+    products, images = _hand_made()
+    cfg = evaluate.EvalConfig(model="unused", data=str(tmp_path), no_store=True)
+    tasks = eval_tasks.build_tasks(products, cfg.min_products)
+    results = evaluate.evaluate_embedder(OneHotEmbedder(products, wrong_name_product=0), products, images, tasks, cfg)
+    assert results["metrics"]["compound+filters/P@10"] == {"exact": pytest.approx(1.0)}
+    assert all(set(entry) == {"exact"} for entry in results["metrics"].values())
