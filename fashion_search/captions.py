@@ -8,6 +8,12 @@ query with bare category values, and a model that only saw long captions ranks t
 
 Attributes are lower-cased (queries are matched case-insensitively); the product name keeps its case.
 A missing field drops the words that depend on it, never leaving "None", double spaces or a dangling "for".
+
+`random_caption_with_constraints` also returns what the drawn caption states about the product, as
+{field: catalog value}: "navy blue tshirts" -> {"baseColour": "Navy Blue", "articleType": "Tshirts"}, and
+any caption containing the product name -> {"id": product id} (the name identifies one product). The
+multi-positive loss (fashion_search/loss.py) counts every image in the batch that satisfies those
+constraints as a positive of the caption, not only the image it was drawn for.
 """
 
 from __future__ import annotations
@@ -47,10 +53,15 @@ def singular(article_type: str) -> str:
     return " ".join(words[:-1] + [last])
 
 
+def _noun_field(p: Product) -> str | None:
+    """The catalog field that supplies the head noun of a sentence: the most specific one present."""
+    return next((f for f in ("articleType", "subCategory", "masterCategory") if getattr(p, f)), None)
+
+
 def _slots(p: Product) -> dict[str, str | None]:
     """Every word group a template may use; None where the product lacks the field."""
     gender = _lower(p.gender)
-    noun_field = p.articleType or p.subCategory or p.masterCategory  # the head noun of the sentence
+    noun_field = getattr(p, _noun_field(p)) if _noun_field(p) else None  # the head noun of the sentence
     return {
         "gender_poss": _GENDER_POSSESSIVE.get(gender, gender) if gender else None,
         "gender_for": _GENDER_FOR.get(gender, gender) if gender else None,
@@ -62,6 +73,18 @@ def _slots(p: Product) -> dict[str, str | None]:
         "sub_category": _lower(p.subCategory),
         "master_category": _lower(p.masterCategory),
         "name": " ".join(p.name.split()) if p.name else None,
+    }
+
+
+def _slot_constraints(p: Product) -> dict[str, tuple[str, object]]:
+    """slot -> (constrained field, its catalog value): what a caption using that slot says about the product."""
+    noun = _noun_field(p)
+    return {
+        "gender_poss": ("gender", p.gender), "gender_for": ("gender", p.gender), "colour": ("baseColour", p.baseColour),
+        "usage": ("usage", p.usage), "season": ("season", p.season),
+        "article": (noun, getattr(p, noun) if noun else None), "articles": ("articleType", p.articleType),
+        "sub_category": ("subCategory", p.subCategory), "master_category": ("masterCategory", p.masterCategory),
+        "name": ("id", p.id),  # a product name identifies the product, not a category
     }
 
 
@@ -103,21 +126,40 @@ def _render(parts, strict: bool, slots: dict) -> str | None:
     return text or None
 
 
-def _weighted_captions(p: Product) -> dict[str, int]:
-    slots = _slots(p)
-    weighted: dict[str, int] = {}  # insertion-ordered, so template order is kept after dedup
+def _caption_table(p: Product) -> dict[str, tuple[int, dict[str, object]]]:
+    """text -> (weight, constraints) over all templates, in template order, duplicates merged.
+
+    Constraints name only the slots the rendered text contains (a dropped optional part states
+    nothing). Two templates rendering the same text add their weights and their constraints
+    (the values agree: both come from this product), so a merged caption is never looser than either.
+    """
+    slots, fields = _slots(p), _slot_constraints(p)
+    table: dict[str, tuple[int, dict[str, object]]] = {}  # insertion-ordered: template order kept after dedup
     for parts, strict, weight in _TEMPLATES:
         text = _render(parts, strict, slots)
-        if text:
-            weighted[text] = weighted.get(text, 0) + weight
-    if not weighted:
+        if not text:
+            continue
+        stated = dict(fields[slot] for _, slot in parts if slots[slot] is not None)
+        old_weight, old_stated = table.get(text, (0, {}))
+        table[text] = (old_weight + weight, {**old_stated, **stated})
+    if not table:
         raise ValueError(f"product {p.id} has no metadata to caption (every field is missing)")
-    return weighted
+    return table
+
+
+def _weighted_captions(p: Product) -> dict[str, int]:
+    return {text: weight for text, (weight, _) in _caption_table(p).items()}
 
 
 def canonical_caption(p: Product) -> str:
     """The one fixed caption of a product: description, then the product name."""
-    return next(iter(_weighted_captions(p)))
+    return next(iter(_caption_table(p)))
+
+
+def canonical_caption_with_constraints(p: Product) -> tuple[str, dict[str, object]]:
+    """canonical_caption(p) and what it states ({"id": p.id} whenever the product has a name)."""
+    text, (_, constraints) = next(iter(_caption_table(p).items()))
+    return text, constraints
 
 
 def training_captions(p: Product) -> list[str]:
@@ -125,7 +167,17 @@ def training_captions(p: Product) -> list[str]:
     return list(_weighted_captions(p))
 
 
+def random_caption_with_constraints(p: Product, rng: random.Random) -> tuple[str, dict[str, object]]:
+    """random_caption(p, rng) (the same draw for the same rng state) and the constraints it states.
+
+    e.g. ("navy blue tshirts", {"baseColour": "Navy Blue", "articleType": "Tshirts"}), or
+    ("Roadster Women White Tshirt", {"id": 2}) for a caption that contains the product name.
+    """
+    table = _caption_table(p)
+    text = rng.choices(list(table), weights=[weight for weight, _ in table.values()], k=1)[0]
+    return text, table[text][1]
+
+
 def random_caption(p: Product, rng: random.Random) -> str:
     """One of training_captions(p), drawn with `rng` (weighted towards the specific captions)."""
-    weighted = _weighted_captions(p)
-    return rng.choices(list(weighted), weights=list(weighted.values()), k=1)[0]
+    return random_caption_with_constraints(p, rng)[0]

@@ -13,6 +13,18 @@ W ranks, which cancels the factor W: parameters receive exactly dL/dtheta, as si
 training on the global batch would. `logit_scale` is replicated (not gathered), so its per-rank
 gradient is dL_r/ds and the DDP average is dL/ds.
 
+Multi-positive targets (opt-in: pass `image_attrs` and `caption_constraints`): a caption such as
+"tshirts" describes every T-shirt in the batch, not only the one it was drawn for; with one-hot labels
+the other ~45 T-shirts of a 256 batch would be pushed away from it as negatives. Each caption carries
+the attribute values it states (codes, -1 = unconstrained) and each image its product's codes; caption
+i and image j match when every stated value equals the image's. The targets are those match rows
+normalised to sum 1 (the caption's own image always counts), so cross-entropy spreads the caption's
+probability over all the images it describes; image->text uses the same matrix seen from the image
+(the captions that describe it). Codes are gathered without gradient (they are labels), so every
+rank builds its rows of the same global matrix and the gradient convention above still holds. When
+the match matrix is the identity the loss is exactly the one-hot InfoNCE. The loss then has a floor
+above 0 (the entropy of the targets), so its values are not comparable with one-hot InfoNCE's.
+
 Logit scale: callers pass `model.logit_scale.exp()`. It is clamped here at 100 like CLIP, and
 the trainer also clamps the parameter itself after every optimizer step (`clamp_logit_scale_`),
 as open_clip does, so it never sits above the clamp where its gradient would be zero.
@@ -26,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 MAX_LOGIT_SCALE = 100.0
+UNCONSTRAINED = -1  # a caption constraint code: the caption says nothing about this field
 
 
 def gather_features(
@@ -58,19 +71,52 @@ def gather_features(
     return all_image, all_text
 
 
+def gather_codes(codes: torch.Tensor, world_size: int) -> torch.Tensor:
+    """Concatenate (B, F) integer codes from all processes into (W*B, F), in rank order; no gradient."""
+    if world_size == 1:
+        return codes
+    import torch.distributed as dist
+
+    parts = [torch.empty_like(codes) for _ in range(world_size)]
+    dist.all_gather(parts, codes.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def positive_mask(caption_constraints: torch.Tensor, image_attrs: torch.Tensor) -> torch.Tensor:
+    """(N, F) constraints vs (M, F) attributes -> (N, M) bool: caption i describes image j.
+
+    A caption describes an image when every field it constrains (code != UNCONSTRAINED) has the
+    image's code. Image codes for missing values must be distinct from every constraint code.
+    """
+    constraints = caption_constraints[:, None, :]  # (N, 1, F)
+    return ((constraints == UNCONSTRAINED) | (constraints == image_attrs[None, :, :])).all(dim=-1)
+
+
+def _soft_targets(mask: torch.Tensor, own: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Bool (B, W*B) positives -> rows summing to 1, with each row's own pair `own[i]` always positive."""
+    mask = mask.clone()
+    mask[torch.arange(mask.shape[0], device=mask.device), own] = True
+    targets = mask.to(dtype)
+    return targets / targets.sum(dim=1, keepdim=True)
+
+
 def clip_loss(
     image_features: torch.Tensor,
     text_features: torch.Tensor,
     logit_scale: torch.Tensor | float,
     rank: int = 0,
     world_size: int = 1,
+    image_attrs: torch.Tensor | None = None,
+    caption_constraints: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean of image->text and text->image cross-entropy for this rank's B pairs.
 
     image_features, text_features: (B, D), row i of each is a matching pair; they are
     L2-normalised here (so raw projections may be passed). logit_scale: exp of the model's
-    parameter (scalar tensor or float). Returns a scalar: this rank's loss L_r; the mean of L_r
-    over ranks equals the loss of one process on the concatenated batch.
+    parameter (scalar tensor or float). image_attrs, caption_constraints: optional (B, F) int64
+    codes (see the module docstring); given, every caption/image pair that matches is a positive
+    (soft targets), else only the diagonal (one-hot labels). Returns a scalar: this rank's loss L_r;
+    the mean of L_r over ranks equals the loss of one process on the concatenated batch.
     """
     if image_features.shape != text_features.shape or image_features.dim() != 2:
         raise ValueError(
@@ -87,7 +133,21 @@ def clip_loss(
     logits_per_image = scale * image_features @ all_text.T  # (B, W*B): local images vs all texts
     logits_per_text = scale * text_features @ all_image.T  # (B, W*B): local texts vs all images
     labels = torch.arange(batch, device=image_features.device) + rank * batch
-    return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
+    if image_attrs is None and caption_constraints is None:
+        return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
+    if image_attrs is None or caption_constraints is None:
+        raise ValueError("multi-positive loss needs both image_attrs and caption_constraints (or neither)")
+    if image_attrs.shape != caption_constraints.shape or image_attrs.shape[0] != batch or image_attrs.dim() != 2:
+        raise ValueError(f"image_attrs and caption_constraints must both be (B={batch}, F); got "
+                         f"{tuple(image_attrs.shape)} and {tuple(caption_constraints.shape)}")
+    image_attrs = image_attrs.to(image_features.device)
+    caption_constraints = caption_constraints.to(image_features.device)
+    all_attrs = gather_codes(image_attrs, world_size)  # (W*B, F)
+    all_constraints = gather_codes(caption_constraints, world_size)  # (W*B, F)
+    text_targets = _soft_targets(positive_mask(caption_constraints, all_attrs), labels, logits_per_text.dtype)
+    # Image i's positives are the captions (from any rank) that describe it: column i of the global matrix.
+    image_targets = _soft_targets(positive_mask(all_constraints, image_attrs).T, labels, logits_per_image.dtype)
+    return (F.cross_entropy(logits_per_image, image_targets) + F.cross_entropy(logits_per_text, text_targets)) / 2
 
 
 @torch.no_grad()

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from fashion_search.captions import canonical_caption, random_caption, singular, training_captions
+from fashion_search.captions import (canonical_caption, canonical_caption_with_constraints, random_caption,
+                                     random_caption_with_constraints, singular, training_captions)
 from fashion_search.catalog import METADATA_FIELDS, Product
 
 SHIRT = Product(id=15970, gender="Men", masterCategory="Apparel", subCategory="Topwear", articleType="Shirts",
@@ -81,3 +82,38 @@ def test_random_caption_is_seeded_and_covers_the_templates():
     assert counts[canonical_caption(SHIRT)] > counts["topwear"]  # weighted towards specific captions
     rng_a, rng_b = random.Random(7), random.Random(7)
     assert [random_caption(TSHIRT, rng_a) for _ in range(20)] == [random_caption(TSHIRT, rng_b) for _ in range(20)]
+
+
+def test_captions_with_constraints_draw_the_same_text_and_state_what_it_says():
+    for product in (SHIRT, TSHIRT):
+        for seed in range(200):
+            text, _ = random_caption_with_constraints(product, random.Random(seed))
+            assert text == random_caption(product, random.Random(seed))  # same draws, same text
+    stated = {}
+    for seed in range(400):
+        text, constraints = random_caption_with_constraints(TSHIRT, random.Random(seed))
+        assert stated.setdefault(text, constraints) == constraints  # a text always states the same thing
+    assert set(stated) == set(training_captions(TSHIRT))
+    assert stated["tshirts"] == {"articleType": "Tshirts"}
+    assert stated["white"] == {"baseColour": "White"}
+    assert stated["white tshirts"] == {"baseColour": "White", "articleType": "Tshirts"}
+    assert stated["women's tshirts"] == {"gender": "Women", "articleType": "Tshirts"}
+    assert stated["white tshirt for women"] == {"baseColour": "White", "articleType": "Tshirts", "gender": "Women"}
+    assert stated["topwear"] == {"subCategory": "Topwear"}
+    assert stated["women's apparel"] == {"gender": "Women", "masterCategory": "Apparel"}
+    # The description without a name states only the fields it renders (TSHIRT has no season or usage).
+    assert stated["women's white tshirt"] == {"gender": "Women", "baseColour": "White", "articleType": "Tshirts"}
+    # A caption containing the product name is about that product.
+    assert stated["Roadster Women White Tshirt"] == {"id": 2}
+    assert stated[canonical_caption(TSHIRT)]["id"] == 2
+
+
+def test_canonical_caption_constraints_and_noun_fallback():
+    assert canonical_caption_with_constraints(SHIRT) == (canonical_caption(SHIRT), {
+        "gender": "Men", "baseColour": "Navy Blue", "usage": "Casual", "articleType": "Shirts", "season": "Summer",
+        "id": 15970})
+    no_name = replace(SHIRT, name=None, articleType=None)  # the head noun comes from the sub-category
+    text, constraints = canonical_caption_with_constraints(no_name)
+    assert text == "men's navy blue casual topwear for summer"
+    assert constraints == {"gender": "Men", "baseColour": "Navy Blue", "usage": "Casual", "subCategory": "Topwear",
+                           "season": "Summer"}
