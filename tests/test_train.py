@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +20,15 @@ from safetensors.torch import load_file
 from tiny_model import TINY_OVERRIDES, build_tiny_clip
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
+from fashion_search.captions import canonical_caption
 from fashion_search.catalog import ImageError, open_catalog
 from fashion_search.embed import Embedder, ImagePreprocessor
 from fashion_search.models import ModelLoadError, load_clip, small_image_processor
 from fashion_search.synthetic import write_synthetic_catalog
+from fashion_search.loss import UNCONSTRAINED, positive_mask
+from fashion_search.training.attributes import ATTR_FIELDS, MISSING, attr_code, product_attr_codes
 from fashion_search.training.checkpoints import list_checkpoints
-from fashion_search.training.config import ConfigError, parse_config
+from fashion_search.training.config import ConfigError, check_resume_compatible, parse_config
 from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset, augment
 from fashion_search.training.image_cache import ImageCache, use_cache
 from fashion_search.training.report import REPORT_FILES
@@ -136,6 +140,47 @@ def test_dataset_captions_vary_by_epoch_and_collator_counts_failed_images(catalo
     batch = PairCollator(processor.tokenizer, 32)([broken[i] for i in range(4)])
     assert batch["n_failed"].item() == 1 and batch["index"].tolist() == [0, 2, 3]
     assert batch["pixel_values"].shape == (3, 3, 32, 32) and batch["input_ids"].shape[0] == 3
+    # Attribute codes follow the kept rows; eval captions (canonical, with the name) constrain the id, so
+    # each describes its own image only.
+    kept = [products[i] for i in (0, 2, 3)]
+    assert batch["image_attrs"].tolist() == [product_attr_codes(p) for p in kept]
+    assert batch["caption_constraints"].dtype == torch.long and batch["caption_constraints"].shape == (3, len(ATTR_FIELDS))
+    assert all(canonical_caption(p) == broken[i]["caption"] for i, p in zip((0, 2, 3), kept))
+    assert torch.equal(batch["caption_constraints"][:, 0], batch["image_attrs"][:, 0])
+    assert torch.equal(positive_mask(batch["caption_constraints"], batch["image_attrs"]), torch.eye(3, dtype=torch.bool))
+
+
+def test_attribute_codes_are_stable_and_missing_never_matches(catalog_dir):
+    product = next(iter(open_catalog(catalog_dir).products()))
+    codes = product_attr_codes(product)
+    assert codes[0] == attr_code(product.id) and all(c >= 0 for c in codes)
+    assert attr_code("Tshirts") == 8000198511893728733  # a hash of the value: equal in every process and run
+    no_colour = product_attr_codes(replace(product, baseColour=None))
+    assert no_colour[ATTR_FIELDS.index("baseColour")] == MISSING
+
+
+def test_training_batches_carry_category_positives_beyond_the_diagonal(catalog_dir):
+    """Cached and decoded paths give the same codes; a 64-pair synthetic batch has shared-category captions."""
+    catalog = open_catalog(catalog_dir)
+    products = list(catalog.products())[:64]
+    processor = small_image_processor(32)
+    preprocess = ImagePreprocessor(processor)
+    cache = ImageCache(catalog, products, processor, num_workers=0, progress=False)
+    decoded = PairDataset(catalog, products, preprocess, seed=0, train=True)
+    cached = PairDataset(None, products, preprocess, seed=0, train=True, cache=cache)
+    items = [decoded[i] for i in range(64)]
+    for i, item in enumerate(items):
+        other = cached[i]
+        assert item["caption"] == other["caption"]
+        assert torch.equal(item["image_attrs"], other["image_attrs"])
+        assert torch.equal(item["caption_constraints"], other["caption_constraints"])
+    attrs = torch.stack([item["image_attrs"] for item in items])
+    constraints = torch.stack([item["caption_constraints"] for item in items])
+    mask = positive_mask(constraints, attrs)
+    assert mask.diagonal().all()  # every caption describes its own image
+    assert mask.sum() > 64  # and some describe other images of the batch (category captions)
+    named = constraints[:, 0] != UNCONSTRAINED
+    assert named.any() and (mask[named].sum(dim=1) == 1).all()  # a caption with the name: its own image only
 
 
 @pytest.mark.parametrize("processor", [small_image_processor(48),
@@ -173,6 +218,17 @@ def test_image_cache_equals_the_processor_and_counts_bad_images(catalog_dir, pro
 def test_image_cache_auto_only_for_small_images_within_budget():
     assert use_cache("auto", 41_000, 48)[0] and not use_cache("auto", 41_000, 224)[0]
     assert not use_cache("auto", 100_000, 96)[0] and use_cache("on", 10, 224)[0] and not use_cache("off", 10, 32)[0]
+
+
+def test_multi_positive_flag_defaults_on_and_old_checkpoints_count_as_plain(catalog_dir, tmp_path):
+    assert parse_config(["--catalog", str(catalog_dir)]).multi_positive
+    off = parse_config(["--catalog", str(catalog_dir), "--multi_positive", "false"])
+    assert not off.multi_positive and not parse_config(["--catalog", str(catalog_dir), "--no_multi_positive"]).multi_positive
+    saved = {**off.to_dict()}
+    del saved["multi_positive"]  # a checkpoint from before the flag: trained one-hot
+    check_resume_compatible(off, saved, tmp_path, 1, 1)
+    with pytest.raises(ConfigError, match="multi_positive: checkpoint False vs now True"):
+        check_resume_compatible(parse_config(["--catalog", str(catalog_dir)]), saved, tmp_path, 1, 1)
 
 
 def test_recipe_defaults_follow_the_model_kind_and_flags_win(catalog_dir, tmp_path, tiny_model_dir):

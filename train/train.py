@@ -1,5 +1,8 @@
 """Fine-tune CLIP on a fashion catalog: bidirectional InfoNCE over the global batch, with accelerate.
 
+By default the loss is multi-positive (--multi_positive): a category caption ("navy blue tshirts")
+counts every matching image in the global batch as a positive; the val loss stays one-hot InfoNCE.
+
     accelerate launch train/train.py --catalog ../shared/data/fashion-product-images-small \
         --model small --output_dir runs/small        # any `accelerate config` works: CPU, 1 or N GPUs
     python train/train.py --help                     # every flag, with its default
@@ -129,7 +132,8 @@ def main(argv=None) -> dict:
         loader.set_epoch(state.epoch)
         batches = accelerator.skip_first_batches(loader, state.batches_done) if state.batches_done else loader
         for batch in batches:
-            loss, stepped = train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm)
+            loss, stepped = train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm,
+                                       multi_positive=config.multi_positive)
             running.add(loss, int(batch["n_failed"]))
             state.batches_done += 1
             if not stepped:

@@ -78,7 +78,8 @@ def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, rep
         premade = []
         for batch in loader:  # also warms up the model, the optimizer state and the workers
             premade.append(batch)
-            train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm)
+            train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm,
+                       multi_positive=config.multi_positive)
             if len(premade) == PREMADE_BATCHES:
                 break
         loop_rates, premade_rates, epoch_starts = [], [], []
@@ -93,7 +94,8 @@ def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, rep
                 if start is None:  # workers are up: from here on the epoch runs as in a long real one
                     start = time.perf_counter()
                     epoch_starts.append(start - created)
-                loss, _ = train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm)
+                loss, _ = train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm,
+                                     multi_positive=config.multi_positive)
                 if loss is None:
                     raise RuntimeError("the trainer skipped a benchmark batch (unreadable images)")
                 done += len(batch["index"])
@@ -102,7 +104,8 @@ def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, rep
         def premade_steps() -> None:
             start = time.perf_counter()
             for i in range(steps):
-                train_step(accelerator, model, optimizer, scheduler, premade[i % len(premade)], config.max_grad_norm)
+                train_step(accelerator, model, optimizer, scheduler, premade[i % len(premade)], config.max_grad_norm,
+                           multi_positive=config.multi_positive)
             premade_rates.append(steps * batch_size / (time.perf_counter() - start))
 
         for rep in range(reps):

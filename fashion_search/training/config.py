@@ -4,8 +4,8 @@ Recipe fields (epochs, batch_size, lr, weight_decay, warmup_ratio, max_grad_norm
 resolve per model kind in __post_init__; an explicit flag always wins:
   pretrained CLIP (hub id or dir): the seed recipe, AdamW lr 5e-5, 32 pairs per device, 3 epochs
   `small` (from scratch): lr 1e-3, 256 pairs, SMALL_EPOCHS = 5 epochs (~25 min on a 2-core CPU)
-Both: bidirectional InfoNCE over the global batch, AdamW betas (0.9, 0.98) eps 1e-6 wd 0.1, 5% linear
-warmup then cosine, grad clip 1.0, resume-safe checkpoints.
+Both: bidirectional InfoNCE over the global batch (multi-positive soft targets by default: --multi_positive),
+AdamW betas (0.9, 0.98) eps 1e-6 wd 0.1, 5% linear warmup then cosine, grad clip 1.0, resume-safe checkpoints.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ SMALL_OVERRIDE_PREFIX = "small_"
 # or the learning-rate schedule, so resuming with a different value would not continue that run.
 RESUME_MUST_MATCH = (
     "model", "catalog", "subsample", "val_frac", "test_frac", "seed", "epochs", "batch_size",
-    "grad_accum", "lr", "weight_decay", "warmup_ratio", "freeze_vision", "freeze_text",
+    "grad_accum", "lr", "weight_decay", "warmup_ratio", "freeze_vision", "freeze_text", "multi_positive",
     "small_image_size", "small_patch_size", "small_vision_hidden", "small_vision_layers",
     "small_text_hidden", "small_text_layers", "small_heads", "small_mlp_ratio",
     "small_projection_dim", "small_vocab_size", "small_max_position_embeddings",
 )
+# What a checkpoint saved before a RESUME_MUST_MATCH field existed was trained with.
+RESUME_LEGACY_VALUES = {"multi_positive": False}
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
 
 # Per-model-kind defaults of the recipe fields (those left None on the command line).
@@ -81,6 +83,11 @@ class TrainConfig:
     grad_accum: int = _help("gradient accumulation steps (averages gradients; the contrastive negatives "
                             "stay those of one micro-batch)", default=1)
     max_grad_norm: float | None = _help("clip gradient norm to this (0 = off; default 1.0)", default=None)
+    multi_positive: bool = _help("caption-aware soft targets: a caption counts every image in the global batch "
+                                 "that has the attributes it states as a positive ('tshirts' -> every T-shirt; "
+                                 "a caption with the product name -> its own image only). false = one-hot "
+                                 "InfoNCE. Val loss is one-hot InfoNCE on canonical captions either way",
+                                 default=True)
     mixed_precision: str = _help("auto (fp16/bf16 set in accelerate config, else bf16 on a bf16 GPU, else no) "
                                  "| no | bf16 | fp16",
                                  default="auto")
@@ -218,8 +225,11 @@ class TrainConfig:
 def check_resume_compatible(current: TrainConfig, saved: dict, checkpoint: Path, num_processes: int,
                             saved_num_processes: int | None) -> None:
     """Refuse to resume a checkpoint written by a run whose model, data order or schedule differ."""
-    diffs = [f"{name}: checkpoint {saved.get(name)!r} vs now {getattr(current, name)!r}"
-             for name in RESUME_MUST_MATCH if saved.get(name) != getattr(current, name)]
+    def saved_value(name):
+        return saved.get(name, RESUME_LEGACY_VALUES.get(name))
+
+    diffs = [f"{name}: checkpoint {saved_value(name)!r} vs now {getattr(current, name)!r}"
+             for name in RESUME_MUST_MATCH if saved_value(name) != getattr(current, name)]
     if saved_num_processes is not None and saved_num_processes != num_processes:
         diffs.append(f"processes: checkpoint {saved_num_processes} vs now {num_processes} (changes the data order)")
     if diffs:

@@ -6,6 +6,9 @@ resized uint8 image is cropped/flipped as a tensor and normalised like the proce
 Everything random here is seeded from (seed, epoch, product id) rather than drawn from a global
 RNG, so the caption and crop a product gets do not depend on worker count, batch order or where a
 resumed run restarted: resume reproduces the uninterrupted run exactly.
+
+Every pair also carries the integer codes the multi-positive loss compares (training/attributes.py):
+the product's attributes (`image_attrs`) and what its caption states (`caption_constraints`).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
-from fashion_search.captions import canonical_caption, random_caption
+from fashion_search.captions import canonical_caption_with_constraints, random_caption_with_constraints
 from fashion_search.catalog import Catalog, ImageError, Product
 from fashion_search.embed import ImagePreprocessor
+from fashion_search.training.attributes import constraint_codes, product_attr_codes
 from fashion_search.training.image_cache import ImageCache, augment_tensor
 
 log = logging.getLogger(__name__)
@@ -56,7 +60,8 @@ def sample_rng(seed: int, epoch: int, product_id: int, stream: str) -> random.Ra
 
 
 class PairDataset(Dataset):
-    """Product i -> {"index", "pixel_values" (3, H, W) or None if the image failed, "caption"}.
+    """Product i -> {"index", "pixel_values" (3, H, W) or None if the image failed, "caption",
+    "image_attrs" (F,) int64, "caption_constraints" (F,) int64}.
 
     train=True: a random caption template and augmentation, both seeded per (seed, epoch, product).
     train=False: the canonical caption and no augmentation (eval, val loss).
@@ -83,20 +88,24 @@ class PairDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         product = self.products[index]
         if self.train:
-            caption = random_caption(product, sample_rng(self.seed, self.epoch, product.id, "caption"))
+            caption, constraints = random_caption_with_constraints(
+                product, sample_rng(self.seed, self.epoch, product.id, "caption"))
         else:
-            caption = canonical_caption(product)
+            caption, constraints = canonical_caption_with_constraints(product)
+        item = {"index": index, "caption": caption,
+                "image_attrs": torch.tensor(product_attr_codes(product), dtype=torch.long),
+                "caption_constraints": torch.tensor(constraint_codes(constraints), dtype=torch.long)}
         if self.cache is not None:
-            return {"index": index, "pixel_values": self._cached_pixels(product), "caption": caption}
+            return {**item, "pixel_values": self._cached_pixels(product)}
         try:
             image = self.catalog.load_image(product)
         except ImageError as exc:
             # Counted by the collator and reported by the trainer; never replaced by a fake image.
             log.warning("skipping product %s: %s", product.id, exc)
-            return {"index": index, "pixel_values": None, "caption": caption}
+            return {**item, "pixel_values": None}
         if self.train:
             image = augment(image, sample_rng(self.seed, self.epoch, product.id, "image"))
-        return {"index": index, "pixel_values": self.preprocess([image])[0], "caption": caption}
+        return {**item, "pixel_values": self.preprocess([image])[0]}
 
     def _cached_pixels(self, product: Product) -> torch.Tensor | None:
         pixels = self.cache.get(product.id)  # uint8 (3, H, W); None: unreadable, counted by the cache
@@ -109,7 +118,7 @@ class PairDataset(Dataset):
 
 
 class PairCollator:
-    """Stack pixels, tokenize captions (padded to the batch's longest), drop and count failed images."""
+    """Stack pixels and attribute codes, tokenize captions (padded to the batch's longest), drop and count failed images."""
 
     def __init__(self, tokenizer, max_length: int):
         self.tokenizer = tokenizer
@@ -126,6 +135,8 @@ class PairCollator:
         batch["pixel_values"] = torch.stack([item["pixel_values"] for item in good])  # (B, 3, H, W)
         batch["input_ids"] = tokens["input_ids"]  # (B, T)
         batch["attention_mask"] = tokens["attention_mask"]  # (B, T)
+        batch["image_attrs"] = torch.stack([item["image_attrs"] for item in good])  # (B, F) int64
+        batch["caption_constraints"] = torch.stack([item["caption_constraints"] for item in good])  # (B, F) int64
         return batch
 
 

@@ -28,17 +28,23 @@ def common_batch_size(accelerator, size: int) -> int:
     return int(sizes.min().item())
 
 
-def train_step(accelerator, model, optimizer, scheduler, batch: dict, max_grad_norm: float) -> tuple[torch.Tensor | None, bool]:
-    """Forward + backward one micro-batch inside `accumulate`; (local loss or None if skipped, optimizer stepped)."""
+def train_step(accelerator, model, optimizer, scheduler, batch: dict, max_grad_norm: float, *,
+               multi_positive: bool) -> tuple[torch.Tensor | None, bool]:
+    """Forward + backward one micro-batch inside `accumulate`; (local loss or None if skipped, optimizer stepped).
+
+    multi_positive: soft targets from the batch's `image_attrs` / `caption_constraints` (loss.clip_loss).
+    """
     size = common_batch_size(accelerator, len(batch["index"]))
     if size < 2:  # no negatives to contrast: every rank skips this batch together
         log.warning("skipping a batch with %d readable images", size)
         return None, False
     inputs = {key: batch[key][:size] for key in ("pixel_values", "input_ids", "attention_mask")}
+    codes = ({key: batch[key][:size] for key in ("image_attrs", "caption_constraints")}  # (B, F) each
+             if multi_positive else {})
     with accelerator.accumulate(model):
         image, text, logit_scale = model(**inputs)  # (B, D), (B, D), scalar
         loss = clip_loss(image, text, logit_scale, rank=accelerator.process_index,
-                         world_size=accelerator.num_processes)
+                         world_size=accelerator.num_processes, **codes)
         accelerator.backward(loss)
         if accelerator.sync_gradients and max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)

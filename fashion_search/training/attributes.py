@@ -1,0 +1,44 @@
+"""Integer codes of product attributes and caption constraints, for the multi-positive loss.
+
+Each training pair carries two (F,) int64 vectors over ATTR_FIELDS:
+  image_attrs          the product's values (id and category fields), MISSING where the field is empty
+  caption_constraints  the values its caption states (captions.random_caption_with_constraints),
+                       UNCONSTRAINED (-1) for fields the caption says nothing about
+fashion_search.loss.positive_mask compares them column by column. Codes are a hash of the value
+string, so they are the same in every process, worker and run without a shared vocabulary; they are
+masked to be >= 0, so they never equal UNCONSTRAINED or MISSING (an empty field never matches a
+stated value). Collisions of two values in 63 bits are negligible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from fashion_search.catalog import Product
+from fashion_search.loss import UNCONSTRAINED
+
+# "id" first: a caption with the product name constrains the product itself.
+ATTR_FIELDS = ("id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")
+MISSING = -2
+_INT63 = (1 << 63) - 1
+
+
+def attr_code(value) -> int:
+    """A stable non-negative int64 for a field value (str or int)."""
+    digest = hashlib.blake2b(str(value).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & _INT63
+
+
+def product_attr_codes(p: Product) -> list[int]:
+    """(F,) codes of the product's ATTR_FIELDS values; MISSING for an empty field."""
+    values = (getattr(p, field) for field in ATTR_FIELDS)
+    return [MISSING if value is None or value == "" else attr_code(value) for value in values]
+
+
+def constraint_codes(constraints: Mapping[str, object]) -> list[int]:
+    """(F,) codes of a caption's {field: value} constraints; UNCONSTRAINED for fields it does not state."""
+    unknown = set(constraints) - set(ATTR_FIELDS)
+    if unknown:
+        raise ValueError(f"caption constrains fields {sorted(unknown)} outside ATTR_FIELDS {ATTR_FIELDS}")
+    return [attr_code(constraints[field]) if field in constraints else UNCONSTRAINED for field in ATTR_FIELDS]
