@@ -68,7 +68,8 @@ class BenchConfig:
     batch_size: int | None = _opt(None, "Ingest/train batch size (default 32; quick 8).")
     section_reps: int | None = _opt(None, "Interleaved repetitions of the ingest/train pairs (default 3; quick 2).")
     train_steps: int | None = _opt(None, "Steps per timed training epoch (default 8; quick 4).")
-    num_workers: int = _opt(2, "DataLoader workers in the ingest and train sections.")
+    num_workers: int = _opt(2, "DataLoader workers in the ingest section (train uses the trainer's default).")
+    train_image_cache: str = _opt("auto", "The trainer's --image_cache in the train section.", choices=("auto", "on", "off"))
 
     def __post_init__(self) -> None:
         for name, (full, quick) in SIZE_DEFAULTS.items():
@@ -195,8 +196,8 @@ def run(cfg: BenchConfig) -> dict:
                 results[name] = ingest.run(embedder, model_dir, str(catalog_dir), cfg.bench_products, cfg.batch_size,
                                            cfg.num_workers, cfg.section_reps, device=cfg.device)
             elif name == "train":
-                results[name] = train.run(model_dir, str(catalog_dir), cfg.batch_size, cfg.num_workers, cfg.section_reps,
-                                          cfg.train_steps)
+                results[name] = train.run(model_dir, str(catalog_dir), cfg.batch_size, cfg.section_reps, cfg.train_steps,
+                                          image_cache=cfg.train_image_cache)
             timings[name] = round(time.perf_counter() - started, 1)
         from fashion_search.bench.report import summary_rows
 

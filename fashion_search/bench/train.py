@@ -1,8 +1,9 @@
 """Training section: samples/s of the real trainer loop vs forward+backward on pre-made tensors.
 
-Both sides run the trainer's own pieces (fashion_search.training: PairDataset with caption
-sampling and augmentation, PairCollator, EpochShuffleSampler, DualEncoder, AdamW + schedule,
-train_step with accelerate). The loop side pulls batches from the DataLoader as train/train.py does,
+Both sides run the trainer's own pieces as train/train.py wires them (fashion_search.training:
+the decoded-image cache when it fits, PairDataset with caption sampling and augmentation,
+PairCollator, EpochShuffleSampler, DualEncoder, AdamW + schedule, train_step with accelerate and
+the trainer's default loss options). The loop side pulls batches from the DataLoader as train/train.py does,
 one pass = one epoch over the benchmark products; the other side feeds the same number of steps
 from a few batches made beforehand, so the ratio is what decoding, augmentation and collation cost
 the trainer. Target: >= 0.90. The wait for an epoch's first batch (worker start-up) is timed apart
@@ -26,7 +27,7 @@ RATIO_TARGET = 0.90
 PREMADE_BATCHES = 4
 
 
-def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, out_dir: str, steps: int):
+def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, image_cache: str, out_dir: str, steps: int):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState
     from torch.utils.data import DataLoader
@@ -36,9 +37,11 @@ def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, num_worker
     from fashion_search.models import load_clip
     from fashion_search.training.config import TrainConfig
     from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset
+    from fashion_search.training.image_cache import ImageCache, use_cache
     from fashion_search.training.setup import DualEncoder, build_optimizer, build_scheduler, configure_model
 
-    config = TrainConfig(model=model_dir, catalog=catalog_dir, batch_size=batch_size, num_workers=num_workers,
+    # The trainer's defaults otherwise (workers, multi-positive loss, ...), as `make train` runs it.
+    config = TrainConfig(model=model_dir, catalog=catalog_dir, batch_size=batch_size, image_cache=image_cache,
                          output_dir=out_dir, epochs=1000)
     # The same accelerate setup as train/train.py (its singletons reset so this can run beside tests).
     AcceleratorState._reset_state()
@@ -51,9 +54,14 @@ def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, num_worker
     products = sorted(catalog.products(), key=lambda p: p.id)[: steps * batch_size]
     clip, processor = load_clip(model_dir)
     configure_model(clip, config)
-    dataset = PairDataset(catalog, products, ImagePreprocessor(processor.image_processor), config.seed, train=True)
+    # Steps 7-8 of train/train.py: decoded-image cache when it fits, else decoding in workers.
+    cached, why = use_cache(config.image_cache, len(products), int(clip.config.vision_config.image_size))
+    cache = ImageCache(catalog, products, processor.image_processor, config.cache_workers, progress=False) if cached else None
+    dataset = PairDataset(catalog, products, ImagePreprocessor(processor.image_processor), config.seed, train=True,
+                          cache=cache)
     sampler = EpochShuffleSampler(len(dataset), config.seed)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True, num_workers=num_workers,
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True,
+                        num_workers=config.loader_workers(cached),
                         pin_memory=torch.cuda.is_available(),
                         collate_fn=PairCollator(processor.tokenizer, text_max_length(clip, processor.tokenizer)))
     model = DualEncoder(clip)
@@ -61,25 +69,30 @@ def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, num_worker
     loader = accelerator.prepare(loader)
     scheduler, _ = build_scheduler(optimizer, config, len(loader))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    return accelerator, model, optimizer, scheduler, loader, sampler, dataset, config
+    data = {"image_cache": why, "num_workers": config.loader_workers(cached)}
+    return accelerator, model, optimizer, scheduler, loader, sampler, dataset, config, data
 
 
-def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, reps: int, steps: int) -> dict:
+def run(model_dir: str, catalog_dir: str, batch_size: int, reps: int, steps: int, image_cache: str = "auto") -> dict:
     from fashion_search.training.loop import train_step
 
     if steps < 2:
         raise ValueError(f"need at least 2 steps per benchmark epoch, got {steps}")
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        accelerator, model, optimizer, scheduler, loader, sampler, dataset, config = _trainer_parts(
-            model_dir, catalog_dir, batch_size, num_workers, tmp, steps)
+        accelerator, model, optimizer, scheduler, loader, sampler, dataset, config, data = _trainer_parts(
+            model_dir, catalog_dir, batch_size, image_cache, tmp, steps)
+
+        def step(batch):
+            return train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm,
+                              multi_positive=config.multi_positive)
+
         if len(loader) != steps:
             raise ValueError(f"the benchmark catalog gives {len(loader)} batches of {batch_size}, not {steps}; "
                              "raise --bench-products")
         premade = []
         for batch in loader:  # also warms up the model, the optimizer state and the workers
             premade.append(batch)
-            train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm,
-                       multi_positive=config.multi_positive)
+            step(batch)
             if len(premade) == PREMADE_BATCHES:
                 break
         loop_rates, premade_rates, epoch_starts = [], [], []
@@ -94,8 +107,7 @@ def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, rep
                 if start is None:  # workers are up: from here on the epoch runs as in a long real one
                     start = time.perf_counter()
                     epoch_starts.append(start - created)
-                loss, _ = train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm,
-                                     multi_positive=config.multi_positive)
+                loss, _ = step(batch)
                 if loss is None:
                     raise RuntimeError("the trainer skipped a benchmark batch (unreadable images)")
                 done += len(batch["index"])
@@ -104,8 +116,7 @@ def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, rep
         def premade_steps() -> None:
             start = time.perf_counter()
             for i in range(steps):
-                train_step(accelerator, model, optimizer, scheduler, premade[i % len(premade)], config.max_grad_norm,
-                           multi_positive=config.multi_positive)
+                step(premade[i % len(premade)])
             premade_rates.append(steps * batch_size / (time.perf_counter() - start))
 
         for rep in range(reps):
@@ -114,7 +125,8 @@ def run(model_dir: str, catalog_dir: str, batch_size: int, num_workers: int, rep
         accelerator.end_training()
     loop_ratio = paired_ratio(loop_rates, premade_rates)  # median of per-repetition ratios
     return {
-        "products": len(dataset), "batch_size": batch_size, "num_workers": num_workers, "steps_per_pass": steps,
+        "products": len(dataset), "batch_size": batch_size, **data, "multi_positive": config.multi_positive,
+        "steps_per_pass": steps,
         "reps": reps, "mixed_precision": str(accelerator.mixed_precision), "device": str(accelerator.device),
         "trainer_samples_per_s": median(loop_rates), "forward_backward_samples_per_s": median(premade_rates),
         "epoch_start_s": median(epoch_starts),
