@@ -62,6 +62,8 @@ def test_config_defaults_and_errors():
     assert quick.store_size_list == [2000] and quick.reps == 20 and quick.sections == "search,store,ingest,train"
     full = runner.BenchConfig(sections="train,search")
     assert full.store_size_list == [41154, 1_000_000] and full.sections == "search,train"
+    with pytest.raises(ValueError, match="--torch-threads"):
+        runner.BenchConfig(torch_threads=0)
     with pytest.raises(ValueError, match="choose from"):
         runner.BenchConfig(sections="search,gpu")
     with pytest.raises(ValueError, match="batches of --batch-size"):

@@ -68,6 +68,8 @@ class BenchConfig:
     batch_size: int | None = _opt(None, "Ingest/train batch size (default 32; quick 8).")
     section_reps: int | None = _opt(None, "Interleaved repetitions of the ingest/train pairs (default 3; quick 2).")
     train_steps: int | None = _opt(None, "Steps per timed training epoch (default 8; quick 4).")
+    torch_threads: int | None = _opt(None, "torch intra-op threads for the whole run (default: torch's, i.e. the "
+                                           "core count). On a busy shared CPU 1 is often several times faster.")
     num_workers: int = _opt(2, "DataLoader workers in the ingest section (train uses the trainer's default).")
     train_image_cache: str = _opt("auto", "The trainer's --image_cache in the train section.", choices=("auto", "on", "off"))
 
@@ -98,6 +100,8 @@ class BenchConfig:
         for name in ("search_points", "reps", "local_reps", "bench_products", "batch_size", "section_reps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ValueError(f"--torch-threads must be >= 1, got {self.torch_threads}")
         if self.num_workers < 0:
             raise ValueError(f"--num-workers must be >= 0, got {self.num_workers}")
         if self.train_steps < 2 or self.bench_products < self.train_steps * self.batch_size:
@@ -176,6 +180,8 @@ def run(cfg: BenchConfig) -> dict:
     from fashion_search.synthetic import write_synthetic_catalog
 
     sections = cfg.sections.split(",")
+    if cfg.torch_threads is not None:
+        torch.set_num_threads(cfg.torch_threads)  # DataLoader workers and the trainer inherit it
     results, timings = {}, {}
     with tempfile.TemporaryDirectory(prefix="fashion-bench-") as tmp_name:
         tmp = Path(tmp_name)
