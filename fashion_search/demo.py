@@ -9,16 +9,16 @@ each is resumable, so a second `make demo` reuses the trained model and the fill
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
+from .cli import option, parse_dataclass
 from .datasets import REPO_ROOT, DatasetError, resolve_catalog
 
 log = logging.getLogger("demo")
@@ -30,23 +30,17 @@ EXAMPLE_QUERIES = ("red summer dress", "men's black casual shoes", "blue denim j
 DEMO_TRAIN_ARGS = ("--epochs", "5", "--max_val_products", "1000")
 
 
-def _help(text: str, **kw):
-    return field(metadata={"help": text}, **kw)
-
-
 @dataclass
 class DemoConfig:
-    data: str | None = _help("catalog path (default: downloaded/shared real catalog, else the synthetic one)",
-                             default=None)
-    store: str = _help("Qdrant Edge directory (or http(s):// URL of a server)", default=".qdrant")
-    collection: str = _help("collection name", default="products")
-    run_dir: str = _help("training run directory (reused when it already holds a trained model)",
-                         default="runs/demo")
-    retrain: bool = _help("train again even if RUN_DIR/best exists", default=False)
-    synthetic_n: int = _help("size of the synthetic catalog when no real one is available", default=10_000)
-    port: int = _help("port of the search page", default=8501)
-    no_ui: bool = _help("stop after the example queries instead of starting the page", default=False)
-    train_args: str = _help("extra flags for train/train.py, e.g. '--epochs 2'", default="")
+    data: str | None = option(None, "catalog path (default: downloaded/shared real catalog, else the synthetic one)")
+    store: str = option(".qdrant", "Qdrant Edge directory (or http(s):// URL of a server)")
+    collection: str = option("products", "collection name")
+    run_dir: str = option("runs/demo", "training run directory (reused when it already holds a trained model)")
+    retrain: bool = option(False, "train again even if RUN_DIR/best exists")
+    synthetic_n: int = option(10_000, "size of the synthetic catalog when no real one is available")
+    port: int = option(8501, "port of the search page")
+    no_ui: bool = option(False, "stop after the example queries instead of starting the page")
+    train_args: str = option("", "extra flags for train/train.py, e.g. '--epochs 2'")
 
     def __post_init__(self) -> None:
         if self.synthetic_n < 100:
@@ -56,18 +50,7 @@ class DemoConfig:
 
 
 def parse_config(argv=None) -> DemoConfig:
-    parser = argparse.ArgumentParser(prog="python -m fashion_search.demo", description=__doc__.split("\n")[0])
-    for f in fields(DemoConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
-        else:
-            kind = int if f.type in ("int", int) else str
-            parser.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"])
-    try:
-        return DemoConfig(**vars(parser.parse_args(argv)))
-    except ValueError as err:
-        parser.error(str(err))
+    return parse_dataclass(DemoConfig, argv, prog="python -m fashion_search.demo", description=__doc__.split("\n")[0])
 
 
 def _run(step: str, argv: list[str]) -> None:

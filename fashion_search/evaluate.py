@@ -14,19 +14,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import random
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from fashion_search import eval_tasks
+from fashion_search.cli import option, parse_dataclass
 from fashion_search.catalog import KEYWORD_FIELDS, ImageError, open_catalog
 
 log = logging.getLogger(__name__)
@@ -37,26 +37,22 @@ MIN_AUTO_SPLIT_COVERAGE = 0.5
 SEARCH_LIMIT_PRECISION = max(eval_tasks.PRECISION_KS)
 
 
-def _opt(default, help: str):
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
 class EvalConfig:
-    model: str | None = _opt(None, "Model to evaluate: a save_pretrained CLIP dir (or a cached hub id).")
-    data: str | None = _opt(None, "Catalog: Kaggle dir (styles.csv + images/) or parquet dir/file.")
-    baseline: str | None = _opt(None, "Second model (e.g. the zero-shot base) evaluated side by side.")
-    splits: str = _opt("auto", "Splits file whose test ids form the corpus; 'auto' looks for splits.json "
+    model: str | None = option(None, "Model to evaluate: a save_pretrained CLIP dir (or a cached hub id).")
+    data: str | None = option(None, "Catalog: Kaggle dir (styles.csv + images/) or parquet dir/file.")
+    baseline: str | None = option(None, "Second model (e.g. the zero-shot base) evaluated side by side.")
+    splits: str = option("auto", "Splits file whose test ids form the corpus; 'auto' looks for splits.json "
                                "beside --model; 'none' always samples.")
-    max_products: int = _opt(2000, "Corpus size cap (deterministic sample of the split or catalog); 0 = all.")
-    min_products: int = _opt(10, "A category value / compound combo becomes a query with at least this many products.")
-    seed: int = _opt(0, "Seed of the corpus sample.")
-    out_dir: str = _opt("reports", "Where eval.json and eval.md go.")
-    batch_size: int = _opt(64, "Embedding batch size.")
-    device: str | None = _opt(None, "Torch device (default cuda if available, else cpu).")
-    no_store: bool = _opt(False, "Only brute-force scores (skip the Qdrant Edge comparison).")
-    store_limit: int = _opt(100, "Hits fetched per name query from the store; both variants report MRR@this.")
-    hnsw_thresholds_kb: int = _opt(1, "Store indexing/full-scan thresholds in KB; the default 1 makes even "
+    max_products: int = option(2000, "Corpus size cap (deterministic sample of the split or catalog); 0 = all.")
+    min_products: int = option(10, "A category value / compound combo becomes a query with at least this many products.")
+    seed: int = option(0, "Seed of the corpus sample.")
+    out_dir: str = option("reports", "Where eval.json and eval.md go.")
+    batch_size: int = option(64, "Embedding batch size.")
+    device: str | None = option(None, "Torch device (default cuda if available, else cpu).")
+    no_store: bool = option(False, "Only brute-force scores (skip the Qdrant Edge comparison).")
+    store_limit: int = option(100, "Hits fetched per name query from the store; both variants report MRR@this.")
+    hnsw_thresholds_kb: int = option(1, "Store indexing/full-scan thresholds in KB; the default 1 makes even "
                                       "a small corpus go through HNSW as a full catalog would; 0 = Qdrant's defaults.")
 
     def __post_init__(self) -> None:
@@ -76,18 +72,7 @@ class EvalConfig:
 
 
 def parse_args(argv=None) -> EvalConfig:
-    parser = argparse.ArgumentParser(prog="python -m fashion_search.evaluate", description=__doc__.split("\n")[0])
-    for f in fields(EvalConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
-        else:
-            kind = int if f.type in ("int", int) else str
-            parser.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"])
-    try:
-        return EvalConfig(**vars(parser.parse_args(argv)))
-    except ValueError as err:
-        parser.error(str(err))
+    return parse_dataclass(EvalConfig, argv, prog="python -m fashion_search.evaluate", description=__doc__.split("\n")[0])
 
 
 # ---- 1. corpus ------------------------------------------------------------------------------------

@@ -10,17 +10,17 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import platform
-import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+
+from fashion_search.cli import option, parse_dataclass
 
 log = logging.getLogger(__name__)
 
@@ -41,37 +41,33 @@ SIZE_DEFAULTS = {
 }
 
 
-def _opt(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
-
-
 @dataclass
 class BenchConfig:
-    model: str | None = _opt(None, f"CLIP dir to time (default: {DEFAULT_TRAINED_MODEL} if trained, else the small "
+    model: str | None = option(None, f"CLIP dir to time (default: {DEFAULT_TRAINED_MODEL} if trained, else the small "
                                    "preset built untrained).")
-    quick: bool = _opt(False, "Small sizes for CI/tests: 2k vectors, no 1M store, a few reps.")
-    sections: str = _opt(",".join(SECTIONS), "Comma-separated subset of " + ",".join(SECTIONS) + ".")
-    gpu_arch: str | None = _opt(None, "Build a randomly initialised full-size architecture to time (needs CUDA).",
+    quick: bool = option(False, "Small sizes for CI/tests: 2k vectors, no 1M store, a few reps.")
+    sections: str = option(",".join(SECTIONS), "Comma-separated subset of " + ",".join(SECTIONS) + ".")
+    gpu_arch: str | None = option(None, "Build a randomly initialised full-size architecture to time (needs CUDA).",
                                 choices=GPU_ARCHS)
-    out_dir: str = _opt("reports", "Where bench.json and bench.md go.")
-    seed: int = _opt(0, "Seed of the synthetic catalog, vectors and queries.")
-    device: str | None = _opt(None, "Torch device for the model (default cuda if available, else cpu).")
-    store_sizes: str | None = _opt(None, "Edge store sizes, comma-separated (default 41154,1000000; quick 2000).")
-    store_dim: int | None = _opt(None, "Vector width in the store section (default: the model's, e.g. 128 for the "
+    out_dir: str = option("reports", "Where bench.json and bench.md go.")
+    seed: int = option(0, "Seed of the synthetic catalog, vectors and queries.")
+    device: str | None = option(None, "Torch device for the model (default cuda if available, else cpu).")
+    store_sizes: str | None = option(None, "Edge store sizes, comma-separated (default 41154,1000000; quick 2000).")
+    store_dim: int | None = option(None, "Vector width in the store section (default: the model's, e.g. 128 for the "
                                        "small preset, 512 for ViT-B/32).")
-    quantization: str = _opt("int8", "Store-section quantization: int8 (default: 1M x 512 float32 is 2 GB, int8 "
+    quantization: str = option("int8", "Store-section quantization: int8 (default: 1M x 512 float32 is 2 GB, int8 "
                                      "keeps a 0.5 GB copy in RAM for the graph walk) or none.", choices=("none", "int8"))
-    search_points: int | None = _opt(None, "Points in the search section's store (default 41154; quick 2000).")
-    reps: int | None = _opt(None, "Queries per latency figure (default 300; quick 20).")
-    local_reps: int | None = _opt(None, "Queries for Edge vs local mode (slow; default 10; quick 3).")
-    bench_products: int | None = _opt(None, "Synthetic catalog size for ingest/train (default 512; quick 32).")
-    batch_size: int | None = _opt(None, "Ingest/train batch size (default 32; quick 8).")
-    section_reps: int | None = _opt(None, "Interleaved repetitions of the ingest/train pairs (default 3; quick 2).")
-    train_steps: int | None = _opt(None, "Steps per timed training epoch (default 8; quick 4).")
-    torch_threads: int | None = _opt(None, "torch intra-op threads for the whole run (default: torch's, i.e. the "
+    search_points: int | None = option(None, "Points in the search section's store (default 41154; quick 2000).")
+    reps: int | None = option(None, "Queries per latency figure (default 300; quick 20).")
+    local_reps: int | None = option(None, "Queries for Edge vs local mode (slow; default 10; quick 3).")
+    bench_products: int | None = option(None, "Synthetic catalog size for ingest/train (default 512; quick 32).")
+    batch_size: int | None = option(None, "Ingest/train batch size (default 32; quick 8).")
+    section_reps: int | None = option(None, "Interleaved repetitions of the ingest/train pairs (default 3; quick 2).")
+    train_steps: int | None = option(None, "Steps per timed training epoch (default 8; quick 4).")
+    torch_threads: int | None = option(None, "torch intra-op threads for the whole run (default: torch's, i.e. the "
                                            "core count). On a busy shared CPU 1 is often several times faster.")
-    num_workers: int = _opt(2, "DataLoader workers in the ingest section (train uses the trainer's default).")
-    train_image_cache: str = _opt("auto", "The trainer's --image_cache in the train section.", choices=("auto", "on", "off"))
+    num_workers: int = option(2, "DataLoader workers in the ingest section (train uses the trainer's default).")
+    train_image_cache: str = option("auto", "The trainer's --image_cache in the train section.", choices=("auto", "on", "off"))
 
     def __post_init__(self) -> None:
         for name, (full, quick) in SIZE_DEFAULTS.items():
@@ -114,19 +110,7 @@ class BenchConfig:
 
 
 def parse_args(argv=None) -> BenchConfig:
-    parser = argparse.ArgumentParser(prog="python -m fashion_search.bench", description=__doc__.split("\n")[0])
-    for f in fields(BenchConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
-            continue
-        kind = int if "int" in str(f.type) else str
-        parser.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"],
-                            choices=f.metadata.get("choices"))
-    try:
-        return BenchConfig(**vars(parser.parse_args(argv)))
-    except ValueError as err:
-        parser.error(str(err))
+    return parse_dataclass(BenchConfig, argv, prog="python -m fashion_search.bench", description=__doc__.split("\n")[0])
 
 
 def catalog_captions(catalog_dir: Path) -> list[str]:
