@@ -253,9 +253,17 @@ class VectorStore(ABC):
     @abstractmethod
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False) -> list[Hit]: ...
 
-    @abstractmethod
     def more_like_this(self, product_id: int, filters: Filters | None = None, limit: int = 10) -> list[Hit]:
         """Neighbours of a stored product's vector, the product itself excluded."""
+        (pid,) = check_point_ids([product_id])
+        found = self.retrieve([pid], with_vectors=True)
+        if not found:
+            raise StoreError(f"product {pid} is not in collection {self.collection!r}")
+        return self._search_excluding(found[0].payload[VECTOR_KEY].tolist(), filters, pid, check_limit(limit))
+
+    @abstractmethod
+    def _search_excluding(self, vector: list[float], filters: Filters | None, exclude_id: int, limit: int) -> list[Hit]:
+        """Approximate search under `filters` that never returns point `exclude_id`."""
 
     @abstractmethod
     def facets(self, field: str, filters: Filters | None = None, limit: int = 200) -> list[tuple[str, int]]:

@@ -227,13 +227,8 @@ class EdgeStore(VectorStore):
         return self._query(check_query_vector(vector, self._dim), to_edge_filter(filters), check_limit(limit),
                            bool(exact))
 
-    def more_like_this(self, product_id: int, filters: Filters | None = None, limit: int = 10) -> list[Hit]:
-        (pid,) = check_point_ids([product_id])
-        found = self.retrieve([pid], with_vectors=True)
-        if not found:
-            raise StoreError(f"product {pid} is not in collection {self.collection!r}")
-        vector = found[0].payload[VECTOR_KEY].tolist()
-        return self._query(vector, to_edge_filter(filters, exclude_ids=(pid,)), check_limit(limit), False)
+    def _search_excluding(self, vector, filters, exclude_id: int, limit: int) -> list[Hit]:
+        return self._query(vector, to_edge_filter(filters, exclude_ids=(exclude_id,)), limit, False)
 
     def facets(self, field: str, filters: Filters | None = None, limit: int = 200) -> list[tuple[str, int]]:
         request = qe.FacetRequest(check_facet_field(field), limit=check_limit(limit), exact=True,
