@@ -18,27 +18,21 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from fashion_search.catalog import CatalogError
-from fashion_search.embed import ImagePreprocessor, text_max_length
 from fashion_search.models import ModelLoadError
 from fashion_search.splits import SplitsError
 from fashion_search.training.checkpoints import TrainerState, check_compatible, resolve_resume, save_checkpoint
 from fashion_search.training.config import ConfigError, parse_config
-from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset
 from fashion_search.training.evaluation import Evaluator
 from fashion_search.training.image_cache import ImageCache, use_cache
 from fashion_search.training.loop import (BEST_DIRNAME, FINAL_DIRNAME, RunningTotals, evaluate_into_history,
                                           export_model, is_new_best, train_step)
 from fashion_search.training.report import markdown_table, write_report
-from fashion_search.training.setup import (DualEncoder, build_optimizer, build_scheduler, build_small_model,
-                                           configure_model, load_pretrained, load_run_data)
+from fashion_search.training.setup import (build_small_model, build_training_parts, configure_model,
+                                           load_pretrained, load_run_data, make_accelerator)
 
 log = logging.getLogger("train")
 
@@ -48,16 +42,7 @@ def main(argv=None) -> dict:
     config = parse_config(argv)
 
     # 2. Accelerator (processes, device, mixed precision); logging from the main process only.
-    # Reset accelerate's process-wide singletons so main() can run several times in one process (tests).
-    AcceleratorState._reset_state()
-    GradientState._reset_state()
-    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    # cpu=True without CUDA: accelerate only sets up multi-process CPU (gloo) training under
-    # torchrun / `accelerate launch` when told the run is on CPU.
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
-                              mixed_precision=config.resolved_mixed_precision(cuda_bf16),
-                              gradient_accumulation_steps=config.grad_accum,
-                              step_scheduler_with_optimizer=False)
+    accelerator = make_accelerator(config)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         level=logging.INFO if accelerator.is_main_process else logging.WARNING)
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint is ours
@@ -93,34 +78,24 @@ def main(argv=None) -> dict:
 
     # 8. Training pairs: a random caption template and a light augmentation per product and epoch,
     #    from the cache or decoded in DataLoader workers; drop_last keeps every step's batch full.
-    dataset = PairDataset(data.catalog, data.train, ImagePreprocessor(processor.image_processor), config.seed,
-                          train=True, cache=cache)
-    sampler = EpochShuffleSampler(len(dataset), config.seed)
-    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
-                        num_workers=workers, pin_memory=torch.cuda.is_available(),
-                        collate_fn=PairCollator(processor.tokenizer, text_max_length(clip, processor.tokenizer)))
+    #    Then the optimizer and warmup + cosine schedule, sized on this process's share of the batches.
+    dataset, sampler, loader, model, optimizer, scheduler, total_steps = build_training_parts(
+        accelerator, config, data.catalog, data.train, clip, processor, cache, workers)
 
-    # 9. Optimizer and warmup + cosine schedule, sized on this process's share of the batches.
-    model = DualEncoder(clip)
-    optimizer = build_optimizer(model, config)
-    loader = accelerator.prepare(loader)
-    scheduler, total_steps = build_scheduler(optimizer, config, len(loader))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-
-    # 10. Resume: weights, optimizer, scheduler and RNG; the position in the epoch is in `state`.
+    # 9. Resume: weights, optimizer, scheduler and RNG; the position in the epoch is in `state`.
     if checkpoint:
         accelerator.load_state(str(checkpoint))
         log.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, state.step, state.epoch,
                  state.batches_done)
 
-    # 11. Zero-shot baseline on the val split (epoch 0), once per run.
+    # 10. Zero-shot baseline on the val split (epoch 0), once per run.
     # Val loss chunks have the global batch size: as many negatives as a training step sees.
     evaluator = Evaluator(data.catalog, data.val, processor, config.batch_size * accelerator.num_processes,
                           config.eval_batch_size, workers, accelerator.device, cache=cache)
     if config.eval_before_training and state.step == 0 and not state.history:
         evaluate_into_history(accelerator, evaluator, model, state, epoch=0, train_loss=None)
 
-    # 12. Train: epochs of accumulate/backward/clip/step, checkpoints every N steps and per epoch.
+    # 11. Train: epochs of accumulate/backward/clip/step, checkpoints every N steps and per epoch.
     running = RunningTotals()
     progress = tqdm(total=total_steps, initial=state.step, desc="train", unit="step",
                     disable=not accelerator.is_local_main_process)
@@ -167,7 +142,7 @@ def main(argv=None) -> dict:
         save_checkpoint(accelerator, config, state)
     progress.close()
 
-    # 13. Export the final model and write the per-epoch table and curves.
+    # 12. Export the final model and write the per-epoch table and curves.
     result = {"step": state.step, "epoch": state.epoch, "stopped": stopped, "history": state.history,
               "skipped_images": state.skipped_images, "output_dir": config.output_dir}
     if accelerator.is_main_process and not stopped:

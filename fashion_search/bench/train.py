@@ -17,8 +17,6 @@ import logging
 import tempfile
 import time
 
-import torch
-
 from fashion_search.bench.timing import median, paired_ratio
 
 log = logging.getLogger(__name__)
@@ -28,27 +26,16 @@ PREMADE_BATCHES = 4
 
 
 def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, image_cache: str, out_dir: str, steps: int):
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, GradientState
-    from torch.utils.data import DataLoader
-
     from fashion_search.catalog import open_catalog
-    from fashion_search.embed import ImagePreprocessor, text_max_length
     from fashion_search.models import load_clip
     from fashion_search.training.config import TrainConfig
-    from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset
     from fashion_search.training.image_cache import ImageCache, use_cache
-    from fashion_search.training.setup import DualEncoder, build_optimizer, build_scheduler, configure_model
+    from fashion_search.training.setup import build_training_parts, configure_model, make_accelerator
 
     # The trainer's defaults otherwise (workers, multi-positive loss, ...), as `make train` runs it.
     config = TrainConfig(model=model_dir, catalog=catalog_dir, batch_size=batch_size, image_cache=image_cache,
                          output_dir=out_dir, epochs=1000)
-    # The same accelerate setup as train/train.py (its singletons reset so this can run beside tests).
-    AcceleratorState._reset_state()
-    GradientState._reset_state()
-    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.resolved_mixed_precision(cuda_bf16),
-                              gradient_accumulation_steps=1, step_scheduler_with_optimizer=False)
+    accelerator = make_accelerator(config)  # the same accelerate setup as train/train.py
     catalog = open_catalog(catalog_dir)
     # An epoch of exactly `steps` full batches (the loop side times whole epochs).
     products = sorted(catalog.products(), key=lambda p: p.id)[: steps * batch_size]
@@ -57,19 +44,10 @@ def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, image_cach
     # Steps 7-8 of train/train.py: decoded-image cache when it fits, else decoding in workers.
     cached, why = use_cache(config.image_cache, len(products), int(clip.config.vision_config.image_size))
     cache = ImageCache(catalog, products, processor.image_processor, config.cache_workers, progress=False) if cached else None
-    dataset = PairDataset(catalog, products, ImagePreprocessor(processor.image_processor), config.seed, train=True,
-                          cache=cache)
-    sampler = EpochShuffleSampler(len(dataset), config.seed)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True,
-                        num_workers=config.loader_workers(cached),
-                        pin_memory=torch.cuda.is_available(),
-                        collate_fn=PairCollator(processor.tokenizer, text_max_length(clip, processor.tokenizer)))
-    model = DualEncoder(clip)
-    optimizer = build_optimizer(model, config)
-    loader = accelerator.prepare(loader)
-    scheduler, _ = build_scheduler(optimizer, config, len(loader))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    data = {"image_cache": why, "num_workers": config.loader_workers(cached)}
+    workers = config.loader_workers(cached)
+    dataset, sampler, loader, model, optimizer, scheduler, _ = build_training_parts(
+        accelerator, config, catalog, products, clip, processor, cache, workers)
+    data = {"image_cache": why, "num_workers": workers}
     return accelerator, model, optimizer, scheduler, loader, sampler, dataset, config, data
 
 

@@ -150,3 +150,46 @@ def build_scheduler(optimizer, config: TrainConfig, batches_per_epoch: int):
     warmup = round(config.warmup_ratio * total)
     log.info("schedule: %d optimizer steps (%d per epoch), %d warmup", total, steps_per_epoch, warmup)
     return get_cosine_schedule_with_warmup(optimizer, warmup, total), total
+
+
+def make_accelerator(config: TrainConfig):
+    """The trainer's Accelerator (processes, device, mixed precision), fresh each call.
+
+    accelerate's process-wide singletons are reset so a job can be built several times in one process
+    (tests, the benchmark). cpu=True without CUDA: accelerate only sets up multi-process CPU (gloo)
+    training under torchrun / `accelerate launch` when told the run is on CPU.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
+    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.resolved_mixed_precision(cuda_bf16),
+                       gradient_accumulation_steps=config.grad_accum, step_scheduler_with_optimizer=False)
+
+
+def build_training_parts(accelerator, config: TrainConfig, catalog: Catalog, train: list[Product], clip, processor,
+                         cache, workers: int):
+    """Pairs dataset, its sampler and loader, the dual encoder, optimizer and warmup+cosine schedule, prepared.
+
+    Returns (dataset, sampler, loader, model, optimizer, scheduler, total_steps); the schedule is sized on
+    this process's share of the batches. drop_last keeps every step's batch full.
+    """
+    from torch.utils.data import DataLoader
+
+    from fashion_search.embed import ImagePreprocessor, text_max_length
+    from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset
+
+    dataset = PairDataset(catalog, train, ImagePreprocessor(processor.image_processor), config.seed, train=True,
+                          cache=cache)
+    sampler = EpochShuffleSampler(len(dataset), config.seed)
+    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
+                        num_workers=workers, pin_memory=torch.cuda.is_available(),
+                        collate_fn=PairCollator(processor.tokenizer, text_max_length(clip, processor.tokenizer)))
+    model = DualEncoder(clip)
+    optimizer = build_optimizer(model, config)
+    loader = accelerator.prepare(loader)
+    scheduler, total_steps = build_scheduler(optimizer, config, len(loader))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    return dataset, sampler, loader, model, optimizer, scheduler, total_steps
