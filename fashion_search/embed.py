@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
+from fashion_search.image_preprocess import fast_pixel_values, plan_for
+
 log = logging.getLogger(__name__)
 
 # Keys a CLIP text tower accepts; tokenizers may add others (token_type_ids) that it would reject.
@@ -54,10 +56,17 @@ def text_max_length(model, tokenizer) -> int:
 
 
 class ImagePreprocessor:
-    """PIL images -> pixel_values (N, 3, H, W) float32. Pure CPU and picklable (DataLoader workers)."""
+    """PIL images -> pixel_values (N, 3, H, W) float32. Pure CPU and picklable (DataLoader workers).
+
+    For the processor configurations we ship (CLIP PIL processor: squash or shortest edge + centre
+    crop) a fast path gives bit-identical pixel_values at a fraction of the cost (image_preprocess.py);
+    any other processor goes through the Hugging Face processor itself. Decided once, here.
+    """
 
     def __init__(self, image_processor):
         self.image_processor = image_processor
+        self.fast_plan, why = plan_for(image_processor)
+        log.debug("image preprocessing: %s", why if self.fast_plan is not None else f"HF processor ({why})")
 
     def __call__(self, images: Sequence[Image.Image]) -> torch.Tensor:
         images = list(images)
@@ -68,6 +77,9 @@ class ImagePreprocessor:
             raise ValueError("preprocess needs at least one image")
         # convert("RGB") here as well: grayscale/RGBA/P product photos are common in catalogs.
         rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
+        # Zero-sized images go to HF so they fail there with its own error, as they always did.
+        if self.fast_plan is not None and all(image.width and image.height for image in rgb):
+            return fast_pixel_values(self.fast_plan, rgb)
         pixels = self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
         return pixels.to(torch.float32)
 
