@@ -29,12 +29,13 @@ SMALL_OVERRIDE_PREFIX = "small_"
 RESUME_MUST_MATCH = (
     "model", "catalog", "subsample", "val_frac", "test_frac", "seed", "epochs", "batch_size",
     "grad_accum", "lr", "weight_decay", "warmup_ratio", "freeze_vision", "freeze_text", "multi_positive",
+    "group_fraction", "group_size",
     "small_image_size", "small_patch_size", "small_vision_hidden", "small_vision_layers",
     "small_text_hidden", "small_text_layers", "small_heads", "small_mlp_ratio",
     "small_projection_dim", "small_vocab_size", "small_max_position_embeddings",
 )
 # What a checkpoint saved before a RESUME_MUST_MATCH field existed was trained with.
-RESUME_LEGACY_VALUES = {"multi_positive": False}
+RESUME_LEGACY_VALUES = {"multi_positive": False, "group_fraction": 0.0, "group_size": 16}
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
 
 # Per-model-kind defaults of the recipe fields (those left None on the command line).
@@ -89,6 +90,10 @@ class TrainConfig:
                                  "a caption with the product name -> its own image only). false = one-hot "
                                  "InfoNCE. Val loss is one-hot InfoNCE on canonical captions either way",
                                  default=True)
+    group_fraction: float = _help("fraction of each epoch's products drawn in runs of --group_size products "
+                                  "of one articleType (in-batch hard negatives for colour, gender, usage); "
+                                  "0 = plain shuffle", default=0.0)
+    group_size: int = _help("products per same-articleType run (see --group_fraction)", default=16)
     mixed_precision: str = _help("auto (fp16/bf16 set in accelerate config, else bf16 on a bf16 GPU, else no) "
                                  "| no | bf16 | fp16",
                                  default="auto")
@@ -147,6 +152,9 @@ class TrainConfig:
         if not (0 < self.val_frac < 1 and 0 <= self.test_frac < 1 and self.val_frac + self.test_frac < 1):
             raise ConfigError(f"--val_frac ({self.val_frac}) must be in (0, 1), --test_frac ({self.test_frac}) "
                               "in [0, 1), and their sum below 1")
+        if not 0 <= self.group_fraction <= 1 or self.group_size < 1:
+            raise ConfigError(f"--group_fraction must be in [0, 1] (got {self.group_fraction}) and --group_size "
+                              f">= 1 (got {self.group_size})")
         if self.image_cache not in CACHE_CHOICES:
             raise ConfigError(f"--image_cache must be one of {CACHE_CHOICES} (got {self.image_cache!r})")
         if self.mixed_precision not in MIXED_PRECISION_CHOICES:

@@ -141,11 +141,25 @@ class PairCollator:
 
 
 class EpochShuffleSampler(Sampler[int]):
-    """A permutation of range(n) that depends only on (seed, epoch): resumable and equal on every rank."""
+    """A permutation of range(n) that depends only on (seed, epoch): resumable and equal on every rank.
 
-    def __init__(self, n: int, seed: int):
+    With `groups` (one label per item, e.g. each product's articleType) and group_fraction > 0, that
+    fraction of the items is drawn in runs of `group_size` items sharing a label, the rest one by one,
+    all runs and single items shuffled together. A batch then holds several products of one type that
+    differ in colour, gender, usage: for an in-batch contrastive loss those are the hard negatives that
+    teach the attributes inside a type, which random batches (mostly different types) rarely present.
+    """
+
+    def __init__(self, n: int, seed: int, groups=None, group_fraction: float = 0.0, group_size: int = 16):
+        if groups is not None and len(groups) != n:
+            raise ValueError(f"groups has {len(groups)} labels for {n} items")
+        if not 0.0 <= group_fraction <= 1.0 or group_size < 1:
+            raise ValueError(f"need 0 <= group_fraction <= 1 and group_size >= 1, got {group_fraction}, {group_size}")
         self.n = n
         self.seed = seed
+        self.groups = list(groups) if groups is not None else None
+        self.group_fraction = group_fraction if groups is not None else 0.0
+        self.group_size = group_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -156,4 +170,16 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        yield from torch.randperm(self.n, generator=generator).tolist()
+        order = torch.randperm(self.n, generator=generator).tolist()
+        if not self.group_fraction:
+            yield from order
+            return
+        grouped = round(self.n * self.group_fraction)
+        by_label: dict = {}  # insertion order follows the permutation: deterministic
+        for i in order[:grouped]:
+            by_label.setdefault(self.groups[i], []).append(i)
+        units = [[i] for i in order[grouped:]]
+        for members in by_label.values():
+            units += [members[s:s + self.group_size] for s in range(0, len(members), self.group_size)]
+        for u in torch.randperm(len(units), generator=generator).tolist():
+            yield from units[u]
