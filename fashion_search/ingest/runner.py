@@ -25,7 +25,7 @@ from .dataset import make_image_loader
 from .distributed import ProcessGroup, current_process_group
 from .reader import batches_per_process, load_split_ids, missing_ids, select_products, shard_ids
 from .report import StageTimer, log_ingest_report, merge_stage_seconds, write_report
-from .writer import DirectWriter, GatheredWriter, needs_single_writer, payload_lookup
+from .writer import BackgroundWriter, DirectWriter, GatheredWriter, needs_single_writer, payload_lookup
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +70,23 @@ def run_ingest(cfg: IngestConfig, group: ProcessGroup | None = None) -> dict:
 
         # 3 + 4. Embed this process's shard, committing batch by batch.
         payload_for = payload_lookup(products, catalog.root, canonical_caption)
+        # Gathered writes are collectives every rank must enter in step: those stay in line.
         writer = (GatheredWriter(group, store, payload_for, embedder.dim) if single_writer and group.distributed
-                  else DirectWriter(store, payload_for))
+                  else BackgroundWriter(DirectWriter(store, payload_for)))
         my_ids = shard_ids(todo, group.rank, group.world_size)
         steps = (batches_per_process(len(todo), group.world_size, cfg.batch_size) if isinstance(writer, GatheredWriter)
                  else -(-len(my_ids) // cfg.batch_size))
         if cfg.max_batches is not None:
             steps = min(steps, cfg.max_batches)
         loop_started = time.perf_counter()
-        embedded, skipped = _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, writer, timer)
-        loop_seconds = time.perf_counter() - loop_started
+        try:
+            embedded, skipped = _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, writer, timer)
+        finally:
+            if isinstance(writer, BackgroundWriter):
+                with timer.stage("write"):
+                    writer.close()  # the last batch's upsert; runs before the store closes, even on error
+                timer.add("write_thread_sum", writer.busy_seconds)
+        loop_seconds = time.perf_counter() - loop_started  # includes the last upsert
 
         # 5. One report for the whole job.
         shares = group.all_gather({"embedded": embedded, "skipped": skipped, "stages": timer.as_dict(),
