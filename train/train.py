@@ -108,7 +108,8 @@ def main(argv=None) -> dict:
         batches = accelerator.skip_first_batches(loader, state.batches_done) if state.batches_done else loader
         for batch in batches:
             loss, stepped = train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm,
-                                       multi_positive=config.multi_positive)
+                                       multi_positive=config.multi_positive,
+                                       attribute_loss_weight=config.attribute_loss_weight)
             running.add(loss, int(batch["n_failed"]))
             state.batches_done += 1
             if not stepped:

@@ -62,7 +62,8 @@ def run(model_dir: str, catalog_dir: str, batch_size: int, reps: int, steps: int
 
         def step(batch):
             return train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm,
-                              multi_positive=config.multi_positive)
+                              multi_positive=config.multi_positive,
+                              attribute_loss_weight=config.attribute_loss_weight)
 
         if len(loader) != steps:
             raise ValueError(f"the benchmark catalog gives {len(loader)} batches of {batch_size}, not {steps}; "

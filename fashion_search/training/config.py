@@ -29,26 +29,30 @@ SMALL_OVERRIDE_PREFIX = "small_"
 RESUME_MUST_MATCH = (
     "model", "catalog", "subsample", "val_frac", "test_frac", "seed", "epochs", "batch_size",
     "grad_accum", "lr", "weight_decay", "warmup_ratio", "freeze_vision", "freeze_text", "multi_positive",
-    "group_fraction", "group_size",
+    "group_fraction", "group_size", "attribute_loss_weight", "attribute_loss_fields",
     "small_image_size", "small_patch_size", "small_vision_hidden", "small_vision_layers",
     "small_text_hidden", "small_text_layers", "small_heads", "small_mlp_ratio",
     "small_projection_dim", "small_vocab_size", "small_max_position_embeddings",
 )
 # What a checkpoint saved before a RESUME_MUST_MATCH field existed was trained with.
-RESUME_LEGACY_VALUES = {"multi_positive": False, "group_fraction": 0.0, "group_size": 16}
+RESUME_LEGACY_VALUES = {"multi_positive": False, "group_fraction": 0.0, "group_size": 16,
+                        "attribute_loss_weight": 0.0, "attribute_loss_fields": "baseColour,articleType"}
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
+PROMPT_FIELD_CHOICES = ("gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")
 
 # Per-model-kind defaults of the recipe fields (those left None on the command line).
 # Seed recipe: fine-tuning a pretrained CLIP, the usual small-lr, few-epoch regime.
-SEED_RECIPE = dict(epochs=3, batch_size=32, lr=5e-5, weight_decay=0.1, warmup_ratio=0.05, max_grad_norm=1.0)
+SEED_RECIPE = dict(epochs=3, batch_size=32, lr=5e-5, weight_decay=0.1, warmup_ratio=0.05, max_grad_norm=1.0,
+                   attribute_loss_weight=0.0)
 # From-scratch `small` (scripts/tune_small_results.md): a large lr and a large batch (more negatives),
 # and as many epochs as fit the 30-minute budget on a 2-core CPU with the image cache. Measured with
 # `make train MODEL=small` on an otherwise idle 2-core box (2 torch threads): 2.1 steps/s, 144 steps per
 # epoch of 37k products = ~70 s, + ~8 s eval; 16 epochs took 21m38s end to end (test split: name->image
 # R@10 0.708, articleType P@10 0.843, baseColour P@10 0.620). 8 epochs under load: 17m37s, 0.622/0.751/0.545.
 SMALL_EPOCHS = 16
+SMALL_ATTRIBUTE_LOSS_WEIGHT = 0.5
 SMALL_RECIPE = dict(epochs=SMALL_EPOCHS, batch_size=256, lr=1e-3, weight_decay=0.1, warmup_ratio=0.05,
-                    max_grad_norm=1.0)
+                    max_grad_norm=1.0, attribute_loss_weight=SMALL_ATTRIBUTE_LOSS_WEIGHT)
 RECIPE_FIELDS = tuple(SEED_RECIPE)
 DEFAULT_NUM_WORKERS = 2  # per-sample decoding; 0 when images come from the in-memory cache
 
@@ -90,6 +94,12 @@ class TrainConfig:
                                  "a caption with the product name -> its own image only). false = one-hot "
                                  "InfoNCE. Val loss is one-hot InfoNCE on canonical captions either way",
                                  default=True)
+    attribute_loss_weight: float | None = _help(
+        "weight of the attribute-prompt loss: each image classified against the names of all values of "
+        "--attribute_loss_fields by the text tower (training/prompts.py); 0 = off. Default: 0 pretrained, "
+        f"{SMALL_ATTRIBUTE_LOSS_WEIGHT} small", default=None)
+    attribute_loss_fields: str = _help("comma-separated category fields for the attribute-prompt loss",
+                                       default="baseColour,articleType")
     group_fraction: float = _help("fraction of each epoch's products drawn in runs of --group_size products "
                                   "of one articleType (in-batch hard negatives for colour, gender, usage); "
                                   "0 = plain shuffle", default=0.0)
@@ -152,6 +162,12 @@ class TrainConfig:
         if not (0 < self.val_frac < 1 and 0 <= self.test_frac < 1 and self.val_frac + self.test_frac < 1):
             raise ConfigError(f"--val_frac ({self.val_frac}) must be in (0, 1), --test_frac ({self.test_frac}) "
                               "in [0, 1), and their sum below 1")
+        if self.attribute_loss_weight < 0:
+            raise ConfigError(f"--attribute_loss_weight must be >= 0 (got {self.attribute_loss_weight})")
+        bad_fields = [f for f in self.attribute_loss_field_list() if f not in PROMPT_FIELD_CHOICES]
+        if self.attribute_loss_weight > 0 and (bad_fields or not self.attribute_loss_field_list()):
+            raise ConfigError(f"--attribute_loss_fields {self.attribute_loss_fields!r}: use a comma-separated "
+                              f"subset of {','.join(PROMPT_FIELD_CHOICES)}")
         if not 0 <= self.group_fraction <= 1 or self.group_size < 1:
             raise ConfigError(f"--group_fraction must be in [0, 1] (got {self.group_fraction}) and --group_size "
                               f">= 1 (got {self.group_size})")
@@ -164,6 +180,9 @@ class TrainConfig:
         if self.small_overrides() and self.model != SMALL_NAME:
             raise ConfigError(f"--small_* flags ({sorted(self.small_overrides())}) only apply with --model {SMALL_NAME}")
         self._check_paths()
+
+    def attribute_loss_field_list(self) -> list[str]:
+        return [f.strip() for f in self.attribute_loss_fields.split(",") if f.strip()]
 
     def _resolve_recipe(self) -> dict:
         """Fill the recipe fields left None from the model kind's recipe; {field: "flag" | recipe name}."""

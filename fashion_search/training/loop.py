@@ -11,6 +11,7 @@ import torch
 
 from fashion_search.loss import clamp_logit_scale_, clip_loss
 from fashion_search.training.checkpoints import TrainerState
+from fashion_search.training.prompts import attribute_prompt_loss
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,11 @@ def common_batch_size(accelerator, size: int) -> int:
 
 
 def train_step(accelerator, model, optimizer, scheduler, batch: dict, max_grad_norm: float, *,
-               multi_positive: bool) -> tuple[torch.Tensor | None, bool]:
+               multi_positive: bool, attribute_loss_weight: float = 0.0) -> tuple[torch.Tensor | None, bool]:
     """Forward + backward one micro-batch inside `accumulate`; (local loss or None if skipped, optimizer stepped).
 
     multi_positive: soft targets from the batch's `image_attrs` / `caption_constraints` (loss.clip_loss).
+    attribute_loss_weight: weight of the attribute-prompt loss (training/prompts.py) when the model has prompts.
     """
     size = common_batch_size(accelerator, len(batch["index"]))
     if size < 2:  # no negatives to contrast: every rank skips this batch together
@@ -42,9 +44,14 @@ def train_step(accelerator, model, optimizer, scheduler, batch: dict, max_grad_n
     codes = ({key: batch[key][:size] for key in ("image_attrs", "caption_constraints")}  # (B, F) each
              if multi_positive else {})
     with accelerator.accumulate(model):
-        image, text, logit_scale = model(**inputs)  # (B, D), (B, D), scalar
+        image, text, logit_scale, prompt_features = model(**inputs)  # (B, D), (B, D), scalar, [(V, D)]
         loss = clip_loss(image, text, logit_scale, rank=accelerator.process_index,
                          world_size=accelerator.num_processes, **codes)
+        if prompt_features:
+            prompts = accelerator.unwrap_model(model).prompts
+            labels = prompts.labels(batch["image_attrs"][:size])
+            loss = loss + attribute_loss_weight * attribute_prompt_loss(image, prompt_features, labels, logit_scale,
+                                                                        world_size=accelerator.num_processes)
         accelerator.backward(loss)
         if accelerator.sync_gradients and max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)

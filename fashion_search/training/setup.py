@@ -16,7 +16,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from fashion_search.captions import training_captions
 from fashion_search.catalog import Catalog, Product, open_catalog
-from fashion_search.embed import image_features, text_features_bucketed
+from fashion_search.embed import image_features, text_features, text_features_bucketed
 from fashion_search.models import SMALL_NAME, build_small, load_clip
 from fashion_search.splits import load_splits, quality_subsample, save_splits, split_ids
 from fashion_search.training.config import ConfigError, TrainConfig
@@ -127,15 +127,22 @@ class DualEncoder(torch.nn.Module):
     read outside forward would count as an unused parameter.
     """
 
-    def __init__(self, clip):
+    def __init__(self, clip, prompts=None):
         super().__init__()
         self.clip = clip
+        self.prompts = prompts  # training/prompts.AttributePrompts or None: value names encoded each step
 
     def forward(self, pixel_values, input_ids, attention_mask):
+        """(image (B, D), text (B, D), logit scale, [per prompt field (V, D)]) as float32."""
         # float(): under bf16 autocast the loss (softmax over the global batch) stays in fp32.
         image = image_features(self.clip, pixel_values).float()  # (B, D)
         text = text_features_bucketed(self.clip, input_ids, attention_mask, TEXT_BUCKETS).float()  # (B, D)
-        return image, text, self.clip.logit_scale.exp().float()
+        prompt_features = []
+        if self.prompts is not None:
+            for i in range(len(self.prompts.fields)):
+                ids, mask = self.prompts.tokens(i)
+                prompt_features.append(text_features(self.clip, input_ids=ids, attention_mask=mask).float())
+        return image, text, self.clip.logit_scale.exp().float(), prompt_features
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -194,7 +201,15 @@ def build_training_parts(accelerator, config: TrainConfig, catalog: Catalog, tra
     loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
                         num_workers=workers, pin_memory=torch.cuda.is_available(),
                         collate_fn=PairCollator(processor.tokenizer, text_max_length(clip, processor.tokenizer)))
-    model = DualEncoder(clip)
+    prompts = None
+    if config.attribute_loss_weight > 0:
+        from fashion_search.training.prompts import AttributePrompts
+
+        prompts = AttributePrompts(train, config.attribute_loss_field_list(), processor.tokenizer,
+                                   text_max_length(clip, processor.tokenizer))
+        log.info("attribute-prompt loss (weight %g): %s", config.attribute_loss_weight,
+                 ", ".join(f"{f} {len(v)} values" for f, v in prompts.vocab.items()))
+    model = DualEncoder(clip, prompts)
     optimizer = build_optimizer(model, config)
     loader = accelerator.prepare(loader)
     scheduler, total_steps = build_scheduler(optimizer, config, len(loader))

@@ -1,0 +1,100 @@
+"""Attribute-prompt loss: every training image, every step, classified against the names of all values
+of a category field ("black", "navy blue", "olive", ... / "tshirts", "watches", ...) by the text tower.
+
+Why: after a few epochs of InfoNCE the text embedding of a colour name already sits on the centroid
+of that colour's images (measured: rank 1 of 21 for every test colour), yet P@10 for "olive" was 0.0,
+because the *images* of a colour were not clustered: the in-batch loss contrasts an image with the
+~14 bare colour captions a 256 batch happens to draw, so rare colours (olive, cream, steel) get
+almost no signal. Scoring each image against every colour name, as CLIP's zero-shot classifier does,
+gives every image a colour (and type) signal at each step, for ~190 extra short texts per step.
+
+The loss is cross-entropy over the field's values with the model's own logit scale, averaged over
+the images whose value is in the vocabulary (built from the training products), then over fields.
+Labels come from the batch's `image_attrs` codes (training/attributes.py), so the data pipeline is
+unchanged. Under several processes each rank averages its own images and DDP averages the ranks,
+which is the global mean for the equal batch sizes the trainer uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from fashion_search.catalog import Product
+from fashion_search.loss import MAX_LOGIT_SCALE
+from fashion_search.training.attributes import ATTR_FIELDS, attr_code
+
+IGNORE = -100  # F.cross_entropy's ignore_index: the image's value is missing or not in the vocabulary
+
+
+def prompt_text(value: str) -> str:
+    """The bare caption the templates render for a value (captions.py lower-cases attributes)."""
+    return " ".join(value.lower().split())
+
+
+def field_vocabulary(products: Sequence[Product], field: str) -> list[str]:
+    """Sorted distinct non-empty values of `field` among `products`."""
+    return sorted({getattr(p, field) for p in products if getattr(p, field)})
+
+
+class AttributePrompts(torch.nn.Module):
+    """Tokenized value names per field (buffers, so they follow the model's device) and their codes."""
+
+    def __init__(self, products: Sequence[Product], fields: Sequence[str], tokenizer, max_length: int):
+        super().__init__()
+        unknown = [f for f in fields if f not in ATTR_FIELDS or f == "id"]
+        if unknown:
+            raise ValueError(f"attribute prompt fields {unknown} are not category fields of {ATTR_FIELDS[1:]}")
+        self.fields = tuple(fields)
+        self.vocab: dict[str, list[str]] = {}
+        for i, field in enumerate(self.fields):
+            values = field_vocabulary(products, field)
+            if len(values) < 2:
+                raise ValueError(f"attribute prompt field {field} has {len(values)} value(s) among the training "
+                                 "products; it needs at least 2 to classify")
+            self.vocab[field] = values
+            tok = tokenizer([prompt_text(v) for v in values], padding=True, truncation=True,
+                            max_length=max_length, return_tensors="pt")
+            self.register_buffer(f"ids_{i}", tok["input_ids"], persistent=False)  # (V, T)
+            self.register_buffer(f"mask_{i}", tok["attention_mask"], persistent=False)  # (V, T)
+            self.register_buffer(f"codes_{i}", torch.tensor([attr_code(v) for v in values]), persistent=False)  # (V,)
+
+    def tokens(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return getattr(self, f"ids_{i}"), getattr(self, f"mask_{i}")
+
+    def labels(self, image_attrs: torch.Tensor) -> list[torch.Tensor]:
+        """Per field, (B,) index of each image's value in the vocabulary, IGNORE when absent."""
+        out = []
+        for i, field in enumerate(self.fields):
+            column = image_attrs[:, ATTR_FIELDS.index(field)]  # (B,) codes
+            match = column.unsqueeze(1) == getattr(self, f"codes_{i}").unsqueeze(0)  # (B, V)
+            out.append(torch.where(match.any(dim=1), match.int().argmax(dim=1), torch.full_like(column, IGNORE)))
+        return out
+
+
+def attribute_prompt_loss(image: torch.Tensor, prompt_features: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
+                          logit_scale: torch.Tensor, world_size: int = 1) -> torch.Tensor:
+    """Mean over fields of CE(logit_scale * cos(image, value names), value) over the labelled images.
+
+    image (B, D) unnormalised; prompt_features[f] (V_f, D) unnormalised; labels[f] (B,) with IGNORE.
+    With world_size > 1 each rank divides its CE sum by the global label count / world_size, so that
+    DDP's average of the ranks' gradients is the gradient of the mean over the global batch even when
+    ranks hold different numbers of labelled images.
+    """
+    image = F.normalize(image, dim=-1)
+    scale = logit_scale.clamp(max=MAX_LOGIT_SCALE)
+    losses = []
+    for features, target in zip(prompt_features, labels):
+        logits = scale * image @ F.normalize(features, dim=-1).T  # (B, V)
+        total = F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="sum")
+        count = (target != IGNORE).sum().to(logits.dtype)
+        if world_size > 1:
+            import torch.distributed as dist
+
+            count = count.detach().clone()
+            dist.all_reduce(count)  # labels, not features: no gradient to route
+            count = count / world_size
+        losses.append(total / count.clamp(min=1.0))  # no labelled image: 0, graph kept for DDP
+    return torch.stack(losses).mean()

@@ -1,0 +1,97 @@
+"""Attribute-prompt loss (training/prompts.py): vocabularies, labels from attribute codes, the loss value."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from tiny_model import build_tiny_clip
+
+from fashion_search.catalog import Product
+from fashion_search.models import load_clip
+from fashion_search.training.attributes import product_attr_codes
+from fashion_search.training.config import ConfigError, parse_config
+from fashion_search.training.prompts import IGNORE, AttributePrompts, attribute_prompt_loss, prompt_text
+
+
+def _product(pid: int, colour: str | None, article: str | None) -> Product:
+    return Product(id=pid, name=f"Product {pid}", gender="Men", masterCategory="Apparel", subCategory="Topwear",
+                   articleType=article, baseColour=colour, season="Summer", usage="Casual", year=2012,
+                   image_ref=f"images/{pid}.jpg")
+
+
+PRODUCTS = [_product(1, "Navy Blue", "Tshirts"), _product(2, "Black", "Watches"), _product(3, "Olive", "Tshirts"),
+            _product(4, "Black", "Shirts")]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    return load_clip(str(build_tiny_clip(tmp_path_factory.mktemp("clip"))))[1].tokenizer
+
+
+def test_vocabulary_texts_and_labels(tokenizer):
+    prompts = AttributePrompts(PRODUCTS, ["baseColour", "articleType"], tokenizer, max_length=32)
+    assert prompts.vocab == {"baseColour": ["Black", "Navy Blue", "Olive"], "articleType": ["Shirts", "Tshirts", "Watches"]}
+    assert prompt_text("Navy  Blue") == "navy blue"  # what the bare colour caption renders
+    ids, mask = prompts.tokens(0)
+    assert ids.shape[0] == 3 and mask.shape == ids.shape
+    assert tokenizer.batch_decode(ids, skip_special_tokens=True)[1].replace(" ", "") == "navyblue"
+
+    batch = [PRODUCTS[2], PRODUCTS[0], _product(9, None, "Watches"), _product(8, "Magenta", "Shirts")]
+    attrs = torch.tensor([product_attr_codes(p) for p in batch])
+    colour, article = prompts.labels(attrs)
+    assert colour.tolist() == [2, 1, IGNORE, IGNORE]  # missing and unseen colours are ignored, not guessed
+    assert article.tolist() == [1, 1, 2, 0]
+
+
+def test_a_field_needs_two_values_and_must_be_a_category(tokenizer):
+    with pytest.raises(ValueError, match="masterCategory has 1 value"):
+        AttributePrompts(PRODUCTS, ["masterCategory"], tokenizer, max_length=32)
+    with pytest.raises(ValueError, match="not category fields"):
+        AttributePrompts(PRODUCTS, ["id"], tokenizer, max_length=32)
+
+
+def test_loss_is_the_mean_cross_entropy_over_labelled_images():
+    torch.manual_seed(0)
+    image = torch.randn(4, 8)
+    colours, types = torch.randn(3, 8), torch.randn(5, 8)
+    colour_labels, type_labels = torch.tensor([0, 2, IGNORE, 1]), torch.tensor([4, 4, 0, 3])
+    scale = torch.tensor(20.0)
+    got = attribute_prompt_loss(image, [colours, types], [colour_labels, type_labels], scale)
+
+    def ce(features, labels):
+        terms = []
+        for row, label in zip(F.normalize(image, dim=-1), labels.tolist()):
+            if label == IGNORE:
+                continue
+            logits = scale * F.normalize(features, dim=-1) @ row
+            terms.append(-torch.log_softmax(logits, dim=0)[label])
+        return torch.stack(terms).mean()
+
+    want = (ce(colours, colour_labels) + ce(types, type_labels)) / 2
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    # A perfectly aligned image scores low; the loss rewards the right value, not any value.
+    aligned = attribute_prompt_loss(colours[[0]], [colours], [torch.tensor([0])], torch.tensor(100.0))
+    wrong = attribute_prompt_loss(colours[[0]], [colours], [torch.tensor([1])], torch.tensor(100.0))
+    assert aligned < 0.1 < math.log(3) < wrong
+
+
+def test_no_labelled_image_gives_zero_with_a_graph():
+    image = torch.randn(2, 4, requires_grad=True)
+    loss = attribute_prompt_loss(image, [torch.randn(3, 4)], [torch.tensor([IGNORE, IGNORE])], torch.tensor(10.0))
+    loss.backward()
+    assert loss.item() == 0.0 and image.grad is not None
+
+
+def test_recipe_defaults_and_config_errors(tmp_path):
+    catalog = tmp_path / "styles.csv"
+    catalog.write_text("id\n")
+    small = parse_config(["--catalog", str(catalog), "--model", "small"])
+    assert small.attribute_loss_weight == 0.5 and small.attribute_loss_field_list() == ["baseColour", "articleType"]
+    assert parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_weight", "0"]).attribute_loss_weight == 0
+    with pytest.raises(ConfigError, match="--attribute_loss_fields"):
+        parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_fields", "colour"])
+    with pytest.raises(ConfigError, match="--attribute_loss_weight must be >= 0"):
+        parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_weight", "-1"])
