@@ -105,6 +105,7 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     assert store["edge_vs_local_mode"]["points"] == 300 and _finite_positive(store["edge_vs_local_mode"]["edge_speedup_p50"])
     ingest = sections["ingest"]
     assert ingest["images"] == 16
+    assert ingest["batch_size"] == 8  # --ingest-batch-size's quick default, not the train section's --batch-size 4
     for key in ("ingest_loop_images_per_s", "encoder_images_per_s", "loop_ratio", "job_ratio"):
         assert _finite_positive(ingest[key]), key
     train = sections["train"]

@@ -41,6 +41,8 @@ def run(embedder, model_dir: str, catalog_dir: str, images: int, batch_size: int
 
     batches = preprocessed_batches(embedder, catalog_dir, batch_size, images)
     n_images = sum(len(b) for b in batches)
+    # The encoder side runs the ingest job's batch size too (encode_pixels splits by embedder.batch_size).
+    embedder_batch_size, embedder.batch_size = embedder.batch_size, batch_size
     embedder.encode_pixels(batches[0])  # warm-up (lazy init, allocator)
     job_rates, loop_rates, encoder_rates = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -66,6 +68,7 @@ def run(embedder, model_dir: str, catalog_dir: str, images: int, batch_size: int
 
             for step in (ingest_once, encoder_once) if rep % 2 == 0 else (encoder_once, ingest_once):
                 step()
+    embedder.batch_size = embedder_batch_size
     loop_ratio = paired_ratio(loop_rates, encoder_rates)
     return {
         "images": n_images, "batch_size": batch_size, "num_workers": num_workers, "reps": reps,

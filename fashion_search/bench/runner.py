@@ -34,8 +34,9 @@ SIZE_DEFAULTS = {
     "search_points": (CATALOG_PRODUCTS, 2000),
     "reps": (300, 20),
     "local_reps": (10, 3),
-    "bench_products": (512, 32),
+    "bench_products": (2048, 32),
     "batch_size": (32, 8),
+    "ingest_batch_size": (64, 8),
     "section_reps": (3, 2),
     "train_steps": (8, 4),
 }
@@ -47,7 +48,8 @@ class BenchConfig:
                                    "preset built untrained).")
     quick: bool = option(False, "Small sizes for CI/tests: 2k vectors, no 1M store, a few reps.")
     sections: str = option(",".join(SECTIONS), "Comma-separated subset of " + ",".join(SECTIONS) + ".")
-    gpu_arch: str | None = option(None, "Build a randomly initialised full-size architecture to time (needs CUDA).",
+    gpu_arch: str | None = option(None, "Build a randomly initialised full-size architecture to time: on a GPU "
+                                        "the real compute; on CPU the ratios for the default model's size.",
                                 choices=GPU_ARCHS)
     out_dir: str = option("reports", "Where bench.json and bench.md go.")
     seed: int = option(0, "Seed of the synthetic catalog, vectors and queries.")
@@ -60,8 +62,9 @@ class BenchConfig:
     search_points: int | None = option(None, "Points in the search section's store (default 41154; quick 2000).")
     reps: int | None = option(None, "Queries per latency figure (default 300; quick 20).")
     local_reps: int | None = option(None, "Queries for Edge vs local mode (slow; default 10; quick 3).")
-    bench_products: int | None = option(None, "Synthetic catalog size for ingest/train (default 512; quick 32).")
-    batch_size: int | None = option(None, "Ingest/train batch size (default 32; quick 8).")
+    bench_products: int | None = option(None, "Synthetic catalog size for ingest/train (default 2048; quick 32).")
+    batch_size: int | None = option(None, "Train-section batch size (default 32; quick 8).")
+    ingest_batch_size: int | None = option(None, "Ingest-section batch size (default 64, the ingest job's; quick 8).")
     section_reps: int | None = option(None, "Interleaved repetitions of the ingest/train pairs (default 3; quick 2).")
     train_steps: int | None = option(None, "Steps per timed training epoch (default 8; quick 4).")
     torch_threads: int | None = option(None, "torch intra-op threads for the whole run (default: torch's, i.e. the "
@@ -93,7 +96,8 @@ class BenchConfig:
             raise ValueError(f"--model {self.model} is not a save_pretrained CLIP dir (no config.json)")
         if self.store_dim is not None and self.store_dim < 2:
             raise ValueError(f"--store-dim must be >= 2, got {self.store_dim}")
-        for name in ("search_points", "reps", "local_reps", "bench_products", "batch_size", "section_reps"):
+        for name in ("search_points", "reps", "local_reps", "bench_products", "batch_size", "ingest_batch_size",
+                     "section_reps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.torch_threads is not None and self.torch_threads < 1:
@@ -183,7 +187,7 @@ def run(cfg: BenchConfig) -> dict:
                                           None if cfg.quantization == "none" else cfg.quantization,
                                           local_points=min(cfg.store_size_list), local_reps=cfg.local_reps, seed=cfg.seed)
             elif name == "ingest":
-                results[name] = ingest.run(embedder, model_dir, str(catalog_dir), cfg.bench_products, cfg.batch_size,
+                results[name] = ingest.run(embedder, model_dir, str(catalog_dir), cfg.bench_products, cfg.ingest_batch_size,
                                            cfg.num_workers, cfg.section_reps, device=cfg.device)
             elif name == "train":
                 results[name] = train.run(model_dir, str(catalog_dir), cfg.batch_size, cfg.section_reps, cfg.train_steps,
