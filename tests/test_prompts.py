@@ -53,24 +53,33 @@ def test_a_field_needs_two_values_and_must_be_a_category(tokenizer):
         AttributePrompts(PRODUCTS, ["id"], tokenizer, max_length=32)
 
 
-def test_loss_is_the_mean_cross_entropy_over_labelled_images():
+def test_loss_is_clips_two_directions_over_value_names():
     torch.manual_seed(0)
     image = torch.randn(4, 8)
     colours, types = torch.randn(3, 8), torch.randn(5, 8)
-    colour_labels, type_labels = torch.tensor([0, 2, IGNORE, 1]), torch.tensor([4, 4, 0, 3])
+    colour_labels, type_labels = torch.tensor([0, 2, IGNORE, 0]), torch.tensor([4, 4, 0, 3])
     scale = torch.tensor(20.0)
     got = attribute_prompt_loss(image, [colours, types], [colour_labels, type_labels], scale)
+    rows = F.normalize(image, dim=-1)
 
-    def ce(features, labels):
+    def image_to_value(features, labels):
         terms = []
-        for row, label in zip(F.normalize(image, dim=-1), labels.tolist()):
-            if label == IGNORE:
-                continue
-            logits = scale * F.normalize(features, dim=-1) @ row
-            terms.append(-torch.log_softmax(logits, dim=0)[label])
+        for row, label in zip(rows, labels.tolist()):
+            if label != IGNORE:
+                terms.append(-torch.log_softmax(scale * F.normalize(features, dim=-1) @ row, dim=0)[label])
         return torch.stack(terms).mean()
 
-    want = (ce(colours, colour_labels) + ce(types, type_labels)) / 2
+    def value_to_image(features, labels):
+        terms = []
+        for v, name in enumerate(F.normalize(features, dim=-1)):
+            mine = [i for i, label in enumerate(labels.tolist()) if label == v]
+            if mine:  # values absent from the batch have no images to rank
+                log_probs = torch.log_softmax(scale * rows @ name, dim=0)
+                terms.append(-log_probs[mine].mean())
+        return torch.stack(terms).mean()
+
+    want = sum((image_to_value(f, y) + value_to_image(f, y)) / 2
+               for f, y in ((colours, colour_labels), (types, type_labels))) / 2
     torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
     # A perfectly aligned image scores low; the loss rewards the right value, not any value.
     aligned = attribute_prompt_loss(colours[[0]], [colours], [torch.tensor([0])], torch.tensor(100.0))
@@ -89,7 +98,7 @@ def test_recipe_defaults_and_config_errors(tmp_path):
     catalog = tmp_path / "styles.csv"
     catalog.write_text("id\n")
     small = parse_config(["--catalog", str(catalog), "--model", "small"])
-    assert small.attribute_loss_weight == 0.5 and small.attribute_loss_field_list() == ["baseColour", "articleType"]
+    assert small.attribute_loss_weight == 1.0 and small.attribute_loss_field_list() == ["baseColour", "articleType"]
     assert parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_weight", "0"]).attribute_loss_weight == 0
     with pytest.raises(ConfigError, match="--attribute_loss_fields"):
         parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_fields", "colour"])

@@ -8,8 +8,10 @@ because the *images* of a colour were not clustered: the in-batch loss contrasts
 almost no signal. Scoring each image against every colour name, as CLIP's zero-shot classifier does,
 gives every image a colour (and type) signal at each step, for ~190 extra short texts per step.
 
-The loss is cross-entropy over the field's values with the model's own logit scale, averaged over
-the images whose value is in the vocabulary (built from the training products), then over fields.
+The loss is CLIP's two directions with the model's own logit scale: each image against all value
+names (cross-entropy, over the images whose value is in the vocabulary built from the training
+products), and each value present in the batch against all images (targets spread over its images),
+averaged, then averaged over fields.
 Labels come from the batch's `image_attrs` codes (training/attributes.py), so the data pipeline is
 unchanged. Under several processes each rank averages its own images and DDP averages the ranks,
 which is the global mean for the equal batch sizes the trainer uses.
@@ -74,20 +76,57 @@ class AttributePrompts(torch.nn.Module):
         return out
 
 
+def _gather_images(image: torch.Tensor, labels: Sequence[torch.Tensor], world_size: int):
+    """(global images with gradient, global labels per field): the column side of value -> image."""
+    if world_size == 1:
+        return image, list(labels)
+    import torch.distributed as dist
+    import torch.distributed.nn.functional as dist_nn
+
+    images = torch.cat(dist_nn.all_gather(image))  # backward sums every rank's gradient (loss.py's convention)
+    gathered = []
+    for target in labels:
+        parts = [torch.empty_like(target) for _ in range(world_size)]
+        dist.all_gather(parts, target)
+        gathered.append(torch.cat(parts))
+    return images, gathered
+
+
+def _value_to_image_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """logits (V, N) value x image; each value present among the N images spreads its target evenly over
+    its images (as the multi-positive InfoNCE does for a bare caption); mean over present values."""
+    values = torch.arange(logits.shape[0], device=logits.device)
+    match = (target.unsqueeze(0) == values.unsqueeze(1)).to(logits.dtype)  # (V, N)
+    counts = match.sum(dim=1)
+    present = counts > 0
+    if not bool(present.any()):
+        return logits.sum() * 0.0
+    log_probs = torch.log_softmax(logits[present], dim=1)
+    return -((match[present] / counts[present].unsqueeze(1)) * log_probs).sum(dim=1).mean()
+
+
 def attribute_prompt_loss(image: torch.Tensor, prompt_features: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
                           logit_scale: torch.Tensor, world_size: int = 1) -> torch.Tensor:
-    """Mean over fields of CE(logit_scale * cos(image, value names), value) over the labelled images.
+    """Mean over fields of (image -> value + value -> image) / 2, CLIP's two directions.
 
+    image -> value: CE(logit_scale * cos(image, value names), the image's value) over labelled images.
+    value -> image: each value present in the (global) batch against all its images, targets spread
+    evenly over the images that have it; this is the ranking a "navy blue" query needs.
     image (B, D) unnormalised; prompt_features[f] (V_f, D) unnormalised; labels[f] (B,) with IGNORE.
-    With world_size > 1 each rank divides its CE sum by the global label count / world_size, so that
-    DDP's average of the ranks' gradients is the gradient of the mean over the global batch even when
-    ranks hold different numbers of labelled images.
+
+    Processes: the image -> value side divides each rank's CE sum by the global label count / world_size,
+    so DDP's average of the ranks' gradients is the gradient of the mean over the global batch even when
+    ranks hold different numbers of labelled images. The value -> image side is computed identically on
+    every rank over the gathered images (loss.py's gradient convention: the gather's backward sums, DDP
+    averages), so it too equals one process on the concatenated batch.
     """
     image = F.normalize(image, dim=-1)
     scale = logit_scale.clamp(max=MAX_LOGIT_SCALE)
+    all_images, all_labels = _gather_images(image, labels, world_size)
     losses = []
-    for features, target in zip(prompt_features, labels):
-        logits = scale * image @ F.normalize(features, dim=-1).T  # (B, V)
+    for features, target, global_target in zip(prompt_features, labels, all_labels):
+        names = F.normalize(features, dim=-1)  # (V, D)
+        logits = scale * image @ names.T  # (B, V)
         total = F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="sum")
         count = (target != IGNORE).sum().to(logits.dtype)
         if world_size > 1:
@@ -96,5 +135,7 @@ def attribute_prompt_loss(image: torch.Tensor, prompt_features: Sequence[torch.T
             count = count.detach().clone()
             dist.all_reduce(count)  # labels, not features: no gradient to route
             count = count / world_size
-        losses.append(total / count.clamp(min=1.0))  # no labelled image: 0, graph kept for DDP
+        image_to_value = total / count.clamp(min=1.0)  # no labelled image: 0, graph kept for DDP
+        value_to_image = _value_to_image_loss(scale * names @ all_images.T, global_target)  # (V, N) logits
+        losses.append((image_to_value + value_to_image) / 2)
     return torch.stack(losses).mean()
