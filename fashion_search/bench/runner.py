@@ -49,7 +49,7 @@ class BenchConfig:
     quick: bool = option(False, "Small sizes for CI/tests: 2k vectors, no 1M store, a few reps.")
     sections: str = option(",".join(SECTIONS), "Comma-separated subset of " + ",".join(SECTIONS) + ".")
     gpu_arch: str | None = option(None, "Build a randomly initialised full-size architecture to time: on a GPU "
-                                        "the real compute; on CPU the ratios for the default model's size.",
+                                        "the real compute; with --device cpu the ratios for the default model's size.",
                                 choices=GPU_ARCHS)
     out_dir: str = option("reports", "Where bench.json and bench.md go.")
     seed: int = option(0, "Seed of the synthetic catalog, vectors and queries.")
