@@ -34,7 +34,7 @@ _GENDER_POSSESSIVE = {"men": "men's", "women": "women's", "boys": "boys'", "girl
 _GENDER_FOR = {"men": "men", "women": "women", "boys": "boys", "girls": "girls", "unisex": "men and women"}
 
 
-def _lower(value: str | None) -> str | None:
+def attribute_words(value: str | None) -> str | None:
     return " ".join(value.lower().split()) if value else None
 
 
@@ -60,18 +60,18 @@ def _noun_field(p: Product) -> str | None:
 
 def _slots(p: Product) -> dict[str, str | None]:
     """Every word group a template may use; None where the product lacks the field."""
-    gender = _lower(p.gender)
+    gender = attribute_words(p.gender)
     noun_field = getattr(p, _noun_field(p)) if _noun_field(p) else None  # the head noun of the sentence
     return {
         "gender_poss": _GENDER_POSSESSIVE.get(gender, gender) if gender else None,
         "gender_for": _GENDER_FOR.get(gender, gender) if gender else None,
-        "colour": _lower(p.baseColour),
-        "usage": _lower(p.usage),
-        "season": _lower(p.season),
+        "colour": attribute_words(p.baseColour),
+        "usage": attribute_words(p.usage),
+        "season": attribute_words(p.season),
         "article": singular(noun_field) if noun_field else None,
-        "articles": _lower(p.articleType),
-        "sub_category": _lower(p.subCategory),
-        "master_category": _lower(p.masterCategory),
+        "articles": attribute_words(p.articleType),
+        "sub_category": attribute_words(p.subCategory),
+        "master_category": attribute_words(p.masterCategory),
         "name": " ".join(p.name.split()) if p.name else None,
     }
 

@@ -11,6 +11,7 @@ Two writers with one interface, `write(ids, vectors)`:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -74,8 +75,6 @@ class BackgroundWriter:
         return self.writer.written
 
     def _timed_write(self, ids, vectors) -> None:
-        import time
-
         start = time.perf_counter()
         self.writer.write(ids, vectors)
         self.busy_seconds += time.perf_counter() - start

@@ -1,16 +1,11 @@
-# From-scratch `small` (scripts/tune_small_results.md): a large lr and a large batch (more negatives),
-# and as many epochs as fit the 30-minute budget on a 2-core CPU with the image cache, plus the
-# attribute-prompt loss (training/prompts.py, both directions, weight 1.0). `make train MODEL=small` on an
-# otherwise idle 2-core box: 16 epochs in 21-24 min end to end (the host's speed varied 1.4-2.3 steps/s);
-# test split: name->image R@10 0.696, articleType P@10 0.849, baseColour P@10 0.695. Without the
-# attribute loss (session 1): 0.708 / 0.843 / 0.620; with its image->value half only (weight 0.5): 0.700 /
-# 0.857 / 0.660.
 """The training job's one config: a dataclass parsed from the CLI and validated before any work.
 
-Recipe fields (epochs, batch_size, lr, weight_decay, warmup_ratio, max_grad_norm) default to None and
-resolve per model kind in __post_init__; an explicit flag always wins:
-  pretrained CLIP (hub id or dir): the seed recipe, AdamW lr 5e-5, 32 pairs per device, 3 epochs
-  `small` (from scratch): lr 1e-3, 256 pairs, SMALL_EPOCHS = 16 epochs (~22 min on an idle 2-core CPU)
+Recipe fields (epochs, batch_size, lr, weight_decay, warmup_ratio, max_grad_norm, attribute_loss_weight)
+default to None and resolve per model kind in __post_init__; an explicit flag always wins:
+  pretrained CLIP (hub id or dir): the seed recipe, AdamW lr 5e-5, 32 pairs per device, 3 epochs, no
+    attribute-prompt loss
+  `small` (from scratch): lr 1e-3, 256 pairs, SMALL_EPOCHS = 16 epochs, attribute-prompt loss weight 1.0
+    (21-24 min on an idle 2-core CPU)
 Both: bidirectional InfoNCE over the global batch (multi-positive soft targets by default: --multi_positive),
 AdamW betas (0.9, 0.98) eps 1e-6 wd 0.1, 5% linear warmup then cosine, grad clip 1.0, resume-safe checkpoints.
 """
@@ -27,6 +22,7 @@ from transformers import HfArgumentParser
 
 from fashion_search.models import DEFAULT_MODEL, SMALL_NAME, SMALL_PRESET
 from fashion_search.training.image_cache import CACHE_CHOICES
+from fashion_search.training.prompts import PROMPT_FIELD_CHOICES
 
 # `--small_<key>` flags map onto SMALL_PRESET keys; only meaningful with --model small.
 SMALL_OVERRIDE_PREFIX = "small_"
@@ -45,17 +41,18 @@ RESUME_MUST_MATCH = (
 RESUME_LEGACY_VALUES = {"multi_positive": False, "group_fraction": 0.0, "group_size": 16,
                         "attribute_loss_weight": 0.0, "attribute_loss_fields": "baseColour,articleType"}
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
-PROMPT_FIELD_CHOICES = ("gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")
 
 # Per-model-kind defaults of the recipe fields (those left None on the command line).
 # Seed recipe: fine-tuning a pretrained CLIP, the usual small-lr, few-epoch regime.
 SEED_RECIPE = dict(epochs=3, batch_size=32, lr=5e-5, weight_decay=0.1, warmup_ratio=0.05, max_grad_norm=1.0,
                    attribute_loss_weight=0.0)
 # From-scratch `small` (scripts/tune_small_results.md): a large lr and a large batch (more negatives),
-# and as many epochs as fit the 30-minute budget on a 2-core CPU with the image cache. Measured with
-# `make train MODEL=small` on an otherwise idle 2-core box (2 torch threads): 2.1 steps/s, 144 steps per
-# epoch of 37k products = ~70 s, + ~8 s eval; 16 epochs took 21m38s end to end (test split: name->image
-# R@10 0.708, articleType P@10 0.843, baseColour P@10 0.620). 8 epochs under load: 17m37s, 0.622/0.751/0.545.
+# and as many epochs as fit the 30-minute budget on a 2-core CPU with the image cache, plus the
+# attribute-prompt loss (training/prompts.py, both directions, weight 1.0). `make train MODEL=small` on an
+# otherwise idle 2-core box: 16 epochs in 21-24 min end to end (the host's speed varied 1.4-2.3 steps/s);
+# test split: name->image R@10 0.696, articleType P@10 0.849, baseColour P@10 0.695. Without the
+# attribute loss (session 1): 0.708 / 0.843 / 0.620; with its image->value half only (weight 0.5): 0.700 /
+# 0.857 / 0.660.
 SMALL_EPOCHS = 16
 SMALL_ATTRIBUTE_LOSS_WEIGHT = 1.0
 SMALL_RECIPE = dict(epochs=SMALL_EPOCHS, batch_size=256, lr=1e-3, weight_decay=0.1, warmup_ratio=0.05,

@@ -13,8 +13,8 @@ names (cross-entropy, over the images whose value is in the vocabulary built fro
 products), and each value present in the batch against all images (targets spread over its images),
 averaged, then averaged over fields.
 Labels come from the batch's `image_attrs` codes (training/attributes.py), so the data pipeline is
-unchanged. Under several processes each rank averages its own images and DDP averages the ranks,
-which is the global mean for the equal batch sizes the trainer uses.
+unchanged. Under several processes the loss equals one process on the global batch
+(attribute_prompt_loss says how).
 """
 
 from __future__ import annotations
@@ -24,16 +24,18 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from fashion_search.captions import attribute_words
 from fashion_search.catalog import Product
 from fashion_search.loss import MAX_LOGIT_SCALE
 from fashion_search.training.attributes import ATTR_FIELDS, attr_code
 
 IGNORE = -100  # F.cross_entropy's ignore_index: the image's value is missing or not in the vocabulary
+PROMPT_FIELD_CHOICES = tuple(f for f in ATTR_FIELDS if f != "id")  # category fields; "id" is no category
 
 
 def prompt_text(value: str) -> str:
-    """The bare caption the templates render for a value (captions.py lower-cases attributes)."""
-    return " ".join(value.lower().split())
+    """The bare caption the templates render for a value ("Navy  Blue" -> "navy blue")."""
+    return attribute_words(value)
 
 
 def field_vocabulary(products: Sequence[Product], field: str) -> list[str]:
@@ -46,9 +48,9 @@ class AttributePrompts(torch.nn.Module):
 
     def __init__(self, products: Sequence[Product], fields: Sequence[str], tokenizer, max_length: int):
         super().__init__()
-        unknown = [f for f in fields if f not in ATTR_FIELDS or f == "id"]
+        unknown = [f for f in fields if f not in PROMPT_FIELD_CHOICES]
         if unknown:
-            raise ValueError(f"attribute prompt fields {unknown} are not category fields of {ATTR_FIELDS[1:]}")
+            raise ValueError(f"attribute prompt fields {unknown} are not category fields of {PROMPT_FIELD_CHOICES}")
         self.fields = tuple(fields)
         self.vocab: dict[str, list[str]] = {}
         for i, field in enumerate(self.fields):

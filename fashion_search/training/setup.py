@@ -198,15 +198,15 @@ def build_training_parts(accelerator, config: TrainConfig, catalog: Catalog, tra
                           cache=cache)
     sampler = EpochShuffleSampler(len(dataset), config.seed, groups=[p.articleType for p in train],
                                   group_fraction=config.group_fraction, group_size=config.group_size)
+    max_length = text_max_length(clip, processor.tokenizer)
     loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
                         num_workers=workers, pin_memory=torch.cuda.is_available(),
-                        collate_fn=PairCollator(processor.tokenizer, text_max_length(clip, processor.tokenizer)))
+                        collate_fn=PairCollator(processor.tokenizer, max_length))
     prompts = None
     if config.attribute_loss_weight > 0:
         from fashion_search.training.prompts import AttributePrompts
 
-        prompts = AttributePrompts(train, config.attribute_loss_field_list(), processor.tokenizer,
-                                   text_max_length(clip, processor.tokenizer))
+        prompts = AttributePrompts(train, config.attribute_loss_field_list(), processor.tokenizer, max_length)
         log.info("attribute-prompt loss (weight %g): %s", config.attribute_loss_weight,
                  ", ".join(f"{f} {len(v)} values" for f, v in prompts.vocab.items()))
     model = DualEncoder(clip, prompts)
