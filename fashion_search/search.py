@@ -8,9 +8,14 @@ only from catalog roots the caller allows, never from a path a payload merely cl
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from fashion_search.catalog import KEYWORD_FIELDS, Catalog, CatalogError, ImageError, open_catalog
 from fashion_search.store.base import Filters, Hit
@@ -29,6 +34,7 @@ class SearchResult:
     hits: list[Hit]
     encode_ms: float  # time to turn the query into a vector (0 for more-like-this: stored vector)
     search_ms: float  # time spent in the store
+    cached: bool = False  # the query vector came from a TextVectorCache, not the encoder
 
     @property
     def products(self) -> list[ProductHit]:
@@ -83,21 +89,72 @@ def _elapsed_ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
-class Searcher:
-    """Text / image / product-id search over a VectorStore, with the time each stage took."""
+class TextVectorCache:
+    """The vectors of recently searched texts (least recently used out first), safe to share between threads.
 
-    def __init__(self, embedder, store):
+    Why: a faceted page runs the same text again on every filter click, page size change or "back";
+    only the text goes through the encoder, so those reruns cost the store query alone. Keyed by the
+    exact query text and meant for one model: build one per embedder (the search page keeps it beside
+    the model). Vectors are read-only arrays.
+    """
+
+    def __init__(self, max_entries: int = 1024):
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be >= 1, got {max_entries}")
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def get_or_encode(self, text: str, encode: Callable[[str], np.ndarray]) -> tuple[np.ndarray, bool]:
+        """(vector, whether it was cached). `encode` runs outside the lock: sessions encoding
+        different texts never wait on each other (two encoding the same new text both encode it)."""
+        with self._lock:
+            vector = self._vectors.get(text)
+            if vector is not None:
+                self._vectors.move_to_end(text)
+                self.hits += 1
+                return vector, True
+        vector = np.array(encode(text), dtype=np.float32)  # our own copy, so read-only is safe
+        vector.setflags(write=False)
+        with self._lock:
+            self.misses += 1
+            self._vectors[text] = vector
+            self._vectors.move_to_end(text)
+            while len(self._vectors) > self.max_entries:
+                self._vectors.popitem(last=False)
+        return vector, False
+
+
+class Searcher:
+    """Text / image / product-id search over a VectorStore, with the time each stage took.
+
+    text_cache: optional TextVectorCache for text queries (the search page passes one; evaluation and
+    the benchmark's end-to-end figure use none, so every query pays for its encoding).
+    """
+
+    def __init__(self, embedder, store, text_cache: TextVectorCache | None = None):
         self.embedder = embedder
         self.store = store
+        self.text_cache = text_cache
 
     def text(self, query: str, filters: Filters | None = None, limit: int = 24) -> SearchResult:
         query = (query or "").strip()
         if not query:
             raise ValueError("empty query: type a few words, e.g. 'red summer dress'")
         start = time.perf_counter()
-        vector = self.embedder.encode_texts([query])[0]  # (D,)
+        if self.text_cache is None:
+            vector, cached = self.embedder.encode_texts([query])[0], False  # (D,)
+        else:
+            vector, cached = self.text_cache.get_or_encode(query, lambda text: self.embedder.encode_texts([text])[0])
         encode_ms = _elapsed_ms(start)
-        return self._search(vector, filters, limit, encode_ms)
+        result = self._search(vector, filters, limit, encode_ms)
+        result.cached = cached
+        return result
 
     def image(self, image, filters: Filters | None = None, limit: int = 24) -> SearchResult:
         start = time.perf_counter()

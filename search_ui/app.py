@@ -30,7 +30,7 @@ from page_config import PageConfig, PageConfigError, parse_config, script_argv  
 from fashion_search.catalog import KEYWORD_FIELDS  # noqa: E402
 from fashion_search.embed import Embedder  # noqa: E402
 from fashion_search.models import ModelLoadError, load_clip, model_identity  # noqa: E402
-from fashion_search.search import CatalogImages, Searcher, catalog_root_from_model_info  # noqa: E402
+from fashion_search.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info  # noqa: E402
 from fashion_search.settings import SettingsError  # noqa: E402
 from fashion_search.store import Filters, StoreError, open_store  # noqa: E402
 
@@ -53,6 +53,12 @@ def get_embedder(model: str) -> tuple[Embedder, dict]:
         torch.set_num_threads(1)
     clip, processor = load_clip(model)
     return Embedder(clip, processor), model_identity(model, clip)
+
+
+@st.cache_resource
+def get_text_cache(model: str) -> TextVectorCache:
+    # One per model, shared by every session: a filter click reruns the same text without the encoder.
+    return TextVectorCache()
 
 
 @st.cache_resource
@@ -177,7 +183,7 @@ def run_page(config: PageConfig) -> None:
                  "this collection does not record the model it was built with.")
         return
     embedder, identity = get_embedder(model)
-    searcher = Searcher(embedder, store)
+    searcher = Searcher(embedder, store, text_cache=get_text_cache(model))
     images = get_images(tuple(r for r in (config.catalog, catalog_root_from_model_info(model_info)) if r))
     data_key = f"{config.store}|{config.collection}|{n_products}"
 
@@ -227,7 +233,7 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters) -> N
         if not filters.is_empty():
             st.button("Clear filters", key="clear_filters_empty", on_click=on_clear_filters)
         return
-    ui.latency_caption_ui(len(result.hits), result.encode_ms, result.search_ms, what)
+    ui.latency_caption_ui(len(result.hits), result.encode_ms, result.search_ms, what, cached=result.cached)
     products = result.products
     hidden_roots = sorted({str(p.catalog) for p in products if not images.allows(p)})
     if hidden_roots:

@@ -137,8 +137,8 @@ def results_grid_ui(products: list[ProductHit], image_uri: Callable, on_more_lik
                           args=(product.id,), icon=":material/auto_awesome:", width="stretch")
 
 
-def latency_caption_ui(n_hits: int, encode_ms: float, search_ms: float, what: str) -> None:
-    encode = f"{what} encoding {encode_ms:.1f} ms · " if what else ""
+def latency_caption_ui(n_hits: int, encode_ms: float, search_ms: float, what: str, cached: bool = False) -> None:
+    encode = (f"{what} encoding {'cached' if cached else f'{encode_ms:.1f} ms'} · ") if what else ""
     st.caption(f"{n_hits} results · {encode}search {search_ms:.1f} ms")
 
 

@@ -95,7 +95,9 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     assert math.isfinite(search["overhead_paired_median"]) and search["overhead_paired_median"] > -1
     assert search["encoder_one_thread"]["n"] == 6 and search["torch_threads_default"] >= 1
     assert runner.torch.get_num_threads() == search["torch_threads_default"]  # restored afterwards
-    for key in ("qps_4_clients", "qps_1_client", "qps_ratio_4_vs_1", "one_thread_speedup_p50"):
+    assert search["filter_click"]["n"] == 6
+    for key in ("qps_4_clients", "qps_1_client", "qps_ratio_4_vs_1", "one_thread_speedup_p50",
+                "filter_click_vs_encoder_p50"):
         assert _finite_positive(search[key]), key
     store = sections["store"]
     assert store["dim"] == 32 and store["quantization"] == "int8"

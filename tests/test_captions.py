@@ -117,3 +117,20 @@ def test_canonical_caption_constraints_and_noun_fallback():
     assert text == "men's navy blue casual topwear for summer"
     assert constraints == {"gender": "Men", "baseColour": "Navy Blue", "usage": "Casual", "subCategory": "Topwear",
                            "season": "Summer"}
+
+
+def test_canonical_caption_is_the_first_caption_of_the_table_for_every_field_pattern():
+    # canonical_caption renders templates until one yields text; it must agree with the full table
+    # (training's first caption, the constrained form) whatever subset of fields a product has.
+    rng = random.Random(0)
+    for i in range(400):
+        product = replace(SHIRT, id=i, **{f: None for f in METADATA_FIELDS if rng.random() < 0.4})
+        if i % 3 == 0:
+            product = replace(product, name=None)
+        try:
+            texts = training_captions(product)
+        except ValueError:
+            with pytest.raises(ValueError, match="no metadata"):
+                canonical_caption(product)
+            continue
+        assert canonical_caption(product) == texts[0] == canonical_caption_with_constraints(product)[0]

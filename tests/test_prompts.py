@@ -82,6 +82,10 @@ def test_loss_is_clips_two_directions_over_value_names():
                for f, y in ((colours, colour_labels), (types, type_labels))) / 2
     torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
     # A perfectly aligned image scores low; the loss rewards the right value, not any value.
+    # Field weights scale each field's term inside the mean: colour x2 adds exactly one more colour term / 2.
+    colour_only = attribute_prompt_loss(image, [colours], [colour_labels], scale)
+    weighted = attribute_prompt_loss(image, [colours, types], [colour_labels, type_labels], scale, field_weights=[2.0, 1.0])
+    torch.testing.assert_close(weighted, got + colour_only / 2, rtol=0, atol=1e-6)
     aligned = attribute_prompt_loss(colours[[0]], [colours], [torch.tensor([0])], torch.tensor(100.0))
     wrong = attribute_prompt_loss(colours[[0]], [colours], [torch.tensor([1])], torch.tensor(100.0))
     assert aligned < 0.1 < math.log(3) < wrong
@@ -104,3 +108,23 @@ def test_recipe_defaults_and_config_errors(tmp_path):
         parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_fields", "colour"])
     with pytest.raises(ConfigError, match="--attribute_loss_weight must be >= 0"):
         parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_weight", "-1"])
+
+
+def test_field_weights_parse_and_reach_the_prompts(tmp_path, tokenizer):
+    catalog = tmp_path / "styles.csv"
+    catalog.write_text("id\n")
+
+    def weights(spec: str) -> dict:
+        return parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_fields", spec]
+                            ).attribute_loss_field_weights()
+
+    assert weights("baseColour:2,articleType") == {"baseColour": 2.0, "articleType": 1.0}
+    assert weights(" usage : 0.5 ") == {"usage": 0.5}
+    for bad in ("baseColour:0", "baseColour:x", "baseColour,baseColour", "baseColour:-1", "baseColour:nan", ","):
+        with pytest.raises(ConfigError, match="optionally with :weight"):
+            weights(bad)
+    prompts = AttributePrompts(PRODUCTS, ["baseColour", "articleType"], tokenizer, max_length=32, weights=[2.0, 1.0])
+    assert prompts.weights == (2.0, 1.0)
+    assert AttributePrompts(PRODUCTS, ["baseColour"], tokenizer, max_length=32).weights == (1.0,)
+    with pytest.raises(ValueError, match="one positive weight per field"):
+        AttributePrompts(PRODUCTS, ["baseColour"], tokenizer, max_length=32, weights=[1.0, 1.0])

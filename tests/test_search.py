@@ -10,7 +10,7 @@ from ui_fixtures import build_demo
 from fashion_search.catalog import open_catalog
 from fashion_search.embed import Embedder
 from fashion_search.models import load_clip
-from fashion_search.search import CatalogImages, ProductHit, Searcher, catalog_root_from_model_info
+from fashion_search.search import CatalogImages, ProductHit, Searcher, TextVectorCache, catalog_root_from_model_info
 from fashion_search.store import Filters, Hit, open_store
 
 
@@ -41,6 +41,39 @@ def test_text_search_ranks_by_score_and_reports_both_timings(searcher):
     assert scores == sorted(scores, reverse=True)
     assert result.encode_ms > 0 and result.search_ms > 0
     assert [p.id for p in result.products] == [h.id for h in result.hits]
+
+
+def test_text_cache_skips_the_encoder_for_a_repeated_text_and_keeps_results(searcher):
+    calls = []
+
+    class CountingEmbedder:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def encode_texts(self, texts):
+            calls.append(list(texts))
+            return self.inner.encode_texts(texts)
+
+    cache = TextVectorCache(max_entries=2)
+    cached = Searcher(CountingEmbedder(searcher.embedder), searcher.store, text_cache=cache)
+    footwear = Filters({"masterCategory": ["Footwear"]})
+    first = cached.text("red summer dress", limit=10)
+    again = cached.text("  red summer dress ", footwear, limit=10)  # a filter click: same text, new filters
+    assert (first.cached, again.cached) == (False, True) and calls == [["red summer dress"]]
+    # Same hits as an uncached searcher, with and without the filter.
+    for got, flt in ((first, None), (again, footwear)):
+        want = searcher.text("red summer dress", flt, limit=10)
+        assert [(h.id, h.score) for h in got.hits] == [(h.id, h.score) for h in want.hits]
+    # Least recently used out: "red summer dress" was used last, so "black shoes" goes when a third text comes.
+    cached.text("black shoes")
+    cached.text("red summer dress")
+    cached.text("white sneakers")
+    assert len(cache) == 2 and (cache.hits, cache.misses) == (2, 3)
+    assert cached.text("red summer dress").cached and not cached.text("black shoes").cached
+    vector, _ = cache.get_or_encode("white sneakers", lambda text: None)
+    assert not vector.flags.writeable  # shared between sessions: nobody may change it in place
+    with pytest.raises(ValueError, match="max_entries"):
+        TextVectorCache(0)
 
 
 def test_empty_query_is_refused_with_a_hint(searcher):

@@ -91,6 +91,17 @@ def test_a_query_renders_the_library_ranking_with_latency(page_env, reference):
     assert all("data:image/jpeg;base64," in c and "fs-missing" not in c for c in cards)
 
 
+def test_a_filter_click_reuses_the_query_vector(page_env, reference):
+    query = "navy blue formal shoes for an office party"  # no other test searches this text
+    at = search(run_page(), query)
+    assert re.search(r"text encoding \d+\.\d ms · search", texts(at.caption))
+    at.multiselect(key="filter_gender").set_value(["Men"]).run()  # same text, new filter: a rerun
+    assert not at.exception, [e.value for e in at.exception]
+    assert re.search(r"text encoding cached · search \d+\.\d ms", texts(at.caption))
+    expected = reference.text(query, Filters({"gender": ["Men"]}), limit=24)
+    assert shown_ids(at) == [h.id for h in expected.hits] and expected.hits
+
+
 def test_every_result_satisfies_the_chosen_filters(page_env, reference):
     filters = Filters({"masterCategory": ["Footwear"], "gender": ["Men", "Women"]})
     at = search(run_page(filter_masterCategory=["Footwear"], filter_gender=["Men", "Women"]), "shoes")

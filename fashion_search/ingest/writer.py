@@ -27,15 +27,16 @@ def needs_single_writer(store_location: str | None) -> bool:
     return not (store_location or "").startswith(SERVER_PREFIXES)
 
 
-def build_payload(product, caption: str, catalog_root: str | Path) -> dict:
+def build_payload(product, caption: str, catalog_root: str | Path, root_is_resolved: bool = False) -> dict:
     """The payload spec of docs/architecture.md: metadata fields (absent when unknown), name, the
-    canonical caption, a catalog-relative image_ref and the absolute catalog root to resolve it."""
+    canonical caption, a catalog-relative image_ref and the absolute catalog root to resolve it.
+    root_is_resolved: the caller resolved catalog_root already (saves a realpath per product)."""
     payload = {key: value for key, value in product.metadata().items() if value is not None}
     if "year" in payload:
         payload["year"] = int(payload["year"])
     payload["caption"] = caption
     payload["image_ref"] = product.image_ref
-    payload["catalog"] = str(Path(catalog_root).resolve())
+    payload["catalog"] = str(catalog_root) if root_is_resolved else str(Path(catalog_root).resolve())
     return payload
 
 
@@ -124,4 +125,5 @@ class GatheredWriter:
 
 def payload_lookup(products: Mapping, catalog_root: str | Path, caption_for: Callable) -> Callable[[int], dict]:
     root = str(Path(catalog_root).resolve())
-    return lambda product_id: build_payload(products[product_id], caption_for(products[product_id]), root)
+    return lambda product_id: build_payload(products[product_id], caption_for(products[product_id]), root,
+                                            root_is_resolved=True)

@@ -38,7 +38,9 @@ def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = ())
     for clause in (filters or Filters()).clauses():
         if clause[0] == "any":
             _, name, values = clause          # MatchAny = OR within the field
-            must.append(qm.FieldCondition(key=name, match=qm.MatchAny(any=values)))
+            # One value: MatchValue, as in edge.py (the same matches, a faster path in Qdrant's index).
+            match = qm.MatchValue(value=values[0]) if len(values) == 1 else qm.MatchAny(any=values)
+            must.append(qm.FieldCondition(key=name, match=match))
         else:
             _, name, gte, lte = clause
             must.append(qm.FieldCondition(key=name, range=qm.Range(gte=gte, lte=lte)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,7 +103,8 @@ class TrainConfig:
         "weight of the attribute-prompt loss: each image classified against the names of all values of "
         "--attribute_loss_fields by the text tower (training/prompts.py); 0 = off. Default: 0 pretrained, "
         f"{SMALL_ATTRIBUTE_LOSS_WEIGHT} small", default=None)
-    attribute_loss_fields: str = _help("comma-separated category fields for the attribute-prompt loss",
+    attribute_loss_fields: str = _help("comma-separated category fields for the attribute-prompt loss, each "
+                                       "with an optional relative weight: baseColour:2,articleType (weight 1)",
                                        default="baseColour,articleType")
     group_fraction: float = _help("fraction of each epoch's products drawn in runs of --group_size products "
                                   "of one articleType (in-batch hard negatives for colour, gender, usage); "
@@ -168,10 +170,8 @@ class TrainConfig:
                               "in [0, 1), and their sum below 1")
         if self.attribute_loss_weight < 0:
             raise ConfigError(f"--attribute_loss_weight must be >= 0 (got {self.attribute_loss_weight})")
-        bad_fields = [f for f in self.attribute_loss_field_list() if f not in PROMPT_FIELD_CHOICES]
-        if self.attribute_loss_weight > 0 and (bad_fields or not self.attribute_loss_field_list()):
-            raise ConfigError(f"--attribute_loss_fields {self.attribute_loss_fields!r}: use a comma-separated "
-                              f"subset of {','.join(PROMPT_FIELD_CHOICES)}")
+        if self.attribute_loss_weight > 0:
+            self.attribute_loss_field_weights()  # raises ConfigError naming the fix
         if not 0 <= self.group_fraction <= 1 or self.group_size < 1:
             raise ConfigError(f"--group_fraction must be in [0, 1] (got {self.group_fraction}) and --group_size "
                               f">= 1 (got {self.group_size})")
@@ -186,7 +186,27 @@ class TrainConfig:
         self._check_paths()
 
     def attribute_loss_field_list(self) -> list[str]:
-        return [f.strip() for f in self.attribute_loss_fields.split(",") if f.strip()]
+        return list(self.attribute_loss_field_weights())
+
+    def attribute_loss_field_weights(self) -> dict[str, float]:
+        """{field: relative weight} from "baseColour:2,articleType" (a field without ":w" weighs 1)."""
+        usage = (f"--attribute_loss_fields {self.attribute_loss_fields!r}: use a comma-separated subset of "
+                 f"{','.join(PROMPT_FIELD_CHOICES)}, each optionally with :weight (> 0), e.g. baseColour:2,articleType")
+        weights: dict[str, float] = {}
+        for item in (part.strip() for part in self.attribute_loss_fields.split(",")):
+            if not item:
+                continue
+            name, _, weight = (part.strip() for part in item.partition(":"))
+            try:
+                value = float(weight) if weight else 1.0
+            except ValueError:
+                raise ConfigError(usage) from None
+            if name not in PROMPT_FIELD_CHOICES or name in weights or not (value > 0 and math.isfinite(value)):
+                raise ConfigError(usage)
+            weights[name] = value
+        if not weights:
+            raise ConfigError(usage)
+        return weights
 
     def _resolve_recipe(self) -> dict:
         """Fill the recipe fields left None from the model kind's recipe; {field: "flag" | recipe name}."""

@@ -46,12 +46,16 @@ def field_vocabulary(products: Sequence[Product], field: str) -> list[str]:
 class AttributePrompts(torch.nn.Module):
     """Tokenized value names per field (buffers, so they follow the model's device) and their codes."""
 
-    def __init__(self, products: Sequence[Product], fields: Sequence[str], tokenizer, max_length: int):
+    def __init__(self, products: Sequence[Product], fields: Sequence[str], tokenizer, max_length: int,
+                 weights: Sequence[float] | None = None):
         super().__init__()
         unknown = [f for f in fields if f not in PROMPT_FIELD_CHOICES]
         if unknown:
             raise ValueError(f"attribute prompt fields {unknown} are not category fields of {PROMPT_FIELD_CHOICES}")
         self.fields = tuple(fields)
+        self.weights = tuple(float(w) for w in weights) if weights is not None else (1.0,) * len(self.fields)
+        if len(self.weights) != len(self.fields) or not all(w > 0 for w in self.weights):
+            raise ValueError(f"need one positive weight per field {self.fields}, got {weights}")
         self.vocab: dict[str, list[str]] = {}
         for i, field in enumerate(self.fields):
             values = field_vocabulary(products, field)
@@ -108,13 +112,15 @@ def _value_to_image_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Te
 
 
 def attribute_prompt_loss(image: torch.Tensor, prompt_features: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
-                          logit_scale: torch.Tensor, world_size: int = 1) -> torch.Tensor:
-    """Mean over fields of (image -> value + value -> image) / 2, CLIP's two directions.
+                          logit_scale: torch.Tensor, world_size: int = 1,
+                          field_weights: Sequence[float] | None = None) -> torch.Tensor:
+    """Mean over fields of weight * (image -> value + value -> image) / 2, CLIP's two directions.
 
     image -> value: CE(logit_scale * cos(image, value names), the image's value) over labelled images.
     value -> image: each value present in the (global) batch against all its images, targets spread
     evenly over the images that have it; this is the ranking a "navy blue" query needs.
-    image (B, D) unnormalised; prompt_features[f] (V_f, D) unnormalised; labels[f] (B,) with IGNORE.
+    image (B, D) unnormalised; prompt_features[f] (V_f, D) unnormalised; labels[f] (B,) with IGNORE;
+    field_weights[f] multiplies field f's term (default 1 each: the plain mean).
 
     Processes: the image -> value side divides each rank's CE sum by the global label count / world_size,
     so DDP's average of the ranks' gradients is the gradient of the mean over the global batch even when
@@ -140,4 +146,6 @@ def attribute_prompt_loss(image: torch.Tensor, prompt_features: Sequence[torch.T
         image_to_value = total / count.clamp(min=1.0)  # no labelled image: 0, graph kept for DDP
         value_to_image = _value_to_image_loss(scale * names @ all_images.T, global_target)  # (V, N) logits
         losses.append((image_to_value + value_to_image) / 2)
-    return torch.stack(losses).mean()
+    weights = torch.as_tensor(field_weights if field_weights is not None else [1.0] * len(losses),
+                              dtype=losses[0].dtype, device=losses[0].device)
+    return (torch.stack(losses) * weights).mean()

@@ -206,9 +206,11 @@ def build_training_parts(accelerator, config: TrainConfig, catalog: Catalog, tra
     if config.attribute_loss_weight > 0:
         from fashion_search.training.prompts import AttributePrompts
 
-        prompts = AttributePrompts(train, config.attribute_loss_field_list(), processor.tokenizer, max_length)
+        field_weights = config.attribute_loss_field_weights()
+        prompts = AttributePrompts(train, list(field_weights), processor.tokenizer, max_length,
+                                   weights=list(field_weights.values()))
         log.info("attribute-prompt loss (weight %g): %s", config.attribute_loss_weight,
-                 ", ".join(f"{f} {len(v)} values" for f, v in prompts.vocab.items()))
+                 ", ".join(f"{f} {len(v)} values x{w:g}" for (f, v), w in zip(prompts.vocab.items(), prompts.weights)))
     model = DualEncoder(clip, prompts)
     optimizer = build_optimizer(model, config)
     loader = accelerator.prepare(loader)
