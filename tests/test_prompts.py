@@ -13,7 +13,7 @@ from fashion_search.catalog import Product
 from fashion_search.models import load_clip
 from fashion_search.training.attributes import product_attr_codes
 from fashion_search.training.config import ConfigError, parse_config
-from fashion_search.training.prompts import IGNORE, AttributePrompts, attribute_prompt_loss, prompt_text
+from fashion_search.training.prompts import IGNORE, AttributePrompts, attribute_prompt_loss, prompt_text, value_weights
 
 
 def _product(pid: int, colour: str | None, article: str | None) -> Product:
@@ -128,3 +128,38 @@ def test_field_weights_parse_and_reach_the_prompts(tmp_path, tokenizer):
     assert AttributePrompts(PRODUCTS, ["baseColour"], tokenizer, max_length=32).weights == (1.0,)
     with pytest.raises(ValueError, match="one positive weight per field"):
         AttributePrompts(PRODUCTS, ["baseColour"], tokenizer, max_length=32, weights=[1.0, 1.0])
+
+
+def test_balance_weights_rare_values_up_and_keeps_the_average_weight_at_one(tokenizer):
+    products = [_product(1, "Black", "Tshirts"), _product(2, "Black", "Tshirts"), _product(3, "Black", "Shirts"),
+                _product(4, "Olive", "Shirts")]
+    w = value_weights(products, "baseColour", ["Black", "Olive"], balance=0.5)
+    assert w[1] / w[0] == pytest.approx(math.sqrt(3))  # 3 black vs 1 olive: olive weighs sqrt(3)x per image
+    assert float((w * torch.tensor([3.0, 1.0])).sum() / 4) == pytest.approx(1.0)  # average over products
+    assert value_weights(products, "baseColour", ["Black", "Olive"], balance=0.0).tolist() == [1.0, 1.0]
+    assert AttributePrompts(products, ["baseColour"], tokenizer, max_length=32).class_weights() == [None]
+    balanced = AttributePrompts(products, ["baseColour"], tokenizer, max_length=32, balance=0.5)
+    torch.testing.assert_close(balanced.class_weights()[0], w)
+    with pytest.raises(ValueError, match="balance must be in"):
+        AttributePrompts(products, ["baseColour"], tokenizer, max_length=32, balance=2.0)
+
+
+def test_class_weights_make_image_to_value_a_weighted_mean():
+    torch.manual_seed(1)
+    image, colours = torch.randn(5, 8), torch.randn(3, 8)
+    labels, scale = torch.tensor([0, 2, IGNORE, 0, 1]), torch.tensor(15.0)
+    weights = torch.tensor([0.5, 2.0, 1.5])
+    got = attribute_prompt_loss(image, [colours], [labels], scale, class_weights=[weights])
+    plain = attribute_prompt_loss(image, [colours], [labels], scale)
+    ones = attribute_prompt_loss(image, [colours], [labels], scale, class_weights=[torch.ones(3)])
+    torch.testing.assert_close(ones, plain, rtol=0, atol=1e-6)  # uniform weights change nothing
+    logits = scale * F.normalize(image, dim=-1) @ F.normalize(colours, dim=-1).T
+    nll = -torch.log_softmax(logits, dim=1)
+    kept = [i for i, y in enumerate(labels.tolist()) if y != IGNORE]
+    unweighted = torch.stack([nll[i, labels[i]] for i in kept]).mean()
+    weighted = sum(weights[labels[i]] * nll[i, labels[i]] for i in kept) / sum(weights[labels[i]] for i in kept)
+    # Only the image -> value half changes; the value -> image half is already a mean over values.
+    torch.testing.assert_close(got - plain, (weighted - unweighted) / 2, rtol=0, atol=1e-6)
+    catalog_args = ["--catalog", "x", "--model", "small", "--attribute_loss_balance"]
+    with pytest.raises(ConfigError, match="--attribute_loss_balance must be in"):
+        parse_config([*catalog_args, "1.5"])

@@ -310,9 +310,11 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(catalog_dir, tiny_mode
 @pytest.mark.timeout(300)
 def test_two_processes_train_like_one_process_with_the_global_batch(catalog_dir, tiny_model_dir, tmp_path):
     """Gathered negatives + DDP averaging == one process on the concatenated batch, through the real trainer,
-    attribute-prompt loss included (its per-rank sums are normalised by the global label count)."""
+    attribute-prompt loss included (its per-rank sums are normalised by the global label count, or the global
+    sum of class weights when rare values are weighted up)."""
     common = ["--model", tiny_model_dir, "--epochs", "1", "--no_eval_before_training", "--max_grad_norm", "0.5",
-              "--attribute_loss_weight", "0.5"]
+              "--attribute_loss_weight", "0.5", "--attribute_loss_fields", "baseColour:2,articleType",
+              "--attribute_loss_balance", "0.5"]
     single = train_entry.main(base_args(catalog_dir, tmp_path / "one", *common, "--batch_size", "16"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

@@ -33,14 +33,15 @@ SMALL_OVERRIDE_PREFIX = "small_"
 RESUME_MUST_MATCH = (
     "model", "catalog", "subsample", "val_frac", "test_frac", "seed", "epochs", "batch_size",
     "grad_accum", "lr", "weight_decay", "warmup_ratio", "freeze_vision", "freeze_text", "multi_positive",
-    "group_fraction", "group_size", "attribute_loss_weight", "attribute_loss_fields",
+    "group_fraction", "group_size", "attribute_loss_weight", "attribute_loss_fields", "attribute_loss_balance",
     "small_image_size", "small_patch_size", "small_vision_hidden", "small_vision_layers",
     "small_text_hidden", "small_text_layers", "small_heads", "small_mlp_ratio",
     "small_projection_dim", "small_vocab_size", "small_max_position_embeddings",
 )
 # What a checkpoint saved before a RESUME_MUST_MATCH field existed was trained with.
 RESUME_LEGACY_VALUES = {"multi_positive": False, "group_fraction": 0.0, "group_size": 16,
-                        "attribute_loss_weight": 0.0, "attribute_loss_fields": "baseColour,articleType"}
+                        "attribute_loss_weight": 0.0, "attribute_loss_fields": "baseColour,articleType",
+                        "attribute_loss_balance": 0.0}
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
 
 # Per-model-kind defaults of the recipe fields (those left None on the command line).
@@ -106,6 +107,9 @@ class TrainConfig:
     attribute_loss_fields: str = _help("comma-separated category fields for the attribute-prompt loss, each "
                                        "with an optional relative weight: baseColour:2,articleType (weight 1)",
                                        default="baseColour,articleType")
+    attribute_loss_balance: float = _help(
+        "weight each image's image -> value term by its value's training count ** -balance (0 = every image "
+        "the same; 0.5 = inverse square root, rare colours and types count more), in [0, 1]", default=0.0)
     group_fraction: float = _help("fraction of each epoch's products drawn in runs of --group_size products "
                                   "of one articleType (in-batch hard negatives for colour, gender, usage); "
                                   "0 = plain shuffle", default=0.0)
@@ -172,6 +176,8 @@ class TrainConfig:
             raise ConfigError(f"--attribute_loss_weight must be >= 0 (got {self.attribute_loss_weight})")
         if self.attribute_loss_weight > 0:
             self.attribute_loss_field_weights()  # raises ConfigError naming the fix
+        if not 0.0 <= self.attribute_loss_balance <= 1.0:
+            raise ConfigError(f"--attribute_loss_balance must be in [0, 1] (got {self.attribute_loss_balance})")
         if not 0 <= self.group_fraction <= 1 or self.group_size < 1:
             raise ConfigError(f"--group_fraction must be in [0, 1] (got {self.group_fraction}) and --group_size "
                               f">= 1 (got {self.group_size})")

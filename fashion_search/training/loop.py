@@ -52,7 +52,8 @@ def train_step(accelerator, model, optimizer, scheduler, batch: dict, max_grad_n
             labels = prompts.labels(batch["image_attrs"][:size])
             loss = loss + attribute_loss_weight * attribute_prompt_loss(image, prompt_features, labels, logit_scale,
                                                                         world_size=accelerator.num_processes,
-                                                                        field_weights=prompts.weights)
+                                                                        field_weights=prompts.weights,
+                                                                        class_weights=prompts.class_weights())
         accelerator.backward(loss)
         if accelerator.sync_gradients and max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)

@@ -19,6 +19,7 @@ unchanged. Under several processes the loss equals one process on the global bat
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import torch
@@ -43,12 +44,26 @@ def field_vocabulary(products: Sequence[Product], field: str) -> list[str]:
     return sorted({getattr(p, field) for p in products if getattr(p, field)})
 
 
+def value_weights(products: Sequence[Product], field: str, values: Sequence[str], balance: float) -> torch.Tensor:
+    """(V,) weight of each value in the image -> value term: count ** -balance, scaled so the average
+    weight over the training products is 1 (the loss keeps its size). balance 0: all ones; 0.5: a
+    colour with 100x fewer products weighs 10x more per image, so rare values (olive, cream) are not
+    drowned out by black and white, as the macro-averaged "Olive" query needs."""
+    counts = Counter(getattr(p, field) for p in products)
+    n = torch.tensor([float(counts[v]) for v in values], dtype=torch.float64)
+    w = n.clamp(min=1.0) ** -balance
+    return (w * n.sum() / (w * n).sum()).float()
+
+
 class AttributePrompts(torch.nn.Module):
     """Tokenized value names per field (buffers, so they follow the model's device) and their codes."""
 
     def __init__(self, products: Sequence[Product], fields: Sequence[str], tokenizer, max_length: int,
-                 weights: Sequence[float] | None = None):
+                 weights: Sequence[float] | None = None, balance: float = 0.0):
         super().__init__()
+        if not 0.0 <= balance <= 1.0:
+            raise ValueError(f"balance must be in [0, 1], got {balance}")
+        self.balance = float(balance)
         unknown = [f for f in fields if f not in PROMPT_FIELD_CHOICES]
         if unknown:
             raise ValueError(f"attribute prompt fields {unknown} are not category fields of {PROMPT_FIELD_CHOICES}")
@@ -68,6 +83,14 @@ class AttributePrompts(torch.nn.Module):
             self.register_buffer(f"ids_{i}", tok["input_ids"], persistent=False)  # (V, T)
             self.register_buffer(f"mask_{i}", tok["attention_mask"], persistent=False)  # (V, T)
             self.register_buffer(f"codes_{i}", torch.tensor([attr_code(v) for v in values]), persistent=False)  # (V,)
+            self.register_buffer(f"class_weights_{i}", value_weights(products, field, values, self.balance),
+                                 persistent=False)  # (V,)
+
+    def class_weights(self) -> list[torch.Tensor | None]:
+        """Per field, the image -> value weight of each value; None when balance is 0 (plain mean)."""
+        if self.balance == 0:
+            return [None] * len(self.fields)
+        return [getattr(self, f"class_weights_{i}") for i in range(len(self.fields))]
 
     def tokens(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return getattr(self, f"ids_{i}"), getattr(self, f"mask_{i}")
@@ -113,14 +136,16 @@ def _value_to_image_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Te
 
 def attribute_prompt_loss(image: torch.Tensor, prompt_features: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
                           logit_scale: torch.Tensor, world_size: int = 1,
-                          field_weights: Sequence[float] | None = None) -> torch.Tensor:
+                          field_weights: Sequence[float] | None = None,
+                          class_weights: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
     """Mean over fields of weight * (image -> value + value -> image) / 2, CLIP's two directions.
 
     image -> value: CE(logit_scale * cos(image, value names), the image's value) over labelled images.
     value -> image: each value present in the (global) batch against all its images, targets spread
     evenly over the images that have it; this is the ranking a "navy blue" query needs.
     image (B, D) unnormalised; prompt_features[f] (V_f, D) unnormalised; labels[f] (B,) with IGNORE;
-    field_weights[f] multiplies field f's term (default 1 each: the plain mean).
+    field_weights[f] multiplies field f's term (default 1 each: the plain mean); class_weights[f] (V_f,)
+    makes field f's image -> value side a weighted mean over images (None: unweighted).
 
     Processes: the image -> value side divides each rank's CE sum by the global label count / world_size,
     so DDP's average of the ranks' gradients is the gradient of the mean over the global batch even when
@@ -132,11 +157,14 @@ def attribute_prompt_loss(image: torch.Tensor, prompt_features: Sequence[torch.T
     scale = logit_scale.clamp(max=MAX_LOGIT_SCALE)
     all_images, all_labels = _gather_images(image, labels, world_size)
     losses = []
-    for features, target, global_target in zip(prompt_features, labels, all_labels):
+    class_weights = class_weights if class_weights is not None else [None] * len(prompt_features)
+    for features, target, global_target, weight in zip(prompt_features, labels, all_labels, class_weights):
         names = F.normalize(features, dim=-1)  # (V, D)
         logits = scale * image @ names.T  # (B, V)
-        total = F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="sum")
-        count = (target != IGNORE).sum().to(logits.dtype)
+        total = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE, reduction="sum")
+        labelled = target != IGNORE
+        count = (labelled.sum().to(logits.dtype) if weight is None
+                 else weight[target[labelled]].sum().to(logits.dtype))  # the weighted mean's denominator
         if world_size > 1:
             import torch.distributed as dist
 

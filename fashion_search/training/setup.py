@@ -208,8 +208,9 @@ def build_training_parts(accelerator, config: TrainConfig, catalog: Catalog, tra
 
         field_weights = config.attribute_loss_field_weights()
         prompts = AttributePrompts(train, list(field_weights), processor.tokenizer, max_length,
-                                   weights=list(field_weights.values()))
-        log.info("attribute-prompt loss (weight %g): %s", config.attribute_loss_weight,
+                                   weights=list(field_weights.values()), balance=config.attribute_loss_balance)
+        log.info("attribute-prompt loss (weight %g, balance %g): %s", config.attribute_loss_weight,
+                 config.attribute_loss_balance,
                  ", ".join(f"{f} {len(v)} values x{w:g}" for (f, v), w in zip(prompts.vocab.items(), prompts.weights)))
     model = DualEncoder(clip, prompts)
     optimizer = build_optimizer(model, config)
