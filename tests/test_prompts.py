@@ -102,7 +102,8 @@ def test_recipe_defaults_and_config_errors(tmp_path):
     catalog = tmp_path / "styles.csv"
     catalog.write_text("id\n")
     small = parse_config(["--catalog", str(catalog), "--model", "small"])
-    assert small.attribute_loss_weight == 1.0 and small.attribute_loss_field_list() == ["baseColour", "articleType"]
+    assert small.attribute_loss_weight == 1.0
+    assert list(small.attribute_loss_field_weights().items()) == [("baseColour", 1.0), ("articleType", 1.0)]
     assert parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_weight", "0"]).attribute_loss_weight == 0
     with pytest.raises(ConfigError, match="--attribute_loss_fields"):
         parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_fields", "colour"])

@@ -191,9 +191,6 @@ class TrainConfig:
             raise ConfigError(f"--small_* flags ({sorted(self.small_overrides())}) only apply with --model {SMALL_NAME}")
         self._check_paths()
 
-    def attribute_loss_field_list(self) -> list[str]:
-        return list(self.attribute_loss_field_weights())
-
     def attribute_loss_field_weights(self) -> dict[str, float]:
         """{field: relative weight} from "baseColour:2,articleType" (a field without ":w" weighs 1)."""
         usage = (f"--attribute_loss_fields {self.attribute_loss_fields!r}: use a comma-separated subset of "
