@@ -161,6 +161,11 @@ def test_class_weights_make_image_to_value_a_weighted_mean():
     weighted = sum(weights[labels[i]] * nll[i, labels[i]] for i in kept) / sum(weights[labels[i]] for i in kept)
     # Only the image -> value half changes; the value -> image half is already a mean over values.
     torch.testing.assert_close(got - plain, (weighted - unweighted) / 2, rtol=0, atol=1e-6)
+    # One labelled image of weight 0.5: the weighted mean is its own loss (the denominator is not floored at 1).
+    one = torch.tensor([IGNORE, 0, IGNORE, IGNORE, IGNORE])
+    alone = attribute_prompt_loss(image, [colours], [one], scale, class_weights=[weights])
+    torch.testing.assert_close(alone - attribute_prompt_loss(image, [colours], [one], scale), torch.tensor(0.0),
+                               rtol=0, atol=1e-6)
     catalog_args = ["--catalog", "x", "--model", "small", "--attribute_loss_balance"]
     with pytest.raises(ConfigError, match="--attribute_loss_balance must be in"):
         parse_config([*catalog_args, "1.5"])

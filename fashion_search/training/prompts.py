@@ -171,7 +171,9 @@ def attribute_prompt_loss(image: torch.Tensor, prompt_features: Sequence[torch.T
             count = count.detach().clone()
             dist.all_reduce(count)  # labels, not features: no gradient to route
             count = count / world_size
-        image_to_value = total / count.clamp(min=1.0)  # no labelled image: 0, graph kept for DDP
+        # No labelled image: total is 0, so any non-zero divisor gives 0 with the graph kept for DDP. Only
+        # that case is guarded: a weighted count, or a global count / world_size, may lie in (0, 1).
+        image_to_value = total / torch.where(count > 0, count, torch.ones_like(count))
         value_to_image = _value_to_image_loss(scale * names @ all_images.T, global_target)  # (V, N) logits
         losses.append((image_to_value + value_to_image) / 2)
     weights = torch.as_tensor(field_weights if field_weights is not None else [1.0] * len(losses),
