@@ -143,18 +143,25 @@ def filter_mask(products: Sequence, filters: dict[str, str]) -> np.ndarray:
 
 # ---- scoring -------------------------------------------------------------------------------------
 # Both scorers return {"R@1": ..., "MRR": ...} or {"P@1": ..., "P@10": ...} plus, for precision
-# tasks, "per_value": {label: {"P@1": ..., "P@10": ...}}.
+# tasks, "per_value": {label: {"P@1": ..., "P@10": ...}}. score_exact adds "ci95": {metric: [low, high]},
+# a bootstrap interval over the task's queries (the store scores estimate the same quantity).
 
 
-def _precision_summary(task: Task, per_query: dict[int, np.ndarray]) -> dict:
+def _ci95(per_query_values: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    return {metric: list(metrics.bootstrap_ci(values)) for metric, values in per_query_values.items()}
+
+
+def _precision_summary(task: Task, per_query: dict[int, np.ndarray], with_ci: bool = False) -> dict:
     out = {f"P@{k}": float(np.mean(per_query[k])) for k in PRECISION_KS}
     out["per_value"] = {
         q.label: {f"P@{k}": float(per_query[k][i]) for k in PRECISION_KS} for i, q in enumerate(task.queries)
     }
+    if with_ci and task.queries:
+        out["ci95"] = _ci95({f"P@{k}": per_query[k] for k in PRECISION_KS})
     return out
 
 
-def _rank_summary(ranks: np.ndarray, cutoff: int | None, full_mrr: bool) -> dict:
+def _rank_summary(ranks: np.ndarray, cutoff: int | None, full_mrr: bool, with_ci: bool = False) -> dict:
     """R@K, the full-depth MRR (exact scores only) and MRR@cutoff (ranks beyond it count 0), the
     depth a store query with limit=cutoff can see, so exact and store compare like for like."""
     summary = metrics.metrics_from_ranks(ranks, ks=RANK_KS)
@@ -163,6 +170,11 @@ def _rank_summary(ranks: np.ndarray, cutoff: int | None, full_mrr: bool) -> dict
         out["MRR"] = summary["MRR"]
     if cutoff is not None:
         out[f"MRR@{cutoff}"] = float(np.mean(np.where(ranks <= cutoff, 1.0 / ranks, 0.0)))
+    if with_ci and ranks.size:
+        per_query = {f"R@{k}": (ranks <= k).astype(np.float64) for k in RANK_KS}
+        if full_mrr:
+            per_query["MRR"] = 1.0 / ranks
+        out["ci95"] = _ci95(per_query)
     return out
 
 
@@ -179,13 +191,13 @@ def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, product
         ranks = np.concatenate([
             metrics.ranks_from_similarity(text_emb[s:s + RANK_CHUNK] @ image_emb.T, relevant[s:s + RANK_CHUNK])
             for s in range(0, len(relevant), RANK_CHUNK)])
-        return _rank_summary(ranks, rank_cutoff, full_mrr=True)
+        return _rank_summary(ranks, rank_cutoff, full_mrr=True, with_ci=True)
     sim = text_emb @ image_emb.T  # (Q, N): a few hundred value queries at most
     doc_labels = np.asarray(task.doc_labels, dtype=object)
     query_labels = np.asarray([q.label for q in task.queries], dtype=object)
     if not filtered:
         per_query = {k: metrics.precision_at_k_per_query(sim, query_labels, doc_labels, k) for k in PRECISION_KS}
-        return _precision_summary(task, per_query)
+        return _precision_summary(task, per_query, with_ci=True)
     if products is None:
         raise ValueError("score_exact(filtered=True) needs the corpus products to apply the filters")
     per_query = {k: np.empty(len(task.queries)) for k in PRECISION_KS}
@@ -198,7 +210,7 @@ def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, product
         for k in PRECISION_KS:
             chosen = doc_labels[candidates[top[:k]]]
             per_query[k][i] = float(np.mean(chosen == query.label))
-    return _precision_summary(task, per_query)
+    return _precision_summary(task, per_query, with_ci=True)
 
 
 def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dict, rank_cutoff: int = 100) -> dict:
@@ -229,9 +241,12 @@ def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dic
 
 def collect_scores(results: dict, name: str, scores: dict) -> None:
     """Fold {variant: summary} of one task form into results["metrics"]["<name>/<metric>"][variant]
-    and results["per_value"][name][label]["<variant>/<metric>"]; adds store_minus_exact."""
+    and results["per_value"][name][label]["<variant>/<metric>"]; adds store_minus_exact, and a
+    summary's "ci95" becomes results["metrics"]["<name>/<metric>"]["<variant>_ci95"] = [low, high]."""
     for variant, summary in scores.items():
         per_value = summary.pop("per_value", None)
+        for metric, interval in summary.pop("ci95", {}).items():
+            results["metrics"].setdefault(f"{name}/{metric}", {})[f"{variant}_ci95"] = interval
         for metric, value in summary.items():
             results["metrics"].setdefault(f"{name}/{metric}", {})[variant] = value
         for label, values in (per_value or {}).items():
@@ -249,5 +264,7 @@ def add_category_means(metrics: dict) -> None:
                      if key.startswith("category/") and key.endswith(f"/P@{k}") and "+filters" not in key
                      and not key.startswith("category/mean/")]
         if per_field:
+            # Point estimates only: an interval of the mean of field means would need one bootstrap
+            # over all fields' queries at once.
             metrics[f"category/mean/P@{k}"] = {variant: float(np.mean([v[variant] for v in per_field]))
-                                               for variant in per_field[0]}
+                                               for variant in per_field[0] if not variant.endswith("_ci95")}

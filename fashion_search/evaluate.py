@@ -221,22 +221,27 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
 
 
 def markdown_table(report: dict) -> str:
-    """One row per metric key; for each evaluated model: exact, store and their difference."""
+    """One row per metric key; for each evaluated model: exact, its 95% bootstrap interval over the
+    task's queries, store and store - exact."""
     models = report["models"]
     keys = list(next(iter(models.values()))["metrics"])
     header = ["metric"]
     for label, entry in models.items():
-        header += [f"{label} exact", f"{label} store", f"{label} store-exact"]
+        header += [f"{label} exact", f"{label} exact 95% CI", f"{label} store", f"{label} store-exact"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def cell(value) -> str:
         return "-" if value is None else f"{value:.4f}"
 
+    def interval(value) -> str:
+        return "-" if value is None else f"{value[0]:.3f}-{value[1]:.3f}"
+
     for key in keys:
         row = [key]
         for entry in models.values():
             metric = entry["metrics"].get(key, {})
-            row += [cell(metric.get("exact")), cell(metric.get("store")), cell(metric.get("store_minus_exact"))]
+            row += [cell(metric.get("exact")), interval(metric.get("exact_ci95")), cell(metric.get("store")),
+                    cell(metric.get("store_minus_exact"))]
         lines.append("| " + " | ".join(row) + " |")
     names = ", ".join(f"{label} = {entry['identity']['name']}" for label, entry in models.items())
     corpus = report["corpus"]

@@ -113,3 +113,25 @@ def precision_at_k(sim, query_labels, doc_labels, k: int) -> float:
     if per_query.size == 0:
         raise ValueError("no queries: cannot compute precision@k on an empty set")
     return float(per_query.mean())
+
+
+def bootstrap_ci(values, level: float = 0.95, resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-query values (queries resampled with replacement).
+
+    Why: a macro-averaged P@10 over 20 colour queries moves 0.05 when one query gains or loses one
+    product, so "0.695 vs a 0.70 target" needs its spread beside it. Seeded, so reports are stable.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise ValueError("bootstrap_ci needs at least one value")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    chunk = max(1, 4_000_000 // values.size)  # bounds the (chunk, n) index matrix on a 41k-query corpus
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        means[start:stop] = values[rng.integers(0, values.size, (stop - start, values.size))].mean(axis=1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(low), float(high)

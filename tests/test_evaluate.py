@@ -106,6 +106,17 @@ def test_hand_made_precision_is_exact_for_brute_force_and_store(hand_made_result
     # Only Men|Black|Tshirts (12) and Men|Black|Jeans (10) reach 10 products; Women's Jeans (2) don't.
     assert hand_made_results["queries"]["compound"] == 2
     assert hand_made_results["skipped"]["compound"]["combos_under_min_products"] == 1
+    # 95% bootstrap intervals over the queries, exact scores only. articleType has two queries
+    # (0.8, 1.0): a resample's mean is 0.8, 0.9 or 1.0, with 1/4 at each end.
+    assert m["category/articleType/P@10"]["exact_ci95"] == pytest.approx([0.8, 1.0])
+    assert m["category/masterCategory/P@10"]["exact_ci95"] == pytest.approx([1.0, 1.0])
+    assert "store_ci95" not in m["category/articleType/P@10"]
+    # Name queries: 23 of 24 at rank 1, product 0's name at the bottom; resampling can only drop it
+    # (upper 1.0) or draw it several times (lower at least 2 more misses below the estimate).
+    low, high = m["name_to_image/R@1"]["exact_ci95"]
+    assert m["name_to_image/R@1"]["exact"] == pytest.approx(23 / 24)
+    assert high == pytest.approx(1.0) and low <= 21 / 24
+    assert "exact_ci95" in m["name_to_image/MRR"] and "exact_ci95" not in m["category/mean/P@10"]
     # season/usage are empty everywhere: no queries, so no keys
     assert not any(key.startswith("category/season") for key in m)
 
@@ -119,7 +130,8 @@ def test_hand_made_name_ranks_are_pessimistic_and_match_the_store(hand_made_resu
         assert m["name_to_image/R@1"][variant] == pytest.approx(23 / 24)
         assert m["name_to_image/R@10"][variant] == pytest.approx(23 / 24)
         assert m["name_to_image/MRR@100"][variant] == pytest.approx(expected_mrr)  # 24 products < 100
-    assert m["name_to_image/MRR"] == {"exact": pytest.approx(expected_mrr)}  # full depth: brute force only
+    assert set(m["name_to_image/MRR"]) == {"exact", "exact_ci95"}  # full depth: brute force only
+    assert m["name_to_image/MRR"]["exact"] == pytest.approx(expected_mrr)
 
 
 def test_store_hits_missing_the_relevant_product_count_as_rank_infinity():
@@ -218,7 +230,9 @@ def test_eval_job_writes_side_by_side_reports(tiny_setup, tmp_path):
     # The same weights twice: the baseline column must repeat the model column exactly.
     assert report["models"]["baseline"]["metrics"] == metrics
     table = (out / "eval.md").read_text()
-    assert "| name_to_image/MRR@100 |" in table and "baseline store" in table
+    assert "| name_to_image/MRR@100 |" in table and "baseline store" in table and "model exact 95% CI" in table
+    low, high = metrics["category/articleType/P@10"]["exact_ci95"]
+    assert low <= metrics["category/articleType/P@10"]["exact"] <= high
 
 
 def test_exact_store_search_equals_brute_force(tiny_setup):
@@ -264,5 +278,6 @@ def test_no_store_gives_brute_force_scores_only(tmp_path):
     cfg = evaluate.EvalConfig(model="unused", data=str(tmp_path), no_store=True)
     tasks = eval_tasks.build_tasks(products, cfg.min_products)
     results = evaluate.evaluate_embedder(OneHotEmbedder(products, wrong_name_product=0), products, images, tasks, cfg)
-    assert results["metrics"]["compound+filters/P@10"] == {"exact": pytest.approx(1.0)}
-    assert all(set(entry) == {"exact"} for entry in results["metrics"].values())
+    assert results["metrics"]["compound+filters/P@10"] == {"exact": pytest.approx(1.0),
+                                                           "exact_ci95": pytest.approx([1.0, 1.0])}
+    assert all(set(entry) <= {"exact", "exact_ci95"} for entry in results["metrics"].values())

@@ -5,6 +5,7 @@ import pytest
 
 from fashion_search.metrics import (
     bidirectional_metrics,
+    bootstrap_ci,
     metrics_from_similarity,
     precision_at_k,
     precision_at_k_per_query,
@@ -108,3 +109,25 @@ def test_bad_shapes_raise_clear_errors():
         precision_at_k(np.eye(2), ["a"], ["a", "b"], 1)
     with pytest.raises(ValueError, match="widths differ"):
         retrieval_metrics(np.ones((2, 3)), np.ones((2, 4)))
+
+
+def test_bootstrap_ci_of_constant_values_is_that_value():
+    assert bootstrap_ci([0.7] * 20) == (pytest.approx(0.7), pytest.approx(0.7))
+
+
+def test_bootstrap_ci_matches_the_normal_approximation_and_is_seeded():
+    # 400 queries, half right: the mean's standard error is sqrt(0.25 / 400) = 0.025, so the 95%
+    # interval is about 0.5 +- 1.96 * 0.025 = 0.451..0.549.
+    values = np.array([0.0, 1.0] * 200)
+    low, high = bootstrap_ci(values, resamples=4000)
+    assert low == pytest.approx(0.451, abs=0.008) and high == pytest.approx(0.549, abs=0.008)
+    assert bootstrap_ci(values, seed=3) == bootstrap_ci(values, seed=3)
+    narrower = bootstrap_ci(values, level=0.5, resamples=4000)
+    assert low < narrower[0] < 0.5 < narrower[1] < high
+
+
+def test_bootstrap_ci_rejects_empty_values_and_bad_levels():
+    with pytest.raises(ValueError, match="at least one value"):
+        bootstrap_ci([])
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_ci([1.0], level=95)
