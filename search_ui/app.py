@@ -30,6 +30,7 @@ from page_config import PageConfig, PageConfigError, parse_config, script_argv  
 from fashion_search.catalog import KEYWORD_FIELDS  # noqa: E402
 from fashion_search.embed import Embedder  # noqa: E402
 from fashion_search.models import ModelLoadError, load_clip, model_identity  # noqa: E402
+from fashion_search.query_filters import suggest_filters  # noqa: E402
 from fashion_search.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info  # noqa: E402
 from fashion_search.settings import SettingsError  # noqa: E402
 from fashion_search.store import Filters, StoreError, open_store  # noqa: E402
@@ -105,6 +106,12 @@ def on_clear_filters() -> None:
     for field in KEYWORD_FIELDS:
         st.session_state[ui.filter_key(field)] = []
     st.session_state.pop("filter_year", None)
+
+
+def on_add_filter(field: str, value: str) -> None:
+    chosen = list(st.session_state.get(ui.filter_key(field), []))
+    if value not in chosen:
+        st.session_state[ui.filter_key(field)] = chosen + [value]
 
 
 def on_upload() -> None:
@@ -196,17 +203,18 @@ def run_page(config: PageConfig) -> None:
     for problem in images.problems:
         st.warning(f"Images are not shown: {problem}")
 
-    year_bounds = year_bounds_from(facet_table(searcher, data_key, filters_key(Filters()))["year"])
+    catalog_facets = facet_table(searcher, data_key, filters_key(Filters()))
+    year_bounds = year_bounds_from(catalog_facets["year"])
     prepare_year_slider(year_bounds)
     filters = current_filters(year_bounds)
     ui.upload_ui(on_upload, key=f"upload_{st.session_state.upload_generation}")
     ui.filters_ui(facet_table(searcher, data_key, filters_key(filters)), year_bounds, on_clear_filters)
     st.sidebar.caption(f"Store {config.store} · collection {config.collection} · model {model}")
     ui.query_ui(on_submit, on_example)
-    results_ui(searcher, images, filters)
+    results_ui(searcher, images, filters, catalog_facets)
 
 
-def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters) -> None:
+def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, catalog_facets: dict) -> None:
     state = st.session_state
     limit = int(state.top_k)
     image_uri = lambda product: ui.image_data_uri(images.image_bytes(product))  # noqa: E731
@@ -234,6 +242,9 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters) -> N
             st.button("Clear filters", key="clear_filters_empty", on_click=on_clear_filters)
         return
     ui.latency_caption_ui(len(result.hits), result.encode_ms, result.search_ms, what, cached=result.cached)
+    if what == "text":
+        values = {field: [value for value, _ in catalog_facets.get(field, [])] for field in KEYWORD_FIELDS}
+        ui.filter_suggestions_ui(suggest_filters(state.query, values, filters.values), on_add_filter)
     products = result.products
     hidden_roots = sorted({str(p.catalog) for p in products if not images.allows(p)})
     if hidden_roots:

@@ -137,6 +137,18 @@ def results_grid_ui(products: list[ProductHit], image_uri: Callable, on_more_lik
                           args=(product.id,), icon=":material/auto_awesome:", width="stretch")
 
 
+def filter_suggestions_ui(suggestions: list[tuple[str, str]], on_add: Callable) -> None:
+    """One button per catalog value the query names ("Colour: Navy Blue"); a click adds that filter."""
+    if not suggestions:
+        return
+    # At least four slots, so one or two offers keep the width of a full row's buttons.
+    label, *buttons = st.columns([1.1] + [2] * max(4, len(suggestions)), vertical_alignment="center")
+    label.caption("Narrow to")
+    for column, (field, value) in zip(buttons, suggestions):
+        column.button(f"{FILTER_LABELS.get(field, field)}: {value}", key=f"suggest_{field}_{value}",
+                      on_click=on_add, args=(field, value), icon=":material/filter_alt:", width="stretch")
+
+
 def latency_caption_ui(n_hits: int, encode_ms: float, search_ms: float, what: str, cached: bool = False) -> None:
     encode = (f"{what} encoding {'cached' if cached else f'{encode_ms:.1f} ms'} · ") if what else ""
     st.caption(f"{n_hits} results · {encode}search {search_ms:.1f} ms")

@@ -102,6 +102,28 @@ def test_a_filter_click_reuses_the_query_vector(page_env, reference):
     assert shown_ids(at) == [h.id for h in expected.hits] and expected.hits
 
 
+def test_values_the_query_names_are_one_click_filters(page_env, reference):
+    query = "red casual tshirts for women"  # no other test searches this text
+    at = search(run_page(), query)
+    offered = {b.key: b.label for b in at.button if b.key and b.key.startswith("suggest_")}
+    # Each offer is a value the catalog has, in the query's order (the library decides which).
+    catalog = {f: [v for v, _ in reference.facets(f)] for f in ("baseColour", "usage", "articleType", "gender")}
+    assert offered == {"suggest_baseColour_Red": "Colour: Red", "suggest_usage_Casual": "Usage: Casual",
+                       "suggest_articleType_Tshirts": "Article type: Tshirts", "suggest_gender_Women": "Gender: Women"}
+    assert all(v in catalog[f] for f, v in (("baseColour", "Red"), ("usage", "Casual"), ("articleType", "Tshirts")))
+    at.button(key="suggest_baseColour_Red").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["filter_baseColour"] == ["Red"]
+    assert at.multiselect(key="filter_baseColour").value == ["Red"]
+    expected = reference.text(query, Filters({"baseColour": ["Red"]}), limit=24)
+    assert shown_ids(at) == [h.id for h in expected.hits] and expected.hits
+    assert all(h.payload["baseColour"] == "Red" for h in expected.hits)
+    assert re.search(r"text encoding cached", texts(at.caption))  # the click reran the store query only
+    # The applied value is no longer offered; the others still are.
+    offered = {b.key for b in at.button if b.key and b.key.startswith("suggest_")}
+    assert "suggest_baseColour_Red" not in offered and "suggest_articleType_Tshirts" in offered
+
+
 def test_every_result_satisfies_the_chosen_filters(page_env, reference):
     filters = Filters({"masterCategory": ["Footwear"], "gender": ["Men", "Women"]})
     at = search(run_page(filter_masterCategory=["Footwear"], filter_gender=["Men", "Women"]), "shoes")

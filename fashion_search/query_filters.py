@@ -1,0 +1,71 @@
+"""The catalog values a typed query names: "navy blue tshirt for men" -> articleType Tshirts, baseColour
+Navy Blue, gender Men, each offered on the search page as a one-click filter.
+
+Why: the page ranks by the text embedding, which for confusable colours (Cream / Off White / Beige,
+Maroon / Burgundy) puts about 7 of 10 right (test colour P@10 0.695), while the catalog's own labels
+are exact. Nothing is applied silently: a typed word can describe a style rather than a facet ("summer
+dress" in a winter sale), so the shopper chooses, and the text vector is cached so the click reruns
+the store query only.
+
+Matching is on whole words, case-insensitive, with hyphens and spaces ignored inside a phrase
+("t-shirt" = "tshirt", "navy-blue" = "navy blue") and singular = plural (captions.singular); longer
+phrases win ("navy blue" claims both words before "blue" could, "casual shoes" before "casual").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from fashion_search.captions import singular
+
+# Offered in this order of preference when one phrase names values of several fields (the catalog's
+# "Watches" is a subCategory and an articleType: the narrower field wins).
+SUGGEST_FIELDS = ("articleType", "baseColour", "gender", "usage", "season", "subCategory", "masterCategory")
+MAX_PHRASE_WORDS = 3  # "grey melange", "casual shoes", "lounge tshirts"; no catalog value is longer
+WORD = re.compile(r"[a-z0-9]+")
+
+
+def _key(text: str) -> str:
+    return "".join(WORD.findall(text.lower()))
+
+
+def value_index(values_by_field: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, str]]:
+    """Phrase key ("navyblue", "tshirt", "tshirts") -> (field, value), preferring SUGGEST_FIELDS order."""
+    index: dict[str, tuple[str, str]] = {}
+    for field in SUGGEST_FIELDS:
+        for value in values_by_field.get(field, ()):
+            if not value or not _key(value):
+                continue
+            for key in (_key(value), _key(singular(value))):
+                index.setdefault(key, (field, value))
+    return index
+
+
+def suggest_filters(query: str, values_by_field: Mapping[str, Iterable[str]],
+                    selected: Mapping[str, Iterable[str]] | None = None) -> list[tuple[str, str]]:
+    """(field, value) pairs the query names, in the order they appear in it, minus values already chosen.
+
+    values_by_field: the catalog's values per field (the page's facets); selected: the filters in force.
+    """
+    words = WORD.findall((query or "").lower())
+    index = value_index(values_by_field)
+    chosen = {(field, value) for field, values in (selected or {}).items() for value in values}
+    found: dict[int, tuple[str, str]] = {}  # start word -> match, so results keep the query's order
+    claimed = [False] * len(words)
+    for length in range(min(MAX_PHRASE_WORDS, len(words)), 0, -1):
+        for start in range(len(words) - length + 1):
+            span = range(start, start + length)
+            if any(claimed[i] for i in span):
+                continue
+            match = index.get("".join(words[i] for i in span))
+            if match is None:
+                continue
+            for i in span:
+                claimed[i] = True
+            found[start] = match
+    out = []
+    for _, match in sorted(found.items()):
+        if match not in chosen and match not in out:
+            out.append(match)
+    return out
