@@ -203,18 +203,18 @@ def run_page(config: PageConfig) -> None:
     for problem in images.problems:
         st.warning(f"Images are not shown: {problem}")
 
-    catalog_facets = facet_table(searcher, data_key, filters_key(Filters()))
-    year_bounds = year_bounds_from(catalog_facets["year"])
+    year_bounds = year_bounds_from(facet_table(searcher, data_key, filters_key(Filters()))["year"])
     prepare_year_slider(year_bounds)
     filters = current_filters(year_bounds)
     ui.upload_ui(on_upload, key=f"upload_{st.session_state.upload_generation}")
-    ui.filters_ui(facet_table(searcher, data_key, filters_key(filters)), year_bounds, on_clear_filters)
+    facets = facet_table(searcher, data_key, filters_key(filters))  # each field under the others' filters
+    ui.filters_ui(facets, year_bounds, on_clear_filters)
     st.sidebar.caption(f"Store {config.store} · collection {config.collection} · model {model}")
     ui.query_ui(on_submit, on_example)
-    results_ui(searcher, images, filters, catalog_facets)
+    results_ui(searcher, images, filters, facets)
 
 
-def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, catalog_facets: dict) -> None:
+def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, facets: dict) -> None:
     state = st.session_state
     limit = int(state.top_k)
     image_uri = lambda product: ui.image_data_uri(images.image_bytes(product))  # noqa: E731
@@ -243,7 +243,8 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, cata
         return
     ui.latency_caption_ui(len(result.hits), result.encode_ms, result.search_ms, what, cached=result.cached)
     if what == "text":
-        values = {field: [value for value, _ in catalog_facets.get(field, [])] for field in KEYWORD_FIELDS}
+        # Only values that still have products under the other filters: an offer never leads nowhere.
+        values = {field: [value for value, count in facets.get(field, []) if count] for field in KEYWORD_FIELDS}
         ui.filter_suggestions_ui(suggest_filters(state.query, values, filters.values), on_add_filter)
     products = result.products
     hidden_roots = sorted({str(p.catalog) for p in products if not images.allows(p)})

@@ -124,6 +124,17 @@ def test_values_the_query_names_are_one_click_filters(page_env, reference):
     assert "suggest_baseColour_Red" not in offered and "suggest_articleType_Tshirts" in offered
 
 
+def test_a_value_with_no_products_under_the_filters_is_not_offered(page_env, reference):
+    footwear = Filters({"masterCategory": ["Footwear"]})
+    assert reference.store.count(Filters({"masterCategory": ["Footwear"], "articleType": ["Tshirts"]})) == 0
+    at = search(run_page(filter_masterCategory=["Footwear"]), "black tshirts for men")
+    offered = {b.key for b in at.button if b.key and b.key.startswith("suggest_")}
+    assert "suggest_articleType_Tshirts" not in offered  # no footwear is a T-shirt
+    men_footwear = reference.store.count(Filters({"masterCategory": ["Footwear"], "gender": ["Men"]}))
+    assert ("suggest_gender_Men" in offered) == (men_footwear > 0) and men_footwear > 0
+    assert shown_ids(at) == [h.id for h in reference.text("black tshirts for men", footwear, limit=24).hits]
+
+
 def test_every_result_satisfies_the_chosen_filters(page_env, reference):
     filters = Filters({"masterCategory": ["Footwear"], "gender": ["Men", "Women"]})
     at = search(run_page(filter_masterCategory=["Footwear"], filter_gender=["Men", "Women"]), "shoes")
