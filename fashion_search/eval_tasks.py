@@ -174,6 +174,8 @@ def _rank_summary(ranks: np.ndarray, cutoff: int | None, full_mrr: bool, with_ci
         per_query = {f"R@{k}": (ranks <= k).astype(np.float64) for k in RANK_KS}
         if full_mrr:
             per_query["MRR"] = 1.0 / ranks
+        if cutoff is not None:
+            per_query[f"MRR@{cutoff}"] = np.where(ranks <= cutoff, 1.0 / ranks, 0.0)
         out["ci95"] = _ci95(per_query)
     return out
 

@@ -117,6 +117,8 @@ def test_hand_made_precision_is_exact_for_brute_force_and_store(hand_made_result
     assert m["name_to_image/R@1"]["exact"] == pytest.approx(23 / 24)
     assert high == pytest.approx(1.0) and low <= 21 / 24
     assert "exact_ci95" in m["name_to_image/MRR"] and "exact_ci95" not in m["category/mean/P@10"]
+    low, high = m["name_to_image/MRR@100"]["exact_ci95"]
+    assert low <= m["name_to_image/MRR@100"]["exact"] <= high == pytest.approx(1.0)
     # season/usage are empty everywhere: no queries, so no keys
     assert not any(key.startswith("category/season") for key in m)
 
