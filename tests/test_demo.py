@@ -18,6 +18,8 @@ def test_demo_trains_ingests_and_answers_the_example_queries(tmp_path, capsys):
     out = capsys.readouterr().out
     assert all(f'"{q}"' in out for q in demo.EXAMPLE_QUERIES)
     assert "t2i/R@10" in out  # the retrieval summary from the training report
+    # "red summer dress": the page's one-click filters for the values the query names
+    assert "the page offers: baseColour=Red, articleType=Dresses" in out
     with open_store(str(store)) as opened:
         assert opened.count() == 160  # every product, ingested once
         assert opened.model_info()["catalog"] == str(catalog.resolve())
