@@ -6,6 +6,9 @@ Kept free of models and stores so the scoring can be checked with hand-made vect
 - category/<field>: the query is a bare field value ("Tshirts", "Navy Blue"); relevant documents are
   the products with that value. Scored by P@1, P@10, macro-averaged over values.
 - compound: "men black casual shoes"; relevant when gender, baseColour and articleType all match.
+- name_to_image+filters: the name query with every filter the search page offers for its words
+  (query_filters: "Spykar Women Blue Jeans" -> gender Women, colour Blue, type Jeans) clicked; a product
+  whose own label disagrees with an offer is filtered out and scores rank infinity.
 
 Category and compound queries also have a *filtered* form: a shorter text plus store filters
 ("casual shoes" + gender=Men, baseColour=Black), to show what the store's filters add. For a
@@ -20,12 +23,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fashion_search import metrics
+from fashion_search.query_filters import SUGGEST_FIELDS, suggest_filters
 
 CATEGORY_FIELDS = ("masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")
 COMPOUND_FIELDS = ("gender", "baseColour", "articleType")
@@ -41,7 +45,7 @@ class Query:
     text: str  # what the text encoder sees
     label: str  # documents with this label are relevant (name task: the product id as a string)
     filtered_text: str | None = None  # text of the filtered form, None when the query has none
-    filters: dict[str, str] = field(default_factory=dict)  # field -> value for the filtered form
+    filters: dict[str, str | list[str]] = field(default_factory=dict)  # field -> value(s) for the filtered form
 
 
 @dataclass
@@ -62,8 +66,9 @@ def _value(product, name: str):
     return value if isinstance(value, str) and value.strip() else None
 
 
-def name_task(products: Sequence) -> Task:
-    """One query per named product; products without a name are skipped and counted."""
+def name_task(products: Sequence, offer_values: Mapping[str, Iterable[str]] | None = None) -> Task:
+    """One query per named product; products without a name are skipped and counted. With offer_values
+    (the corpus's values per field), each query also gets the page's offered filters as its filtered form."""
     queries, skipped = [], Counter()
     names = Counter(_value(p, "name") for p in products)
     for p in products:
@@ -74,7 +79,11 @@ def name_task(products: Sequence) -> Task:
         if names[name] > 1:
             # Not skipped (the protocol keeps them), but counted: they cap R@1 below 1.
             skipped["name_shared_with_other_products(kept)"] += 1
-        queries.append(Query(text=name, label=str(p.id)))
+        filters: dict[str, list[str]] = {}
+        for offer_field, value in suggest_filters(name, offer_values or {}):
+            filters.setdefault(offer_field, []).append(value)  # two colours named: OR, as the page's multiselect
+        queries.append(Query(text=name, label=str(p.id), filters=filters,
+                             filtered_text=name if offer_values is not None else None))
     return Task("name_to_image", "rank", queries, [str(p.id) for p in products], dict(skipped))
 
 
@@ -127,18 +136,39 @@ def compound_task(products: Sequence, min_products: int = 10, max_queries: int =
 
 
 def build_tasks(products: Sequence, min_products: int = 10) -> list[Task]:
-    tasks = [name_task(products)]
+    offer_values = {f: {v for v in (_value(p, f) for p in products) if v is not None} for f in SUGGEST_FIELDS}
+    tasks = [name_task(products, offer_values)]
     tasks += [category_task(products, f, min_products) for f in CATEGORY_FIELDS]
     tasks.append(compound_task(products, min_products))
     return [t for t in tasks if t.queries]
 
 
-def filter_mask(products: Sequence, filters: dict[str, str]) -> np.ndarray:
-    """(D,) bool: documents that pass every filter (AND across fields), as the store would filter."""
+def filter_mask(products: Sequence, filters: dict) -> np.ndarray:
+    """(D,) bool: documents that pass every filter (AND across fields, OR within a field's list), as
+    the store would filter."""
     mask = np.ones(len(products), dtype=bool)
     for name, value in filters.items():
-        mask &= np.array([getattr(p, name) == value for p in products], dtype=bool)
+        allowed = set(value) if isinstance(value, list) else {value}
+        mask &= np.array([getattr(p, name) in allowed for p in products], dtype=bool)
     return mask
+
+
+def _filtered_ranks(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products: Sequence) -> np.ndarray:
+    """Each query's rank among the documents passing its filters; infinity when they exclude it.
+    Masks are cached per filter set: on a whole catalog many names share theirs."""
+    index_of = {label: i for i, label in enumerate(task.doc_labels)}
+    masks: dict[tuple, np.ndarray] = {}
+    ranks = np.empty(len(task.queries))
+    for start in range(0, len(task.queries), RANK_CHUNK):
+        block = text_emb[start:start + RANK_CHUNK] @ image_emb.T
+        for j, query in enumerate(task.queries[start:start + RANK_CHUNK]):
+            key = tuple(sorted((f, tuple(v) if isinstance(v, list) else (v,)) for f, v in query.filters.items()))
+            if key not in masks:
+                masks[key] = filter_mask(products, query.filters)
+            mask, relevant, sim = masks[key], index_of[query.label], block[j]
+            # Pessimistic ties, as metrics.ranks_from_similarity: the count includes the document itself.
+            ranks[start + j] = float(np.sum(sim[mask] >= sim[relevant])) if mask[relevant] else math.inf
+    return ranks
 
 
 # ---- scoring -------------------------------------------------------------------------------------
@@ -186,6 +216,11 @@ def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, product
     image_emb (N, D) for the corpus. `products` (the corpus) is needed for the filtered form;
     rank_cutoff adds MRR@cutoff to rank tasks."""
     text_emb, image_emb = np.asarray(text_emb, dtype=np.float32), np.asarray(image_emb, dtype=np.float32)
+    if task.kind == "rank" and filtered:
+        if products is None:
+            raise ValueError("score_exact(filtered=True) needs the corpus products to apply the filters")
+        return _rank_summary(_filtered_ranks(task, text_emb, image_emb, products), rank_cutoff, full_mrr=True,
+                             with_ci=True)
     if task.kind == "rank":
         index_of = {label: i for i, label in enumerate(task.doc_labels)}
         relevant = np.array([index_of[q.label] for q in task.queries], dtype=np.int64)

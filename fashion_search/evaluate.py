@@ -159,7 +159,8 @@ def _store_hits(store, query_vectors: np.ndarray, queries, filtered: bool, limit
 
     hits = []
     for vector, query in zip(query_vectors, queries):
-        filters = Filters({k: [v] for k, v in query.filters.items()}) if filtered else None
+        filters = (Filters({k: v if isinstance(v, list) else [v] for k, v in query.filters.items()})
+                   if filtered else None)
         hits.append(store.search(vector, filters=filters, limit=limit, exact=exact))
     return hits
 
