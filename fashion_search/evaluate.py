@@ -7,8 +7,9 @@
    deterministic sample of --max-products products; images decoded once, embedded once per model.
 2. Tasks (fashion_search.eval_tasks): product name -> image (R@1, R@10, MRR), category value ->
    products (P@1, P@10 per field), compound "men black casual shoes" (P@10).
-3. Every task scored exactly (brute-force numpy) and through a Qdrant Edge store in a temp dir
-   (HNSW, after optimize); category/compound also as shorter text + store filters.
+3. Every task scored (fashion_search.eval_scoring) exactly (brute-force numpy, with a 95% bootstrap
+   interval) and through a Qdrant Edge store in a temp dir (HNSW, after optimize); category/compound
+   also as shorter text + store filters, names also with the filters the search page offers for them.
 4. reports/eval.json (one key per task and metric, each with exact/store variants) and eval.md.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from fashion_search import eval_tasks
+from fashion_search import eval_scoring, eval_tasks
 from fashion_search.cli import option, parse_dataclass
 from fashion_search.catalog import KEYWORD_FIELDS, ImageError, open_catalog
 
@@ -201,20 +202,20 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
                 queries = [q for q in task.queries if q.filtered_text is not None] if filtered else task.queries
                 sub = eval_tasks.Task(task.name, task.kind, queries, task.doc_labels)
                 vectors = encode([q.filtered_text if filtered else q.text for q in queries])
-                scores = {"exact": eval_tasks.score_exact(sub, vectors, image_emb, products, filtered=filtered,
+                scores = {"exact": eval_scoring.score_exact(sub, vectors, image_emb, products, filtered=filtered,
                                                           rank_cutoff=cfg.store_limit)}
                 if store is not None:
                     limit = cfg.store_limit if task.kind == "rank" else SEARCH_LIMIT_PRECISION
                     hits = _store_hits(store, vectors, queries, filtered, limit, store_exact)
-                    scores["store"] = eval_tasks.score_hits(sub, hits, label_of, rank_cutoff=cfg.store_limit)
-                eval_tasks.collect_scores(results, name, scores)
+                    scores["store"] = eval_scoring.score_hits(sub, hits, label_of, rank_cutoff=cfg.store_limit)
+                eval_scoring.collect_scores(results, name, scores)
             results.setdefault("skipped", {})[task.name] = task.skipped
             results.setdefault("queries", {})[task.name] = len(task.queries)
     finally:
         if store is not None:
             store.close()
         tmp.cleanup()
-    eval_tasks.add_category_means(results["metrics"])
+    eval_scoring.add_category_means(results["metrics"])
     return results
 
 

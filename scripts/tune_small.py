@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fashion_search import eval_tasks  # noqa: E402
+from fashion_search import eval_scoring, eval_tasks  # noqa: E402
 from fashion_search.captions import _weighted_captions  # noqa: E402
 from fashion_search.catalog import open_catalog  # noqa: E402
 from fashion_search.embed import image_features, text_features  # noqa: E402
@@ -187,7 +187,7 @@ def evaluate(model, tokenizer, products, pixels_u8, max_len) -> dict:
     for task in (eval_tasks.name_task(products), eval_tasks.category_task(products, "articleType"),
                  eval_tasks.category_task(products, "baseColour")):
         text_emb = encode_texts(model, tokenizer, [q.text for q in task.queries], max_len)
-        scores = eval_tasks.score_exact(task, text_emb, image_emb)
+        scores = eval_scoring.score_exact(task, text_emb, image_emb)
         key = "R@10" if task.kind == "rank" else "P@10"
         out[f"{task.name}/{key}"] = round(scores[key], 4)
         if task.kind == "precision":

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from fashion_search import eval_tasks, evaluate
+from fashion_search import eval_scoring, eval_tasks, evaluate
 from fashion_search.catalog import Product
 from fashion_search.splits import save_splits, split_ids
 
@@ -143,18 +143,18 @@ def test_store_hits_missing_the_relevant_product_count_as_rank_infinity():
     found, other = hit(), hit()
     found.id, found.score, other.id, other.score = products[0].id, 0.9, 999, 0.95
     label_of = dict(zip((p.id for p in products), task.doc_labels))
-    scores = eval_tasks.score_hits(task, [[other, found], [other]], label_of, rank_cutoff=2)
+    scores = eval_scoring.score_hits(task, [[other, found], [other]], label_of, rank_cutoff=2)
     assert scores["R@1"] == 0.0 and scores["R@10"] == 0.5
     assert scores["MRR@2"] == pytest.approx((1 / 2 + 0) / 2) and "MRR" not in scores
 
 
 def test_exact_mrr_at_cutoff_ignores_deeper_ranks(monkeypatch):
-    monkeypatch.setattr(eval_tasks, "RANK_CHUNK", 2)  # 3 queries -> two similarity blocks
+    monkeypatch.setattr(eval_scoring, "RANK_CHUNK", 2)  # 3 queries -> two similarity blocks
     products, _ = _hand_made()
     task = eval_tasks.name_task(products[:3])
     image_emb = np.eye(3, dtype=np.float32)
     text_emb = np.array([[1, 0, 0], [0.5, 0.9, 0], [0.9, 0.5, 0.1]], dtype=np.float32)  # ranks 1, 1, 3
-    scores = eval_tasks.score_exact(task, text_emb, image_emb, rank_cutoff=2)
+    scores = eval_scoring.score_exact(task, text_emb, image_emb, rank_cutoff=2)
     assert scores["MRR"] == pytest.approx((1 + 1 + 1 / 3) / 3)
     assert scores["MRR@2"] == pytest.approx((1 + 1 + 0) / 3)
 
@@ -272,7 +272,7 @@ def test_protocol_on_the_real_catalog_sample(real_parquet_dir, tmp_path):
     assert len(compound.queries) >= 20 and "men black casual shoes" in {q.text for q in compound.queries}
     for query in compound.queries:  # every compound query has >= 10 relevant products, each matching all three
         assert sum(label == query.label for label in compound.doc_labels) >= 10
-        assert evaluate.eval_tasks.filter_mask(corpus, query.filters).sum() >= 10
+        assert eval_scoring.filter_mask(corpus, query.filters).sum() >= 10
 
 
 def test_no_store_gives_brute_force_scores_only(tmp_path):
@@ -300,10 +300,10 @@ def test_name_queries_with_the_offered_filters_rank_within_them():
     # Query 0 scores the Women's T-shirt above its own product: rank 2 plain, 1 once gender=Men applies.
     # Query 2 scores its own product lowest of three, and both article types pass: rank 3 either way.
     texts = np.array([[0.5, 0.9, 0.0], [0.0, 1.0, 0.0], [0.9, 0.8, 0.1]], dtype=np.float32)
-    plain = eval_tasks.score_exact(task, texts, images)
-    filtered = eval_tasks.score_exact(task, texts, images, products, filtered=True, rank_cutoff=100)
+    plain = eval_scoring.score_exact(task, texts, images)
+    filtered = eval_scoring.score_exact(task, texts, images, products, filtered=True, rank_cutoff=100)
     assert plain["R@1"] == pytest.approx(1 / 3) and plain["MRR"] == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)
     assert filtered["R@1"] == pytest.approx(1 / 3)  # query 0 gains rank 1, query 1 is lost (rank infinity)
     assert filtered["MRR"] == pytest.approx((1 + 0 + 1 / 3) / 3)
     with pytest.raises(ValueError, match="needs the corpus products"):
-        eval_tasks.score_exact(task, texts, images, filtered=True)
+        eval_scoring.score_exact(task, texts, images, filtered=True)
