@@ -18,34 +18,31 @@ from fashion_search.eval_tasks import PRECISION_KS, RANK_KS, Task
 RANK_CHUNK = 1024  # name queries scored per similarity block
 
 
-def filter_mask(products: Sequence, filters: dict) -> np.ndarray:
+def filter_mask(products: Sequence, filters: dict, cache: dict | None = None) -> np.ndarray:
     """(D,) bool: documents that pass every filter (AND across fields, OR within a field's list), as
-    the store would filter."""
+    the store would filter. `cache` ({(field, value): mask}, shared across calls) keeps one pass over
+    the corpus per value: a whole catalog's 41k name queries name only a few hundred distinct values."""
+    cache = {} if cache is None else cache
     mask = np.ones(len(products), dtype=bool)
     for name, value in filters.items():
-        allowed = set(value) if isinstance(value, list) else {value}
-        mask &= np.array([getattr(p, name) in allowed for p in products], dtype=bool)
+        allowed = np.zeros(len(products), dtype=bool)
+        for v in value if isinstance(value, list) else [value]:
+            if (name, v) not in cache:
+                cache[(name, v)] = np.array([getattr(p, name) == v for p in products], dtype=bool)
+            allowed |= cache[(name, v)]
+        mask &= allowed
     return mask
 
 
 def _filtered_ranks(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products: Sequence) -> np.ndarray:
-    """Each query's rank among the documents passing its filters; infinity when they exclude it.
-    One mask per (field, value), combined per query: a whole catalog's 41k name queries name only a few
-    hundred distinct values."""
+    """Each query's rank among the documents passing its filters; infinity when they exclude it."""
     index_of = {label: i for i, label in enumerate(task.doc_labels)}
-    value_masks: dict[tuple[str, str], np.ndarray] = {}
+    value_masks: dict = {}
     ranks = np.empty(len(task.queries))
     for start in range(0, len(task.queries), RANK_CHUNK):
         block = text_emb[start:start + RANK_CHUNK] @ image_emb.T
         for j, query in enumerate(task.queries[start:start + RANK_CHUNK]):
-            mask = np.ones(len(products), dtype=bool)
-            for name, value in query.filters.items():
-                allowed = np.zeros(len(products), dtype=bool)
-                for v in value if isinstance(value, list) else [value]:
-                    if (name, v) not in value_masks:
-                        value_masks[(name, v)] = filter_mask(products, {name: v})
-                    allowed |= value_masks[(name, v)]
-                mask &= allowed
+            mask = filter_mask(products, query.filters, value_masks)
             relevant, sim = index_of[query.label], block[j]
             # Pessimistic ties, as metrics.ranks_from_similarity: the count includes the document itself.
             ranks[start + j] = float(np.sum(sim[mask] >= sim[relevant])) if mask[relevant] else math.inf
@@ -119,8 +116,9 @@ def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, product
     if products is None:
         raise ValueError("score_exact(filtered=True) needs the corpus products to apply the filters")
     per_query = {k: np.empty(len(task.queries)) for k in PRECISION_KS}
+    value_masks: dict = {}
     for i, query in enumerate(task.queries):
-        mask = filter_mask(products, query.filters)
+        mask = filter_mask(products, query.filters, value_masks)
         candidates = np.flatnonzero(mask)  # the store only ever sees these documents
         if candidates.size == 0:
             raise ValueError(f"filters {query.filters} match no corpus document")

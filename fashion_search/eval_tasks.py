@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from fashion_search.query_filters import SUGGEST_FIELDS, suggest_filters
+from fashion_search.query_filters import SUGGEST_FIELDS, suggest_from_index, value_index
 
 CATEGORY_FIELDS = ("masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")
 COMPOUND_FIELDS = ("gender", "baseColour", "articleType")
@@ -64,6 +64,7 @@ def name_task(products: Sequence, offer_values: Mapping[str, Iterable[str]] | No
     (the corpus's values per field), each query also gets the page's offered filters as its filtered form."""
     queries, skipped = [], Counter()
     names = Counter(_value(p, "name") for p in products)
+    index = value_index(offer_values) if offer_values is not None else None
     for p in products:
         name = _value(p, "name")
         if name is None:
@@ -73,10 +74,10 @@ def name_task(products: Sequence, offer_values: Mapping[str, Iterable[str]] | No
             # Not skipped (the protocol keeps them), but counted: they cap R@1 below 1.
             skipped["name_shared_with_other_products(kept)"] += 1
         filters: dict[str, list[str]] = {}
-        for offer_field, value in suggest_filters(name, offer_values or {}):
+        for offer_field, value in suggest_from_index(name, index) if index is not None else ():
             filters.setdefault(offer_field, []).append(value)  # two colours named: OR, as the page's multiselect
         queries.append(Query(text=name, label=str(p.id), filters=filters,
-                             filtered_text=name if offer_values is not None else None))
+                             filtered_text=name if index is not None else None))
     return Task("name_to_image", "rank", queries, [str(p.id) for p in products], dict(skipped))
 
 

@@ -52,8 +52,13 @@ def suggest_filters(query: str, values_by_field: Mapping[str, Iterable[str]],
 
     values_by_field: the catalog's values per field (the page's facets); selected: the filters in force.
     """
+    return suggest_from_index(query, value_index(values_by_field), selected)
+
+
+def suggest_from_index(query: str, index: Mapping[str, tuple[str, str]],
+                       selected: Mapping[str, Iterable[str]] | None = None) -> list[tuple[str, str]]:
+    """suggest_filters with the value_index built once, for many queries over the same values (eval)."""
     words = WORD.findall((query or "").lower())
-    index = value_index(values_by_field)
     chosen = {(field, value) for field, values in (selected or {}).items() for value in values}
     found: dict[int, tuple[str, str]] = {}  # start word -> match, so results keep the query's order
     claimed = [False] * len(words)

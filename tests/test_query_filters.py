@@ -34,6 +34,14 @@ def test_the_narrower_field_wins_a_shared_value():
     assert suggest_filters("steel watch", VALUES) == [("articleType", "Watches")]  # not subCategory Watches
 
 
+def test_a_prebuilt_index_gives_the_same_offers():
+    from fashion_search.query_filters import suggest_from_index, value_index
+
+    query, chosen = "navy blue t-shirt for men, casual shoes", {"gender": ["Men"]}
+    assert suggest_from_index(query, value_index(VALUES), chosen) == suggest_filters(query, VALUES, chosen) == [
+        ("baseColour", "Navy Blue"), ("articleType", "Tshirts"), ("articleType", "Casual Shoes")]
+
+
 def test_values_already_chosen_or_absent_are_not_offered():
     assert suggest_filters("navy blue tshirt", VALUES, selected={"baseColour": ["Navy Blue"]}) == [
         ("articleType", "Tshirts")]
@@ -47,7 +55,7 @@ def test_on_real_product_names_offers_mostly_agree_with_the_labels(real_parquet_
     from collections import Counter, defaultdict
 
     from fashion_search.catalog import open_catalog
-    from fashion_search.query_filters import SUGGEST_FIELDS
+    from fashion_search.query_filters import SUGGEST_FIELDS, suggest_from_index, value_index
 
     products = list(open_catalog(real_parquet_dir).products())
     values = defaultdict(set)
@@ -56,8 +64,9 @@ def test_on_real_product_names_offers_mostly_agree_with_the_labels(real_parquet_
             if getattr(p, field):
                 values[field].add(getattr(p, field))
     offered, agreed = Counter(), Counter()
+    index = value_index(values)  # suggest_filters' index, built once for 41k names
     for p in products:
-        for field, value in suggest_filters(p.name or "", values):
+        for field, value in suggest_from_index(p.name or "", index):
             offered[field] += 1
             agreed[field] += getattr(p, field) == value
     assert offered["season"] == 0  # measured 0.20 agreement: not offered at all
