@@ -14,17 +14,17 @@ below both, the colour labels themselves are (Cream / Off White / Beige overlap)
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from fashion_search import evaluate, metrics
 from fashion_search.catalog import open_catalog
 from fashion_search.embed import Embedder
 from fashion_search.models import load_clip
+from fashion_search.splits import load_splits
 
 BACKGROUND = 230  # a pixel with every channel above this is the studio background
 BINS = 6
@@ -61,9 +61,8 @@ def fit_probe(x_train, y_train, classes: int, steps: int = 300, seed: int = 0):
 
 
 def precision_at_10(scores: np.ndarray, labels: np.ndarray, values: list[str]) -> float:
-    """scores (N, len(values)): macro P@10 of ranking the corpus by each value's column."""
-    return float(np.mean([(labels[np.argsort(-scores[:, j], kind="stable")[:10]] == v).mean()
-                          for j, v in enumerate(values)]))
+    """scores (N, len(values)): macro P@10 of ranking the corpus by each value's column (make eval's ties)."""
+    return metrics.precision_at_k(scores.T, np.array(values, dtype=object), labels, 10)
 
 
 def main() -> None:
@@ -74,18 +73,20 @@ def main() -> None:
     parser.add_argument("--train-products", type=int, default=12_000)
     parser.add_argument("--corpus", type=int, default=2_000)
     args = parser.parse_args()
-    model_dir = Path(args.model)
-    splits_path = Path(args.splits) if args.splits else next(
-        p for p in (model_dir / "splits.json", model_dir.parent / "splits.json") if p.is_file())
-    splits = json.loads(splits_path.read_text())
+    # The test corpus exactly as `make eval` draws it (same splits lookup, same seeded sample).
+    cfg = evaluate.EvalConfig(model=args.model, data=args.data, splits=args.splits or "auto",
+                              max_products=args.corpus)
+    splits_path = evaluate.find_splits_file(cfg)
+    if splits_path is None:
+        raise SystemExit(f"no splits.json beside {args.model}: pass --splits (the probe trains on its train ids)")
     catalog = open_catalog(args.data)
-    by_id = {p.id: p for p in catalog.products()}
-    rng = random.Random(0)
-    train = [by_id[i] for i in rng.sample(sorted(set(splits["train"]) & set(by_id)), args.train_products)]
-    test = sorted(set(splits["test"]) & set(by_id))
-    test = [by_id[i] for i in sorted(random.Random(0).sample(test, min(args.corpus, len(test))))]
+    products = list(catalog.products())
+    by_id = {p.id: p for p in products}
+    train_ids = sorted(set(load_splits(splits_path)["train"]) & set(by_id))
+    train = [by_id[i] for i in random.Random(0).sample(train_ids, args.train_products)]
+    test, _ = evaluate.select_corpus(products, cfg)
 
-    model, processor = load_clip(str(model_dir))
+    model, processor = load_clip(args.model)
     embedder = Embedder(model, processor)
     features = {}
     for name, products in (("train", train), ("test", test)):

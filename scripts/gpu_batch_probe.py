@@ -14,10 +14,10 @@ import sys
 import time
 
 import torch
-from transformers import CLIPConfig, CLIPModel
+from transformers import CLIPModel
 
+from fashion_search.bench.runner import vit_b32_config
 from fashion_search.loss import clip_loss
-from fashion_search.models import BOS_ID, EOS_ID, PAD_ID
 from fashion_search.training.setup import DualEncoder
 
 TEXT_TOKENS = 77
@@ -57,10 +57,7 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     device = torch.device(args.device)
-    # CLIPConfig's defaults are ViT-B/32 at 224 px with a 512-d projection; a 3,000-word vocabulary
-    # as the caption tokenizer the bench builds.
-    text = {"vocab_size": 3000, "pad_token_id": PAD_ID, "bos_token_id": BOS_ID, "eos_token_id": EOS_ID}
-    clip = CLIPModel(CLIPConfig(text_config=text, projection_dim=512)).to(device)
+    clip = CLIPModel(vit_b32_config()).to(device)  # the architecture the bench then trains
     model = DualEncoder(clip)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None

@@ -21,8 +21,8 @@ def probe(monkeypatch):
     spec.loader.exec_module(module)
     # A tiny CLIP instead of ViT-B/32, so the real forward/backward/AdamW path runs in a second.
     tiny = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
-    monkeypatch.setattr(module, "CLIPConfig", lambda text_config, projection_dim: CLIPConfig(
-        text_config={**text_config, **tiny, "max_position_embeddings": 77},
+    monkeypatch.setattr(module, "vit_b32_config", lambda: CLIPConfig(
+        text_config={**tiny, "vocab_size": 3000, "max_position_embeddings": 77},
         vision_config={**tiny, "image_size": 32, "patch_size": 16}, projection_dim=16))
     return module
 

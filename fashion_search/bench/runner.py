@@ -124,16 +124,26 @@ def catalog_captions(catalog_dir: Path) -> list[str]:
     return [c for p in open_catalog(catalog_dir).products() for c in training_captions(p)]
 
 
-def build_vit_b32(captions: list[str], out_dir: Path) -> Path:
-    """A randomly initialised CLIP ViT-B/32 (CLIPConfig defaults are that architecture) with a caption
-    tokenizer, saved like any checkpoint: for timing full-size compute where no weights can be fetched."""
-    from transformers import CLIPConfig, CLIPModel, CLIPProcessor
+def vit_b32_config():
+    """CLIP ViT-B/32 (CLIPConfig's defaults are that architecture: 224 px, 512-d projection, CLIP's
+    49,408-token text embedding) with this project's special token ids."""
+    from transformers import CLIPConfig
 
-    from fashion_search.models import BOS_ID, EOS_ID, PAD_ID, small_image_processor, train_caption_tokenizer
+    from fashion_search.models import BOS_ID, EOS_ID, PAD_ID
+
+    return CLIPConfig(text_config={"vocab_size": 49408, "pad_token_id": PAD_ID, "bos_token_id": BOS_ID,
+                                   "eos_token_id": EOS_ID}, projection_dim=512)
+
+
+def build_vit_b32(captions: list[str], out_dir: Path) -> Path:
+    """A randomly initialised CLIP ViT-B/32 with a caption tokenizer, saved like any checkpoint: for
+    timing full-size compute where no weights can be fetched."""
+    from transformers import CLIPModel, CLIPProcessor
+
+    from fashion_search.models import small_image_processor, train_caption_tokenizer
 
     tokenizer = train_caption_tokenizer(captions, vocab_size=3000, max_length=77)
-    config = CLIPConfig(text_config={"vocab_size": 49408, "pad_token_id": PAD_ID, "bos_token_id": BOS_ID,
-                                     "eos_token_id": EOS_ID}, projection_dim=512)
+    config = vit_b32_config()
     model = CLIPModel(config)
     processor = CLIPProcessor(image_processor=small_image_processor(config.vision_config.image_size), tokenizer=tokenizer)
     model.save_pretrained(out_dir)
