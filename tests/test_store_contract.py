@@ -145,6 +145,43 @@ def test_exact_filtered_search_equals_numpy_brute_force(readonly, catalog, case)
     assert all(h.payload["name"] == f"product {h.id}" for h in hits)
 
 
+BOOST_CASES = [
+    (Filters(), [("baseColour", "Red")]),
+    (Filters(), [("baseColour", "Red"), ("articleType", "Jeans")]),
+    (Filters({"gender": ["Men", "Women"]}), [("articleType", "Watches"), ("usage", "Formal"), ("season", "Winter")]),
+    (Filters(year_min=2012), [("baseColour", "Red"), ("baseColour", "Blue")]),   # two values of one field: OR
+    (Filters(), [("articleType", "Jeans"), ("baseColour", "Red"), ("gender", "Girls")]),  # few match all three
+]
+
+
+@pytest.mark.parametrize("case", range(len(BOOST_CASES)))
+def test_boosted_search_ranks_by_matches_then_similarity(readonly, catalog, case):
+    """Reference: numpy over every point, sorted by (boost pairs matched desc, cosine desc)."""
+    ids, vectors, payloads, frame = catalog
+    f, boost = BOOST_CASES[case]
+    query = np.random.default_rng(100 + case).normal(size=DIM)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cosine = unit @ (query / np.linalg.norm(query))
+    matched = np.array([sum(p.get(k) == v for k, v in boost) for p in payloads])
+    allowed = np.flatnonzero(mask_of(frame, f))
+    order = allowed[np.lexsort((-cosine[allowed], -matched[allowed]))][:12]
+    hits = readonly.search(query, f, limit=12, exact=True, boost=boost)
+    assert [h.id for h in hits] == [int(ids[i]) for i in order]
+    np.testing.assert_allclose([h.score for h in hits], cosine[order], atol=1e-5)   # the similarity, not the formula
+    plain = allowed[np.argsort(-cosine[allowed])][:12]
+    assert list(order) != list(plain) and matched[order[0]] == matched[allowed].max() > 0   # the boost mattered
+
+
+def test_boost_without_matches_equals_plain_search_and_bad_boosts_refused(readonly):
+    query = np.random.default_rng(5).normal(size=DIM)
+    plain = readonly.search(query, limit=10, exact=True)
+    boosted = readonly.search(query, limit=10, exact=True, boost=[("articleType", "No Such Type")])
+    assert [(h.id, round(h.score, 5)) for h in boosted] == [(h.id, round(h.score, 5)) for h in plain]
+    for bad in ([("name", "x")], [("baseColour", "")], [("baseColour",)], [("baseColour", 3)]):
+        with pytest.raises(StoreError):
+            readonly.search(query, boost=bad)
+
+
 @pytest.mark.parametrize("case", range(len(FILTER_CASES)))
 def test_count_equals_mask(readonly, catalog, case):
     assert readonly.count(FILTER_CASES[case]) == int(mask_of(catalog[3], FILTER_CASES[case]).sum())

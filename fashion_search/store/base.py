@@ -251,7 +251,10 @@ class VectorStore(ABC):
     def upsert(self, ids, vectors: np.ndarray, payloads: list[dict]) -> None: ...
 
     @abstractmethod
-    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False) -> list[Hit]: ...
+    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
+               boost=()) -> list[Hit]:
+        """Nearest products passing `filters`. boost: (field, value) pairs; products matching more of
+        them come first, then by similarity (store/boost.py). Hit scores are always the similarity."""
 
     def more_like_this(self, product_id: int, filters: Filters | None = None, limit: int = 10) -> list[Hit]:
         """Neighbours of a stored product's vector, the product itself excluded."""

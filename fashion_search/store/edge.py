@@ -22,6 +22,8 @@ from typing import Iterator
 import numpy as np
 import qdrant_edge as qe
 
+from . import boost as boosting
+
 from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, CollectionNotFound, Filters, Hit,
                    IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
@@ -34,7 +36,9 @@ EDGE_CONFIG = "edge_config.json"      # written by Qdrant Edge itself; its prese
 QDRANT_DEFAULT_THRESHOLD_KB = 10_000
 
 
-def to_edge_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = ()) -> qe.Filter | None:
+def to_edge_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
+                   at_least: tuple[list, int] | None = None) -> qe.Filter | None:
+    """at_least: (conditions, m): also require m of those conditions (a boost level, store/boost.py)."""
     must = []
     for clause in (filters or Filters()).clauses():
         if clause[0] == "any":
@@ -47,9 +51,14 @@ def to_edge_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = ()) -
             _, name, gte, lte = clause
             must.append(qe.FieldCondition(name, range=qe.RangeFloat(gte=gte, lte=lte)))
     must_not = [qe.HasIdCondition(set(exclude_ids))] if exclude_ids else None
-    if not must and not must_not:
+    min_should = qe.MinShould(at_least[0], at_least[1]) if at_least and at_least[1] > 0 else None
+    if not must and not must_not and min_should is None:
         return None
-    return qe.Filter(must=must or None, must_not=must_not)
+    return qe.Filter(must=must or None, must_not=must_not, min_should=min_should)
+
+
+def _boost_conditions(boost: list[tuple[str, str]]) -> list:
+    return [qe.FieldCondition(name, match=qe.MatchValue(value)) for name, value in boost]
 
 
 def _vector_of(record) -> np.ndarray:
@@ -212,7 +221,7 @@ class EdgeStore(VectorStore):
         log.info("optimized %r (changed=%s): %s", self.collection, changed, self.stats())
 
     # --- reads -------------------------------------------------------------------------------
-    def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
+    def _params(self, flt, exact: bool) -> qe.SearchParams:
         acorn = qe.AcornSearchParams(enable=True) if self.options.acorn and flt is not None else None
         quantization = None
         if self.options.quantization:
@@ -220,15 +229,38 @@ class EdgeStore(VectorStore):
             # them with the originals (41k 512-d: recall@10 0.93 -> 1.00 at the same latency).
             quantization = (qe.QuantizationSearchParams(ignore=True) if exact
                             else qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
-        params = qe.SearchParams(hnsw_ef=self.options.search_ef, exact=exact, acorn=acorn, quantization=quantization)
+        return qe.SearchParams(hnsw_ef=self.options.search_ef, exact=exact, acorn=acorn, quantization=quantization)
+
+    def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
         request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vector), filter=flt,
-                                  with_payload=True, with_vector=False, params=params)
+                                  with_payload=True, with_vector=False, params=self._params(flt, exact))
         return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self._require().query(request)]
 
-    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False) -> list[Hit]:
+    def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
+                       boost: list[tuple[str, str]]) -> list[Hit]:
+        """Matches of more boost pairs first, then similarity; exact (store/boost.py says why)."""
+        conditions = _boost_conditions(boost)
+        levels = []
+        for level in range(len(conditions) + 1):
+            flt = to_edge_filter(filters, at_least=(conditions, level))
+            levels.append(qe.Prefetch(limit=limit, query=qe.Query.Nearest(vector), filter=flt,
+                                      params=self._params(flt, exact)))
+        union = qe.Prefetch(limit=limit * len(levels), query=qe.Query.Nearest(vector), prefetches=levels,
+                            params=self._params(None, exact))
+        E = qe.Expression
+        formula = qe.Formula(E.Sum([E.Variable("$score")] + [E.Mult([E.Constant(boosting.WEIGHT), E.Condition(c)])
+                                                            for c in conditions]))
+        request = qe.QueryRequest(limit=limit, prefetches=[union], query=formula, with_payload=True, with_vector=False)
+        return [Hit(int(p.id), boosting.similarity_of(p.score, p.payload, boost), dict(p.payload or {}))
+                for p in self._require().query(request)]
+
+    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
+               boost=()) -> list[Hit]:
         self._require()
-        return self._query(check_query_vector(vector, self._dim), to_edge_filter(filters), check_limit(limit),
-                           bool(exact))
+        vector, limit, boost = check_query_vector(vector, self._dim), check_limit(limit), boosting.check_boost(boost)
+        if boost:
+            return self._query_boosted(vector, filters, limit, bool(exact), boost)
+        return self._query(vector, to_edge_filter(filters), limit, bool(exact))
 
     def _search_excluding(self, vector, filters, exclude_id: int, limit: int) -> list[Hit]:
         return self._query(vector, to_edge_filter(filters, exclude_ids=(exclude_id,)), limit, False)

@@ -22,6 +22,7 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ApiException
 
 from ..settings import LOCAL_HOSTS
+from . import boost as boosting
 from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, CollectionNotFound, Filters, Hit,
                    IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
@@ -33,7 +34,9 @@ METADATA_KEY = "fashion_search"
 OPTIMIZE_WAIT_S = 600
 
 
-def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = ()) -> qm.Filter | None:
+def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
+                     at_least: tuple[list, int] | None = None) -> qm.Filter | None:
+    """at_least: (conditions, m): also require m of those conditions (a boost level, store/boost.py)."""
     must = []
     for clause in (filters or Filters()).clauses():
         if clause[0] == "any":
@@ -45,9 +48,11 @@ def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = ())
             _, name, gte, lte = clause
             must.append(qm.FieldCondition(key=name, range=qm.Range(gte=gte, lte=lte)))
     must_not = [qm.HasIdCondition(has_id=list(exclude_ids))] if exclude_ids else None
-    if not must and not must_not:
+    min_should = (qm.MinShould(conditions=at_least[0], min_count=at_least[1])
+                  if at_least and at_least[1] > 0 else None)
+    if not must and not must_not and min_should is None:
         return None
-    return qm.Filter(must=must or None, must_not=must_not)
+    return qm.Filter(must=must or None, must_not=must_not, min_should=min_should)
 
 
 class ServerStore(VectorStore):
@@ -217,22 +222,44 @@ class ServerStore(VectorStore):
             time.sleep(0.5)
 
     # --- reads -------------------------------------------------------------------------------
-    def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
+    def _params(self, flt, exact: bool) -> qm.SearchParams | None:
         # Local mode is always exact and warns about any search_params, so send none there.
         acorn = qm.AcornSearchParams(enable=True) if self.options.acorn and flt is not None else None
         quantization = None
         if self.options.quantization:       # same reasoning as the Edge backend
             quantization = (qm.QuantizationSearchParams(ignore=True) if exact
                             else qm.QuantizationSearchParams(rescore=True, oversampling=2.0))
-        params = None if self.is_local else qm.SearchParams(hnsw_ef=self.options.search_ef, exact=exact,
-                                                            acorn=acorn, quantization=quantization)
+        return None if self.is_local else qm.SearchParams(hnsw_ef=self.options.search_ef, exact=exact,
+                                                          acorn=acorn, quantization=quantization)
+
+    def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
         response = self._call("query_points", query=vector, query_filter=flt, limit=limit,
-                              with_payload=True, with_vectors=False, search_params=params)
+                              with_payload=True, with_vectors=False, search_params=self._params(flt, exact))
         return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
 
-    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False) -> list[Hit]:
-        return self._query(check_query_vector(vector, self._require_dim()), to_client_filter(filters),
-                           check_limit(limit), bool(exact))
+    def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
+                       boost: list[tuple[str, str]]) -> list[Hit]:
+        """The Edge backend's request in qdrant-client's terms (store/boost.py says why it is exact)."""
+        conditions = [qm.FieldCondition(key=name, match=qm.MatchValue(value=value)) for name, value in boost]
+        levels = []
+        for level in range(len(conditions) + 1):
+            flt = to_client_filter(filters, at_least=(conditions, level))
+            levels.append(qm.Prefetch(query=vector, filter=flt, limit=limit, params=self._params(flt, exact)))
+        union = qm.Prefetch(query=vector, prefetch=levels, limit=limit * len(levels), params=self._params(None, exact))
+        formula = qm.FormulaQuery(formula=qm.SumExpression(
+            sum=["$score"] + [qm.MultExpression(mult=[boosting.WEIGHT, c]) for c in conditions]))
+        response = self._call("query_points", prefetch=union, query=formula, limit=limit,
+                              with_payload=True, with_vectors=False)
+        return [Hit(int(p.id), boosting.similarity_of(p.score, p.payload, boost), dict(p.payload or {}))
+                for p in response.points]
+
+    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
+               boost=()) -> list[Hit]:
+        vector, limit = check_query_vector(vector, self._require_dim()), check_limit(limit)
+        boost = boosting.check_boost(boost)
+        if boost:
+            return self._query_boosted(vector, filters, limit, bool(exact), boost)
+        return self._query(vector, to_client_filter(filters), limit, bool(exact))
 
     def _search_excluding(self, vector, filters, exclude_id: int, limit: int) -> list[Hit]:
         return self._query(vector, to_client_filter(filters, exclude_ids=(exclude_id,)), limit, False)
