@@ -49,6 +49,29 @@ def _filtered_ranks(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, pro
     return ranks
 
 
+def boost_pairs(query) -> list[tuple[str, str]]:
+    """A query's offered values as store boosts: [(field, value), ...] in the offers' order."""
+    return [(f, v) for f, values in query.filters.items() for v in (values if isinstance(values, list) else [values])]
+
+
+def _boosted_ranks(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products: Sequence) -> np.ndarray:
+    """Each query's rank when documents matching more of its boosts come first, then by similarity
+    (store/boost.py's order); ties pessimistic as everywhere else."""
+    index_of = {label: i for i, label in enumerate(task.doc_labels)}
+    value_masks: dict = {}
+    ranks = np.empty(len(task.queries))
+    for start in range(0, len(task.queries), RANK_CHUNK):
+        block = text_emb[start:start + RANK_CHUNK] @ image_emb.T
+        for j, query in enumerate(task.queries[start:start + RANK_CHUNK]):
+            matched = np.zeros(len(products), dtype=np.int32)
+            for name, value in boost_pairs(query):
+                matched += filter_mask(products, {name: value}, value_masks)
+            relevant, sim = index_of[query.label], block[j]
+            above = (matched > matched[relevant]) | ((matched == matched[relevant]) & (sim >= sim[relevant]))
+            ranks[start + j] = float(np.sum(above))
+    return ranks
+
+
 # ---- scoring -------------------------------------------------------------------------------------
 # Both scorers return {"R@1": ..., "MRR": ...} or {"P@1": ..., "P@10": ...} plus, for precision
 # tasks, "per_value": {label: {"P@1": ..., "P@10": ...}}. score_exact adds "ci95": {metric: [low, high]},
@@ -86,6 +109,15 @@ def _rank_summary(ranks: np.ndarray, cutoff: int | None, full_mrr: bool, with_ci
             per_query[f"MRR@{cutoff}"] = np.where(ranks <= cutoff, 1.0 / ranks, 0.0)
         out["ci95"] = _ci95(per_query)
     return out
+
+
+def score_boosted(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products: Sequence,
+                  rank_cutoff: int | None = None) -> dict:
+    """Brute-force scores of a rank task whose queries' filters are applied as boosts, not filters."""
+    text_emb, image_emb = np.asarray(text_emb, dtype=np.float32), np.asarray(image_emb, dtype=np.float32)
+    if task.kind != "rank":
+        raise ValueError("boosted scoring is defined for rank tasks (one relevant product per query)")
+    return _rank_summary(_boosted_ranks(task, text_emb, image_emb, products), rank_cutoff, full_mrr=True, with_ci=True)
 
 
 def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products=None, filtered=False,
@@ -129,10 +161,11 @@ def score_exact(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, product
     return _precision_summary(task, per_query, with_ci=True)
 
 
-def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dict, rank_cutoff: int = 100) -> dict:
+def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dict, rank_cutoff: int = 100,
+               by_position: bool = False) -> dict:
     """Scores from store results: hits_per_query[i] is the ranked hit list (objects with .id and
     .score) for query i, fetched with limit=rank_cutoff for rank tasks; doc_label_of maps a point
-    id to its label for this task. A relevant product missing from the list has rank infinity, so
+    id to its label for this task; by_position ranks by list position (boosted lists). A relevant product missing from the list has rank infinity, so
     rank tasks report MRR@rank_cutoff rather than a full-depth MRR.
     """
     if len(hits_per_query) != len(task.queries):
@@ -140,9 +173,13 @@ def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dic
     if task.kind == "rank":
         ranks = np.empty(len(task.queries))
         for i, (query, hits) in enumerate(zip(task.queries, hits_per_query)):
-            scores = [h.score for h in hits if doc_label_of.get(h.id) == query.label]
-            # Pessimistic, as in metrics.ranks_from_similarity: every hit scoring >= it ranks above.
-            ranks[i] = sum(1 for h in hits if h.score >= scores[0]) if scores else math.inf
+            at = [n for n, h in enumerate(hits) if doc_label_of.get(h.id) == query.label]
+            if not at:
+                ranks[i] = math.inf
+            elif by_position:  # boosted lists: the order is not the score's (store/boost.py)
+                ranks[i] = at[0] + 1
+            else:  # pessimistic, as in metrics.ranks_from_similarity: every hit scoring >= it ranks above
+                ranks[i] = sum(1 for h in hits if h.score >= hits[at[0]].score)
         return _rank_summary(ranks, rank_cutoff, full_mrr=False)
     per_query = {k: np.empty(len(task.queries)) for k in PRECISION_KS}
     for i, (query, hits) in enumerate(zip(task.queries, hits_per_query)):

@@ -155,13 +155,17 @@ class _TextCache:
         return np.stack([self.vectors[t] for t in texts]) if texts else np.zeros((0, self.embedder.dim), np.float32)
 
 
-def _store_hits(store, query_vectors: np.ndarray, queries, filtered: bool, limit: int, exact: bool) -> list:
+def _store_hits(store, query_vectors: np.ndarray, queries, form: str, limit: int, exact: bool) -> list:
+    """form: "text" (no filters), "filters" (query.filters as store filters), "boost" (as boosts)."""
     from fashion_search.store.base import Filters
 
     hits = []
     for vector, query in zip(query_vectors, queries):
+        if form == "boost":
+            hits.append(store.search(vector, limit=limit, exact=exact, boost=eval_scoring.boost_pairs(query)))
+            continue
         filters = (Filters({k: v if isinstance(v, list) else [v] for k, v in query.filters.items()})
-                   if filtered else None)
+                   if form == "filters" else None)
         hits.append(store.search(vector, filters=filters, limit=limit, exact=exact))
     return hits
 
@@ -197,17 +201,27 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
             store.optimize()
         for task in tqdm(tasks, desc="tasks"):
             label_of = dict(zip((p.id for p in products), task.doc_labels))
-            forms = [(task.name, False)] + ([(f"{task.name}+filters", True)] if task.has_filtered else [])
-            for name, filtered in forms:
-                queries = [q for q in task.queries if q.filtered_text is not None] if filtered else task.queries
+            forms = [(task.name, "text")]
+            if task.has_filtered:
+                forms.append((f"{task.name}+filters", "filters"))
+                if task.kind == "rank":  # the name task: its offers also as the page's default boosts
+                    forms.append((f"{task.name}+boost", "boost"))
+            for name, form in forms:
+                filtered = form == "filters"
+                queries = [q for q in task.queries if q.filtered_text is not None] if form != "text" else task.queries
                 sub = eval_tasks.Task(task.name, task.kind, queries, task.doc_labels)
                 vectors = encode([q.filtered_text if filtered else q.text for q in queries])
-                scores = {"exact": eval_scoring.score_exact(sub, vectors, image_emb, products, filtered=filtered,
-                                                          rank_cutoff=cfg.store_limit)}
+                if form == "boost":
+                    exact = eval_scoring.score_boosted(sub, vectors, image_emb, products, rank_cutoff=cfg.store_limit)
+                else:
+                    exact = eval_scoring.score_exact(sub, vectors, image_emb, products, filtered=filtered,
+                                                     rank_cutoff=cfg.store_limit)
+                scores = {"exact": exact}
                 if store is not None:
                     limit = cfg.store_limit if task.kind == "rank" else SEARCH_LIMIT_PRECISION
-                    hits = _store_hits(store, vectors, queries, filtered, limit, store_exact)
-                    scores["store"] = eval_scoring.score_hits(sub, hits, label_of, rank_cutoff=cfg.store_limit)
+                    hits = _store_hits(store, vectors, queries, form, limit, store_exact)
+                    scores["store"] = eval_scoring.score_hits(sub, hits, label_of, rank_cutoff=cfg.store_limit,
+                                                              by_position=form == "boost")
                 eval_scoring.collect_scores(results, name, scores)
             results.setdefault("skipped", {})[task.name] = task.skipped
             results.setdefault("queries", {})[task.name] = len(task.queries)

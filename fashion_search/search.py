@@ -12,12 +12,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from fashion_search.catalog import KEYWORD_FIELDS, Catalog, CatalogError, ImageError, open_catalog
+from fashion_search.query_filters import SUGGEST_FIELDS, suggest_from_index, value_index
 from fashion_search.store.base import Filters, Hit
 
 # Keyword fields and the year: the year's facet gives the range for the page's year slider.
@@ -35,6 +36,7 @@ class SearchResult:
     encode_ms: float  # time to turn the query into a vector (0 for more-like-this: stored vector)
     search_ms: float  # time spent in the store
     cached: bool = False  # the query vector came from a TextVectorCache, not the encoder
+    boosted: list[tuple[str, str]] = field(default_factory=list)  # (field, value) pairs ranked first
 
     @property
     def products(self) -> list[ProductHit]:
@@ -141,8 +143,24 @@ class Searcher:
         self.embedder = embedder
         self.store = store
         self.text_cache = text_cache
+        self._values: dict | None = None  # the store's values per SUGGEST_FIELDS field, as a phrase index
+        self._values_lock = threading.Lock()
 
-    def text(self, query: str, filters: Filters | None = None, limit: int = 24) -> SearchResult:
+    def named_values(self, query: str, filters: Filters | None = None) -> list[tuple[str, str]]:
+        """The catalog values the query's words name (query_filters), minus those already filtered on.
+
+        The value index is read from the store's facets once per Searcher (the page keeps one per
+        store), so values added by a later ingest are named after the page restarts.
+        """
+        with self._values_lock:
+            if self._values is None:
+                self._values = value_index({f: [v for v, _ in self.store.facets(f, limit=10_000)]
+                                            for f in SUGGEST_FIELDS})
+        return suggest_from_index(query, self._values, (filters or Filters()).values)
+
+    def text(self, query: str, filters: Filters | None = None, limit: int = 24, boost=()) -> SearchResult:
+        """boost: (field, value) pairs whose products rank first (store/boost.py), usually
+        named_values(query); result.boosted repeats them so the page can say what it did."""
         query = (query or "").strip()
         if not query:
             raise ValueError("empty query: type a few words, e.g. 'red summer dress'")
@@ -152,7 +170,7 @@ class Searcher:
         else:
             vector, cached = self.text_cache.get_or_encode(query, lambda text: self.embedder.encode_texts([text])[0])
         encode_ms = _elapsed_ms(start)
-        result = self._search(vector, filters, limit, encode_ms)
+        result = self._search(vector, filters, limit, encode_ms, list(boost))
         result.cached = cached
         return result
 
@@ -168,10 +186,10 @@ class Searcher:
         hits = self.store.more_like_this(int(product_id), filters=filters, limit=limit)
         return SearchResult(hits=hits, encode_ms=0.0, search_ms=_elapsed_ms(start))
 
-    def _search(self, vector, filters, limit, encode_ms) -> SearchResult:
+    def _search(self, vector, filters, limit, encode_ms, boost=()) -> SearchResult:
         start = time.perf_counter()
-        hits = self.store.search(vector, filters=filters, limit=limit)
-        return SearchResult(hits=hits, encode_ms=encode_ms, search_ms=_elapsed_ms(start))
+        hits = self.store.search(vector, filters=filters, limit=limit, boost=boost)
+        return SearchResult(hits=hits, encode_ms=encode_ms, search_ms=_elapsed_ms(start), boosted=list(boost))
 
     def product(self, product_id: int) -> ProductHit | None:
         hits = self.store.retrieve([int(product_id)])

@@ -11,6 +11,7 @@ import pytest
 from fashion_search import eval_scoring, eval_tasks, evaluate
 from fashion_search.catalog import Product
 from fashion_search.splits import save_splits, split_ids
+from fashion_search.store import Hit
 
 
 def _product(i, article, gender="Men", sub=None, name=None):
@@ -307,3 +308,27 @@ def test_name_queries_with_the_offered_filters_rank_within_them():
     assert filtered["MRR"] == pytest.approx((1 + 0 + 1 / 3) / 3)
     with pytest.raises(ValueError, match="needs the corpus products"):
         eval_scoring.score_exact(task, texts, images, filtered=True)
+
+
+def test_name_queries_with_the_offered_values_as_boosts_rank_matches_first():
+    """The same corpus as above with the offers boosted instead of filtered (store/boost.py's order):
+    query 0's product matches all three boosts (rank 1); query 1's product, which the filter lost,
+    matches one of two and ranks 2nd behind the Men's T-shirt; query 2's boosts (Jeans OR Tshirts) match
+    every product once, so similarity decides (rank 3)."""
+    products = [_product(0, "Tshirts", name="Acme Men Black Tshirt"),
+                _product(1, "Tshirts", gender="Women", name="Acme Men Tshirt"),
+                _product(2, "Jeans", name="Acme Jeans or Tshirts")]
+    values = {"gender": ["Men", "Women"], "articleType": ["Tshirts", "Jeans"], "baseColour": ["Black"]}
+    task = eval_tasks.name_task(products, values)
+    texts = np.array([[0.5, 0.9, 0.0], [0.0, 1.0, 0.0], [0.9, 0.8, 0.1]], dtype=np.float32)
+    boosted = eval_scoring.score_boosted(task, texts, np.eye(3, dtype=np.float32), products, rank_cutoff=100)
+    assert boosted["R@1"] == pytest.approx(1 / 3) and boosted["R@10"] == pytest.approx(1.0)
+    assert boosted["MRR"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    # The store's boosted hit lists are ranked by position, not by their (similarity) scores.
+    hits = [[Hit(1000, 0.5, {}), Hit(1001, 0.9, {})], [Hit(1000, 0.0, {}), Hit(1001, 1.0, {})],
+            [Hit(1000, 0.9, {}), Hit(1001, 0.8, {}), Hit(1002, 0.1, {})]]
+    label_of = dict(zip((p.id for p in products), task.doc_labels))
+    store = eval_scoring.score_hits(task, hits, label_of, rank_cutoff=100, by_position=True)
+    assert store["R@1"] == pytest.approx(1 / 3) and store["MRR@100"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    by_score = eval_scoring.score_hits(task, hits, label_of, rank_cutoff=100)
+    assert by_score["MRR@100"] == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)  # what reading scores would claim

@@ -170,3 +170,23 @@ def test_catalog_root_is_read_from_model_info_when_recorded():
 def test_image_search_accepts_non_rgb_images(searcher):
     grey = Image.new("L", (60, 80), 128)
     assert len(searcher.image(grey, limit=3).hits) == 3
+
+
+def test_boost_named_ranks_products_matching_the_typed_values_first(searcher):
+    """'red dresses': Red and Dresses are named; hits matching both come first, then one, then none,
+    each group by similarity; the same products as the plain query's neighbours, reordered."""
+    plain = searcher.text("red dresses", limit=240)  # every product of the demo store, by similarity
+    boosted = searcher.text("red dresses", limit=240, boost=searcher.named_values("red dresses"))
+    assert set(boosted.boosted) == {("baseColour", "Red"), ("articleType", "Dresses")}
+    assert plain.boosted == []
+
+    def matched(hit):
+        return sum(hit.payload.get(f) == v for f, v in boosted.boosted)
+
+    want = sorted(plain.hits, key=lambda h: (-matched(h), -h.score))
+    assert [h.id for h in boosted.hits] == [h.id for h in want]
+    assert matched(boosted.hits[0]) == 2 and [h.id for h in boosted.hits] != [h.id for h in plain.hits]
+    # A value already chosen as a filter is not boosted again; words naming nothing boost nothing.
+    only_red = Filters({"baseColour": ["Red"]})
+    assert searcher.named_values("red dresses", only_red) == [("articleType", "Dresses")]
+    assert searcher.named_values("something nice") == []
