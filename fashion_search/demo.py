@@ -115,13 +115,15 @@ def example_queries(config: DemoConfig, model_dir: Path, queries=EXAMPLE_QUERIES
         facets = searcher.facets_for_filters(None, fields=KEYWORD_FIELDS)
         values = {field: [value for value, _ in counts] for field, counts in facets.items()}
         for query in queries:
-            result = searcher.text(query, limit=top)
+            # As the page shows it by default: the values the words name rank first (and are offered).
+            named = suggest_filters(query, values)
+            result = searcher.text(query, limit=top, boost=named)
             lines.append(f'"{query}"  ({result.encode_ms:.1f} ms encode, {result.search_ms:.1f} ms search)')
+            if named:
+                lines.append("   first: products matching " + ", ".join(f"{f}={v}" for f, v in named)
+                             + " (the page also offers them as one-click filters)")
             lines += [f"   {p.score:.3f}  {p.title}  [{p.articleType}, {p.baseColour}, {p.gender}]"
                       for p in result.products]
-            offers = suggest_filters(query, values)  # what the page offers as one-click filters
-            if offers:
-                lines.append("   the page offers: " + ", ".join(f"{field}={value}" for field, value in offers))
     return "\n".join(lines)
 
 

@@ -78,7 +78,7 @@ def facet_table(_searcher: Searcher, data_key: str, filters_key: tuple) -> dict:
 
 def init_state() -> None:
     defaults = {"query_box": "", "query": "", "mode": "text", "similar_to": None, "top_k": 24,
-                "upload_bytes": None, "upload_name": None, "upload_error": None, "upload_generation": 0}
+                "boost_named": True, "upload_bytes": None, "upload_name": None, "upload_error": None, "upload_generation": 0}
     defaults.update({ui.filter_key(f): [] for f in KEYWORD_FIELDS})
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -233,7 +233,12 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
                 "or pick one of the examples above.", icon=":material/search:")
         return
     else:
-        result, what = searcher.text(state.query, filters, limit), "text"
+        # The catalog values the words name, among those with products under the other filters (the
+        # page's facets), so neither a boost nor an offer ever points at nothing.
+        values = {field: [value for value, count in facets.get(field, []) if count] for field in KEYWORD_FIELDS}
+        named = suggest_filters(state.query, values, filters.values)
+        boost = named if state.boost_named else []
+        result, what = searcher.text(state.query, filters, limit, boost=boost), "text"
     if not result.hits:
         loosen = ("Loosen them: remove a filter in the sidebar or widen the year range."
                   if not filters.is_empty() else "The collection has nothing else to show.")
@@ -243,9 +248,8 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
         return
     ui.latency_caption_ui(len(result.hits), result.encode_ms, result.search_ms, what, cached=result.cached)
     if what == "text":
-        # Only values that still have products under the other filters: an offer never leads nowhere.
-        values = {field: [value for value, count in facets.get(field, []) if count] for field in KEYWORD_FIELDS}
-        ui.filter_suggestions_ui(suggest_filters(state.query, values, filters.values), on_add_filter)
+        ui.boost_caption_ui(result.boosted)
+        ui.filter_suggestions_ui(named, on_add_filter)
     products = result.products
     hidden_roots = sorted({str(p.catalog) for p in products if not images.allows(p)})
     if hidden_roots:

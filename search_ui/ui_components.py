@@ -82,6 +82,10 @@ def filters_ui(facets: dict, year_bounds: tuple[int, int] | None, on_clear: Call
     st.sidebar.button("Clear filters", on_click=on_clear, icon=":material/filter_alt_off:", width="stretch")
     st.sidebar.divider()
     st.sidebar.select_slider("Results to show", options=TOP_K_CHOICES, key="top_k")
+    st.sidebar.toggle("Typed values first", key="boost_named",
+                      help="Products whose catalog colour, type, gender or usage is named in the query "
+                           "come first (more named values first), then the rest, each by similarity. "
+                           "Nothing is hidden; use the Narrow to buttons for that.")
 
 
 def upload_ui(on_upload: Callable, key: str) -> None:
@@ -135,6 +139,13 @@ def results_grid_ui(products: list[ProductHit], image_uri: Callable, on_more_lik
                 st.markdown(card_html(product, image_uri(product)), unsafe_allow_html=True)
                 st.button("More like this", key=f"more_{product.id}", on_click=on_more_like_this,
                           args=(product.id,), icon=":material/auto_awesome:", width="stretch")
+
+
+def boost_caption_ui(boosted: list[tuple[str, str]]) -> None:
+    """Says which typed values ranked first, so an order that is not by score is never a mystery."""
+    if boosted:
+        named = " · ".join(f"{FILTER_LABELS.get(field, field)}: {value}" for field, value in boosted)
+        st.caption(f"First: products matching {named}, then by similarity (sidebar: Typed values first).")
 
 
 def filter_suggestions_ui(suggestions: list[tuple[str, str]], on_add: Callable) -> None:

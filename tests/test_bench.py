@@ -95,7 +95,9 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     assert math.isfinite(search["overhead_paired_median"]) and search["overhead_paired_median"] > -1
     assert search["encoder_one_thread"]["n"] == 6 and search["torch_threads_default"] >= 1
     assert runner.torch.get_num_threads() == search["torch_threads_default"]  # restored afterwards
-    assert search["filter_click"]["n"] == 6
+    assert search["filter_click"]["n"] == 6 and search["boosted"]["n"] == 6
+    assert math.isfinite(search["boosted_overhead_p50"]) and search["boosted_overhead_p50"] > -1
+    assert search["boosted_queries"] == 6  # "men black casual shoes" + gender, type filters: Black is boosted
     for key in ("qps_4_clients", "qps_1_client", "qps_ratio_4_vs_1", "one_thread_speedup_p50",
                 "filter_click_vs_encoder_p50"):
         assert _finite_positive(search[key]), key

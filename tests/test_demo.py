@@ -18,8 +18,13 @@ def test_demo_trains_ingests_and_answers_the_example_queries(tmp_path, capsys):
     out = capsys.readouterr().out
     assert all(f'"{q}"' in out for q in demo.EXAMPLE_QUERIES)
     assert "t2i/R@10" in out  # the retrieval summary from the training report
-    # "red summer dress": the page's one-click filters for the values the query names
-    assert "the page offers: baseColour=Red, articleType=Dresses" in out
+    # "red summer dress" as the page ranks it: the values the query names first (and offered as filters)
+    lines = out.splitlines()
+    at = lines.index("   first: products matching baseColour=Red, articleType=Dresses "
+                     "(the page also offers them as one-click filters)")
+    assert lines[at - 1].startswith('"red summer dress"')
+    top = lines[at + 1]  # "   0.123  name  [articleType, baseColour, gender]"
+    assert "[Dresses," in top or ", Red," in top
     with open_store(str(store)) as opened:
         assert opened.count() == 160  # every product, ingested once
         assert opened.model_info()["catalog"] == str(catalog.resolve())

@@ -76,13 +76,19 @@ def shown_ids(at: AppTest) -> list[int]:
     return [int(re.search(r'data-product-id="(\d+)"', card).group(1)) for card in cards]
 
 
+def page_ranking(reference: Searcher, query: str, filters: Filters | None = None, boost: bool = True):
+    """The library's answer for what the page shows: by default the values the query names rank first."""
+    named = reference.named_values(query, filters) if boost else []
+    return reference.text(query, filters, limit=24, boost=named)
+
+
 def texts(elements) -> str:
     return "\n".join(e.value for e in elements)
 
 
 def test_a_query_renders_the_library_ranking_with_latency(page_env, reference):
     at = search(run_page(), "red summer dress")
-    expected = reference.text("red summer dress", limit=24)
+    expected = page_ranking(reference, "red summer dress")
     assert shown_ids(at) == [h.id for h in expected.hits]
     assert not at.error
     assert re.search(r"24 results · text encoding \d+\.\d ms · search \d+\.\d ms", texts(at.caption))
@@ -98,7 +104,7 @@ def test_a_filter_click_reuses_the_query_vector(page_env, reference):
     at.multiselect(key="filter_gender").set_value(["Men"]).run()  # same text, new filter: a rerun
     assert not at.exception, [e.value for e in at.exception]
     assert re.search(r"text encoding cached · search \d+\.\d ms", texts(at.caption))
-    expected = reference.text(query, Filters({"gender": ["Men"]}), limit=24)
+    expected = page_ranking(reference, query, Filters({"gender": ["Men"]}))
     assert shown_ids(at) == [h.id for h in expected.hits] and expected.hits
 
 
@@ -115,13 +121,30 @@ def test_values_the_query_names_are_one_click_filters(page_env, reference):
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["filter_baseColour"] == ["Red"]
     assert at.multiselect(key="filter_baseColour").value == ["Red"]
-    expected = reference.text(query, Filters({"baseColour": ["Red"]}), limit=24)
+    expected = page_ranking(reference, query, Filters({"baseColour": ["Red"]}))
     assert shown_ids(at) == [h.id for h in expected.hits] and expected.hits
     assert all(h.payload["baseColour"] == "Red" for h in expected.hits)
     assert re.search(r"text encoding cached", texts(at.caption))  # the click reran the store query only
     # The applied value is no longer offered; the others still are.
     offered = {b.key for b in at.button if b.key and b.key.startswith("suggest_")}
     assert "suggest_baseColour_Red" not in offered and "suggest_articleType_Tshirts" in offered
+
+
+def test_named_values_rank_first_and_the_toggle_turns_it_off(page_env, reference):
+    query = "red dresses"  # no other test searches this text
+    at = search(run_page(), query)
+    boosted = page_ranking(reference, query)
+    assert boosted.boosted == [("baseColour", "Red"), ("articleType", "Dresses")]
+    assert shown_ids(at) == [h.id for h in boosted.hits]
+    first = boosted.hits[0].payload
+    assert (first["baseColour"], first["articleType"]) == ("Red", "Dresses")
+    assert "First: products matching Colour: Red · Article type: Dresses" in texts(at.caption)
+    at.toggle(key="boost_named").set_value(False).run()
+    assert not at.exception, [e.value for e in at.exception]
+    plain = page_ranking(reference, query, boost=False)
+    assert shown_ids(at) == [h.id for h in plain.hits] != [h.id for h in boosted.hits]
+    assert "First: products matching" not in texts(at.caption)
+    assert re.search(r"text encoding cached", texts(at.caption))  # the toggle reran the store query only
 
 
 def test_a_value_with_no_products_under_the_filters_is_not_offered(page_env, reference):
@@ -132,7 +155,7 @@ def test_a_value_with_no_products_under_the_filters_is_not_offered(page_env, ref
     assert "suggest_articleType_Tshirts" not in offered  # no footwear is a T-shirt
     men_footwear = reference.store.count(Filters({"masterCategory": ["Footwear"], "gender": ["Men"]}))
     assert ("suggest_gender_Men" in offered) == (men_footwear > 0) and men_footwear > 0
-    assert shown_ids(at) == [h.id for h in reference.text("black tshirts for men", footwear, limit=24).hits]
+    assert shown_ids(at) == [h.id for h in page_ranking(reference, "black tshirts for men", footwear).hits]
 
 
 def test_every_result_satisfies_the_chosen_filters(page_env, reference):
@@ -182,14 +205,14 @@ def test_more_like_this_shows_neighbours_without_the_source(page_env, reference)
     assert "More like this" in texts(at.markdown)
     assert "text encoding" not in texts(at.caption)  # nothing was encoded
     at.button(key="back_from_similar").click().run()
-    assert shown_ids(at) == [h.id for h in reference.text("blue jeans", limit=24).hits]
+    assert shown_ids(at) == [h.id for h in page_ranking(reference, "blue jeans").hits]
 
 
 def test_an_example_query_is_one_click_away(page_env, reference):
     at = run_page()
     at.button(key="example_0").click().run()
     query = at.text_input(key="query_box").value
-    assert query and shown_ids(at) == [h.id for h in reference.text(query, limit=24).hits]
+    assert query and shown_ids(at) == [h.id for h in page_ranking(reference, query).hits]
 
 
 def test_search_by_uploaded_image_finds_that_product(page_env, demo):
