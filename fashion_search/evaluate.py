@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from fashion_search import eval_scoring, eval_tasks
+from fashion_search import eval_scoring, eval_shopper, eval_tasks
 from fashion_search.cli import option, parse_dataclass
 from fashion_search.catalog import KEYWORD_FIELDS, ImageError, open_catalog
 
@@ -225,6 +225,11 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
                 eval_scoring.collect_scores(results, name, scores)
             results.setdefault("skipped", {})[task.name] = task.skipped
             results.setdefault("queries", {})[task.name] = len(task.queries)
+        shopper, info = eval_shopper.shopper_scores(products, image_emb, encode, store, exact=store_exact)
+        for name, scores in shopper.items():
+            eval_scoring.collect_scores(results, name, scores)
+        results.setdefault("skipped", {})["shopper"] = {**info["skipped"], "queries": info["skipped_queries"]}
+        results.setdefault("queries", {})["shopper"] = info["queries"]
     finally:
         if store is not None:
             store.close()
