@@ -1,12 +1,13 @@
 """The catalog values a typed query names: "navy blue tshirt for men" -> articleType Tshirts, baseColour
-Navy Blue, gender Men, each offered on the search page as a one-click filter (season is not: see
-SUGGEST_FIELDS).
+Navy Blue, gender Men. The search page ranks products matching them first (store/boost.py; a sidebar
+toggle turns that off) and offers each as a one-click filter (season is neither: see SUGGEST_FIELDS).
 
 Why: the page ranks by the text embedding, which for confusable colours (Cream / Off White / Beige,
 Maroon / Burgundy) puts about 7 of 10 right (test colour P@10 0.695), while the catalog's own labels
-are exact. Nothing is applied silently: a typed word can describe a style rather than a facet ("summer
-dress" in a winter sale), so the shopper chooses, and the text vector is cached so the click reruns
-the store query only.
+are exact. Nothing is filtered silently: a typed word can describe a style rather than a facet, or a
+brand ("Red Rose" nightdresses are Maroon), so a boost only reorders (a product whose label disagrees
+still shows, lower) and hiding the rest is the shopper's click; the text vector is cached so the click
+reruns the store query only.
 
 Matching is on whole words, case-insensitive, with hyphens and spaces ignored inside a phrase
 ("t-shirt" = "tshirt", "navy-blue" = "navy blue") and singular = plural (captions.singular); longer

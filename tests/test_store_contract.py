@@ -5,6 +5,7 @@ counts and facets, the written arrays for retrieve/scroll.
 """
 
 import os
+from collections import Counter
 import shutil
 import tempfile
 from pathlib import Path
@@ -409,3 +410,37 @@ def test_edge_hnsw_recall_after_optimize(store_dir):
     weak.optimize()
     assert _mean_recall_at_10(weak, queries, recall_filters[1]) < 0.9
     weak.close()
+
+
+def test_edge_boosted_search_keeps_its_recall_through_hnsw(store_dir):
+    """Forced HNSW (1 KB thresholds) on 20k clustered points: a query near the T-shirt cluster boosting a
+    type + colour pair that 0.2-1% of the points have. The level filtered to that pair must be searched
+    with ACORN; when Edge ignored the params set on the prefetches alone, recall@10 here was 0.44."""
+    from fashion_search.bench.points import PointGenerator, build_store
+
+    n, dim = 20_000, 32
+    generator = PointGenerator(n, dim, seed=0)
+    ids, vectors, payloads = [], [], []
+    for chunk_ids, chunk_vectors, chunk_payloads in generator.chunks():
+        ids += chunk_ids
+        vectors.append(chunk_vectors)
+        payloads += chunk_payloads
+    ids, vectors = np.array(ids), np.concatenate(vectors)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    pairs = Counter((p["articleType"], p["baseColour"]) for p in payloads)
+    rare = [pair for pair, c in pairs.most_common() if 0.002 * n < c < 0.01 * n and pair[0] != "Tshirts"][:10]
+    assert len(rare) == 10
+    store, _ = build_store(str(store_dir), generator, indexing_threshold_kb=1, full_scan_threshold_kb=1)
+    try:
+        assert store.stats()["indexed_vectors"] == n
+        recall = []
+        for k, (article, colour) in enumerate(rare):
+            query = generator.direction("articleType", "Tshirts") + 0.3 * np.random.default_rng(k).normal(size=dim)
+            cosine = unit @ (query / np.linalg.norm(query))
+            matched = np.array([(p["articleType"] == article) + (p["baseColour"] == colour) for p in payloads])
+            want = set(ids[np.lexsort((-cosine, -matched))[:10]].tolist())
+            hits = store.search(query, limit=10, boost=[("articleType", article), ("baseColour", colour)])
+            recall.append(len(want & {h.id for h in hits}) / 10)
+        assert np.mean(recall) >= 0.95, recall
+    finally:
+        store.close()

@@ -241,15 +241,14 @@ class ServerStore(VectorStore):
                        boost: list[tuple[str, str]]) -> list[Hit]:
         """The Edge backend's request in qdrant-client's terms (store/boost.py says why it is exact)."""
         conditions = [qm.FieldCondition(key=name, match=qm.MatchValue(value=value)) for name, value in boost]
-        levels = []
-        for level in range(len(conditions) + 1):
-            flt = to_client_filter(filters, at_least=(conditions, level))
-            levels.append(qm.Prefetch(query=vector, filter=flt, limit=limit, params=self._params(flt, exact)))
-        union = qm.Prefetch(query=vector, prefetch=levels, limit=limit * len(levels), params=self._params(None, exact))
+        levels = [to_client_filter(filters, at_least=(conditions, level)) for level in range(len(conditions) + 1)]
+        params = self._params(levels[-1], exact)  # on every stage, as edge.py does
+        union = qm.Prefetch(query=vector, limit=limit * len(levels), params=params, prefetch=[
+            qm.Prefetch(query=vector, filter=flt, limit=limit, params=params) for flt in levels])
         formula = qm.FormulaQuery(formula=qm.SumExpression(
             sum=["$score"] + [qm.MultExpression(mult=[boosting.WEIGHT, c]) for c in conditions]))
-        response = self._call("query_points", prefetch=union, query=formula, limit=limit,
-                              with_payload=True, with_vectors=False)
+        response = self._call("query_points", prefetch=union, query=formula, limit=limit, with_payload=True,
+                              with_vectors=False, search_params=params)
         return [Hit(int(p.id), boosting.similarity_of(p.score, p.payload, boost), dict(p.payload or {}))
                 for p in response.points]
 
