@@ -55,6 +55,11 @@ def test_point_generator_is_deterministic_clustered_and_filterable():
         assert vector.shape == (32,)
         gender, article = filters.values["gender"][0], filters.values["articleType"][0]
         assert any(p["gender"] == gender and p["articleType"] == article for p in first.pool)
+    # with_boost: the same queries, plus the colour of the product each was drawn from
+    for (vector, filters), (same_vector, same_filters, boost) in zip(first.queries(20), first.queries(20, with_boost=True)):
+        assert np.array_equal(vector, same_vector) and same_filters == filters and boost[0][0] == "baseColour"
+        assert any(p["gender"] == filters.values["gender"][0] and p["articleType"] == filters.values["articleType"][0]
+                   and p["baseColour"] == boost[0][1] for p in first.pool)
 
 
 def test_config_defaults_and_errors():
@@ -106,6 +111,7 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     assert store["edge_300"]["points"] == 300 and store["edge_600"]["filtered"]["n"] == 6
     assert _finite_positive(store["filtered_p50_ratio_600_vs_300"])
     assert _finite_positive(store["edge_600"]["filtered_vs_unfiltered_p50"])
+    assert store["edge_600"]["boosted"]["n"] == 6 and _finite_positive(store["edge_600"]["boosted_vs_filtered_p50"])
     assert store["edge_vs_local_mode"]["points"] == 300 and _finite_positive(store["edge_vs_local_mode"]["edge_speedup_p50"])
     ingest = sections["ingest"]
     assert ingest["images"] == 16

@@ -75,13 +75,19 @@ class PointGenerator:
             rng = np.random.default_rng([self.seed, start, 2])
             yield list(range(start + 1, stop + 1)), self.vectors_for(payloads, rng), payloads
 
-    def queries(self, count: int, seed: int = 1) -> list[tuple[np.ndarray, Filters]]:
+    def queries(self, count: int, seed: int = 1, with_boost: bool = False) -> list[tuple]:
         """Query vectors near a product's cluster, with the filter a shopper would add for it
-        (gender + articleType of that product), so every filter matches something."""
+        (gender + articleType of that product), so every filter matches something. with_boost adds a
+        third item, [("baseColour", its colour)]: the value a typed "men black casual shoes" names
+        beyond those filters, as the search page boosts it."""
         rng = np.random.default_rng([self.seed, seed, 3])
         chosen = [self.pool[i] for i in rng.integers(0, len(self.pool), count)]
         vectors = self.vectors_for(chosen, rng)
-        return [(v, Filters({"gender": [p["gender"]], "articleType": [p["articleType"]]})) for v, p in zip(vectors, chosen)]
+        out = []
+        for v, p in zip(vectors, chosen):
+            query = (v, Filters({"gender": [p["gender"]], "articleType": [p["articleType"]]}))
+            out.append(query + ([("baseColour", p["baseColour"])],) if with_boost else query)
+        return out
 
 
 def build_store(location: str, generator: PointGenerator, collection: str = "bench", **store_kw):

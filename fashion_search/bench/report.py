@@ -43,6 +43,8 @@ def summary_rows(sections: dict) -> list[dict]:
                 rows.append(_row("store", f"{key} filtered p50 ms (vs unfiltered)", entry["filtered"]["p50_ms"],
                                  _pair(entry["filtered"]["p50_ms"], entry["unfiltered"]["p50_ms"], "ms"),
                                  "" if target is None else f"<= {target:g} ms", entry.get("filtered_p50_met")))
+                rows.append(_row("store", f"{key} filtered + boosted colour p50 ms (vs filtered)", entry["boosted"]["p50_ms"],
+                                 _pair(entry["boosted"]["p50_ms"], entry["filtered"]["p50_ms"], "ms")))
             elif key.startswith("filtered_p50_ratio_"):
                 rows.append(_row("store", key, entry))
         local = s["edge_vs_local_mode"]
