@@ -17,7 +17,6 @@ import argparse
 import json
 import math
 import os
-import random
 import sys
 import tempfile
 import time
@@ -138,7 +137,7 @@ class Captions:
     """Every product's weighted captions, pre-tokenized into one padded id matrix."""
 
     def __init__(self, products, tokenizer, max_len: int, uniform: bool):
-        texts, owner, weights = [], [], []
+        texts, weights = [], []
         self.offsets = [0]
         for p in products:
             for text, w in _weighted_captions(p).items():

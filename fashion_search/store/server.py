@@ -27,32 +27,12 @@ from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Co
                    IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
                    dim_conflict_message, model_conflict_message, same_model, sort_facets)
+from .server_requests import boosted_query, to_client_filter
 
 log = logging.getLogger(__name__)
 
 METADATA_KEY = "fashion_search"
 OPTIMIZE_WAIT_S = 600
-
-
-def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
-                     at_least: tuple[list, int] | None = None) -> qm.Filter | None:
-    """at_least: (conditions, m): also require m of those conditions (a boost level, store/boost.py)."""
-    must = []
-    for clause in (filters or Filters()).clauses():
-        if clause[0] == "any":
-            _, name, values = clause          # MatchAny = OR within the field
-            # One value: MatchValue, as in edge.py (the same matches, a faster path in Qdrant's index).
-            match = qm.MatchValue(value=values[0]) if len(values) == 1 else qm.MatchAny(any=values)
-            must.append(qm.FieldCondition(key=name, match=match))
-        else:
-            _, name, gte, lte = clause
-            must.append(qm.FieldCondition(key=name, range=qm.Range(gte=gte, lte=lte)))
-    must_not = [qm.HasIdCondition(has_id=list(exclude_ids))] if exclude_ids else None
-    min_should = (qm.MinShould(conditions=at_least[0], min_count=at_least[1])
-                  if at_least and at_least[1] > 0 else None)
-    if not must and not must_not and min_should is None:
-        return None
-    return qm.Filter(must=must or None, must_not=must_not, min_should=min_should)
 
 
 class ServerStore(VectorStore):
@@ -240,15 +220,8 @@ class ServerStore(VectorStore):
     def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
                        boost: list[tuple[str, str]]) -> list[Hit]:
         """The Edge backend's request in qdrant-client's terms (store/boost.py says why it is exact)."""
-        conditions = [qm.FieldCondition(key=name, match=qm.MatchValue(value=value)) for name, value in boost]
-        levels = [to_client_filter(filters, at_least=(conditions, level)) for level in range(len(conditions) + 1)]
-        params = self._params(levels[-1], exact)  # on every stage, as edge.py does
-        union = qm.Prefetch(query=vector, limit=limit * len(levels), params=params, prefetch=[
-            qm.Prefetch(query=vector, filter=flt, limit=limit, params=params) for flt in levels])
-        formula = qm.FormulaQuery(formula=qm.SumExpression(
-            sum=["$score"] + [qm.MultExpression(mult=[boosting.WEIGHT, c]) for c in conditions]))
-        response = self._call("query_points", prefetch=union, query=formula, limit=limit, with_payload=True,
-                              with_vectors=False, search_params=params)
+        request = boosted_query(vector, filters, limit, boost, lambda flt: self._params(flt, exact))
+        response = self._call("query_points", **request, limit=limit, with_payload=True, with_vectors=False)
         return [Hit(int(p.id), boosting.similarity_of(p.score, p.payload, boost), dict(p.payload or {}))
                 for p in response.points]
 
