@@ -257,7 +257,7 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
                 f"({', '.join(images.roots) or 'none'}), and these results come from "
                 f"{', '.join(hidden_roots)}. Start the page with `--catalog PATH` (or set FASHION_CATALOG).",
                 icon=":material/hide_image:")
-    ui.results_grid_ui(products, image_uri, on_more_like_this)
+    ui.results_grid_ui(products, image_uri, on_more_like_this, frozenset(result.boosted))
 
 
 def main(argv: list[str] | None = None) -> None:

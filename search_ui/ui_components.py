@@ -114,11 +114,17 @@ def _image_html(uri: str | None, alt: str, css_class: str = "fs-img") -> str:
     return f'<div class="{css_class}"><img src="{uri}" alt="{html.escape(alt)}"></div>'
 
 
-def card_html(product: ProductHit, image_uri: str | None) -> str:
-    chips = "".join(
-        f'<span class="fs-chip fs-chip-{field}" title="{field}">{html.escape(value)}</span>'
-        for field, value in product.attributes() if field != "year"
-    )
+def _chip(field: str, value: str, matched: bool) -> str:
+    css, title = (f"fs-chip fs-chip-{field} fs-chip-match", f"{field}: named in your query") if matched \
+        else (f"fs-chip fs-chip-{field}", field)
+    return f'<span class="{css}" title="{title}">{html.escape(value)}</span>'
+
+
+def card_html(product: ProductHit, image_uri: str | None, boosted: frozenset = frozenset()) -> str:
+    """boosted: the (field, value) pairs ranked first; the card marks the ones this product has, which
+    is why a lower score can sit above a higher one."""
+    chips = "".join(_chip(field, value, (field, value) in boosted)
+                    for field, value in product.attributes() if field != "year")
     title = html.escape(product.title)
     year = f"{product.year} · " if product.year is not None else ""
     return (
@@ -132,11 +138,12 @@ def card_html(product: ProductHit, image_uri: str | None) -> str:
     )
 
 
-def results_grid_ui(products: list[ProductHit], image_uri: Callable, on_more_like_this: Callable) -> None:
+def results_grid_ui(products: list[ProductHit], image_uri: Callable, on_more_like_this: Callable,
+                    boosted: frozenset = frozenset()) -> None:
     for start in range(0, len(products), GRID_COLUMNS):
         for column, product in zip(st.columns(GRID_COLUMNS), products[start:start + GRID_COLUMNS]):
             with column.container(border=True):
-                st.markdown(card_html(product, image_uri(product)), unsafe_allow_html=True)
+                st.markdown(card_html(product, image_uri(product), boosted), unsafe_allow_html=True)
                 st.button("More like this", key=f"more_{product.id}", on_click=on_more_like_this,
                           args=(product.id,), icon=":material/auto_awesome:", width="stretch")
 

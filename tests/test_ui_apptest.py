@@ -139,11 +139,18 @@ def test_named_values_rank_first_and_the_toggle_turns_it_off(page_env, reference
     first = boosted.hits[0].payload
     assert (first["baseColour"], first["articleType"]) == ("Red", "Dresses")
     assert "First: products matching Colour: Red · Article type: Dresses" in texts(at.caption)
+    cards = [m.value for m in at.markdown if "fs-card" in m.value]
+    # Each card marks exactly the named values it has (why a lower score can rank above a higher one).
+    for card, hit in zip(cards, boosted.hits):
+        assert ("fs-chip-baseColour fs-chip-match" in card) == (hit.payload["baseColour"] == "Red"), hit.payload
+        assert ("fs-chip-articleType fs-chip-match" in card) == (hit.payload["articleType"] == "Dresses")
+    assert {h.payload["articleType"] == "Dresses" for h in boosted.hits} == {True, False}  # both kinds shown
     at.toggle(key="boost_named").set_value(False).run()
     assert not at.exception, [e.value for e in at.exception]
     plain = page_ranking(reference, query, boost=False)
     assert shown_ids(at) == [h.id for h in plain.hits] != [h.id for h in boosted.hits]
     assert "First: products matching" not in texts(at.caption)
+    assert not any("fs-chip-match" in m.value for m in at.markdown)
     assert re.search(r"text encoding cached", texts(at.caption))  # the toggle reran the store query only
 
 
