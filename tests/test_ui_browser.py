@@ -123,6 +123,11 @@ def test_search_filter_and_more_like_this_in_a_real_browser(page_url):
             page.locator(".fs-card").first.wait_for()
             wait_idle(page)
             assert len(cards(page)) == 24
+            # Ranked as the page does by default: the named values first, said and ticked on the cards.
+            page.get_by_text("First: products matching Colour: Red").wait_for()
+            ticked = page.eval_on_selector(".fs-card", "card => [...card.querySelectorAll('.fs-chip-match')]"
+                                                       ".map(chip => getComputedStyle(chip, '::before').content)")
+            assert ticked and all("\u2713" in content for content in ticked), ticked
 
             # 2. A sidebar filter: Gender = Women.
             sidebar = page.get_by_test_id("stSidebar")
