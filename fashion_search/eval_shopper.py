@@ -37,7 +37,8 @@ def shopper_scores(products: Sequence, image_emb: np.ndarray, encode: Callable, 
     """({"shopper": {variant: summary}, "shopper+boost": {...}}, {"queries": n, "skipped": {...}}).
 
     encode: texts -> (Q, D) unit vectors; store: a filled store of the same corpus (ids = product ids)
-    or None for exact scores only; exact: search it without HNSW (then it must equal brute force). Summaries are what eval_scoring.collect_scores folds into a report.
+    or None for exact scores only; exact: search it without HNSW (then it must equal brute force).
+    Summaries are what eval_scoring.collect_scores folds into a report.
     """
     masks: dict = {}
     relevant, kept, skipped = [], [], []
