@@ -34,19 +34,36 @@ def filter_mask(products: Sequence, filters: dict, cache: dict | None = None) ->
     return mask
 
 
-def _filtered_ranks(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products: Sequence) -> np.ndarray:
-    """Each query's rank among the documents passing its filters; infinity when they exclude it."""
+def match_counts(products: Sequence, pairs, cache: dict | None = None) -> np.ndarray:
+    """(D,) int: how many of the (field, value) pairs each document has (store/boost.py's count)."""
+    counts = np.zeros(len(products), dtype=np.int32)
+    for name, value in pairs:
+        counts += filter_mask(products, {name: value}, cache)
+    return counts
+
+
+def _ranks(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, rank_of) -> np.ndarray:
+    """Each query's rank from rank_of(query, similarities to every document, relevant index), with the
+    similarities computed RANK_CHUNK queries at a time (a whole catalog never needs a D x D matrix)."""
     index_of = {label: i for i, label in enumerate(task.doc_labels)}
-    value_masks: dict = {}
     ranks = np.empty(len(task.queries))
     for start in range(0, len(task.queries), RANK_CHUNK):
         block = text_emb[start:start + RANK_CHUNK] @ image_emb.T
         for j, query in enumerate(task.queries[start:start + RANK_CHUNK]):
-            mask = filter_mask(products, query.filters, value_masks)
-            relevant, sim = index_of[query.label], block[j]
-            # Pessimistic ties, as metrics.ranks_from_similarity: the count includes the document itself.
-            ranks[start + j] = float(np.sum(sim[mask] >= sim[relevant])) if mask[relevant] else math.inf
+            ranks[start + j] = rank_of(query, block[j], index_of[query.label])
     return ranks
+
+
+def _filtered_ranks(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products: Sequence) -> np.ndarray:
+    """Each query's rank among the documents passing its filters; infinity when they exclude it."""
+    value_masks: dict = {}
+
+    def rank_of(query, sim, relevant) -> float:
+        mask = filter_mask(products, query.filters, value_masks)
+        # Pessimistic ties, as metrics.ranks_from_similarity: the count includes the document itself.
+        return float(np.sum(sim[mask] >= sim[relevant])) if mask[relevant] else math.inf
+
+    return _ranks(task, text_emb, image_emb, rank_of)
 
 
 def boost_pairs(query) -> list[tuple[str, str]]:
@@ -57,19 +74,14 @@ def boost_pairs(query) -> list[tuple[str, str]]:
 def _boosted_ranks(task: Task, text_emb: np.ndarray, image_emb: np.ndarray, products: Sequence) -> np.ndarray:
     """Each query's rank when documents matching more of its boosts come first, then by similarity
     (store/boost.py's order); ties pessimistic as everywhere else."""
-    index_of = {label: i for i, label in enumerate(task.doc_labels)}
     value_masks: dict = {}
-    ranks = np.empty(len(task.queries))
-    for start in range(0, len(task.queries), RANK_CHUNK):
-        block = text_emb[start:start + RANK_CHUNK] @ image_emb.T
-        for j, query in enumerate(task.queries[start:start + RANK_CHUNK]):
-            matched = np.zeros(len(products), dtype=np.int32)
-            for name, value in boost_pairs(query):
-                matched += filter_mask(products, {name: value}, value_masks)
-            relevant, sim = index_of[query.label], block[j]
-            above = (matched > matched[relevant]) | ((matched == matched[relevant]) & (sim >= sim[relevant]))
-            ranks[start + j] = float(np.sum(above))
-    return ranks
+
+    def rank_of(query, sim, relevant) -> float:
+        matched = match_counts(products, boost_pairs(query), value_masks)
+        above = (matched > matched[relevant]) | ((matched == matched[relevant]) & (sim >= sim[relevant]))
+        return float(np.sum(above))
+
+    return _ranks(task, text_emb, image_emb, rank_of)
 
 
 # ---- scoring -------------------------------------------------------------------------------------

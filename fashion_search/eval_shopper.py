@@ -60,9 +60,7 @@ def shopper_scores(products: Sequence, image_emb: np.ndarray, encode: Callable, 
     per = {form: {variant: {k: [] for k in KS} for variant in ("exact", "store")} for form in ("plain", "boost")}
     for i, text in enumerate(kept):
         named = suggest_from_index(text, index)
-        matched = np.zeros(len(products), dtype=np.int32)
-        for name, value in named:
-            matched += eval_scoring.filter_mask(products, {name: value}, masks)
+        matched = eval_scoring.match_counts(products, named, masks)
         for form, counts in (("plain", np.zeros_like(matched)), ("boost", matched)):
             top = ranked(sims[i], counts, max(KS))
             for k in KS:

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from fashion_search import evaluate, metrics
-from fashion_search.catalog import open_catalog
-from fashion_search.splits import load_splits
+from colour_probe import train_and_test  # scripts/ is on sys.path when run as `python scripts/...`
+
+from fashion_search import metrics
 
 BATCH = 128
 
@@ -51,15 +51,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=int, default=2_000)
     args = parser.parse_args()
     torch.manual_seed(0)
-    cfg = evaluate.EvalConfig(model=args.model, data=args.data, splits="auto", max_products=args.corpus)
-    splits_path = evaluate.find_splits_file(cfg)
-    if splits_path is None:
-        raise SystemExit(f"no splits.json beside {args.model}: the bound trains on that run's train ids")
-    catalog = open_catalog(args.data)
-    products = list(catalog.products())
-    by_id = {p.id: p for p in products}
-    train = [by_id[i] for i in sorted(set(load_splits(splits_path)["train"]) & set(by_id))]
-    test, _ = evaluate.select_corpus(products, cfg)
+    catalog, train, test = train_and_test(args.model, args.data, "auto", args.corpus)
     classes = sorted(v for v, c in Counter(p.baseColour for p in train).items() if v and c >= 5)
     index = {v: i for i, v in enumerate(classes)}
     train = [p for p in train if p.baseColour in index]

@@ -65,6 +65,21 @@ def precision_at_10(scores: np.ndarray, labels: np.ndarray, values: list[str]) -
     return metrics.precision_at_k(scores.T, np.array(values, dtype=object), labels, 10)
 
 
+def train_and_test(model: str, data: str, splits: str, corpus: int):
+    """(catalog, the run's train products in id order, the test corpus exactly as `make eval` draws it:
+    same splits lookup, same seeded sample). Shared with colour_cnn_bound.py."""
+    cfg = evaluate.EvalConfig(model=model, data=data, splits=splits, max_products=corpus)
+    splits_path = evaluate.find_splits_file(cfg)
+    if splits_path is None:
+        raise SystemExit(f"no splits.json beside {model}: pass --splits (training uses that run's train ids)")
+    catalog = open_catalog(data)
+    products = list(catalog.products())
+    by_id = {p.id: p for p in products}
+    train = [by_id[i] for i in sorted(set(load_splits(splits_path)["train"]) & set(by_id))]
+    test, _ = evaluate.select_corpus(products, cfg)
+    return catalog, train, test
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
@@ -73,18 +88,8 @@ def main() -> None:
     parser.add_argument("--train-products", type=int, default=12_000)
     parser.add_argument("--corpus", type=int, default=2_000)
     args = parser.parse_args()
-    # The test corpus exactly as `make eval` draws it (same splits lookup, same seeded sample).
-    cfg = evaluate.EvalConfig(model=args.model, data=args.data, splits=args.splits or "auto",
-                              max_products=args.corpus)
-    splits_path = evaluate.find_splits_file(cfg)
-    if splits_path is None:
-        raise SystemExit(f"no splits.json beside {args.model}: pass --splits (the probe trains on its train ids)")
-    catalog = open_catalog(args.data)
-    products = list(catalog.products())
-    by_id = {p.id: p for p in products}
-    train_ids = sorted(set(load_splits(splits_path)["train"]) & set(by_id))
-    train = [by_id[i] for i in random.Random(0).sample(train_ids, args.train_products)]
-    test, _ = evaluate.select_corpus(products, cfg)
+    catalog, train_pool, test = train_and_test(args.model, args.data, args.splits or "auto", args.corpus)
+    train = random.Random(0).sample(train_pool, args.train_products)
 
     model, processor = load_clip(args.model)
     embedder = Embedder(model, processor)
