@@ -100,10 +100,8 @@ def training_summary(run_dir: Path) -> str:
 
 
 def example_queries(config: DemoConfig, model_dir: Path, queries=EXAMPLE_QUERIES, top: int = 5) -> str:
-    from .catalog import KEYWORD_FIELDS
     from .embed import Embedder
     from .models import load_clip
-    from .query_filters import suggest_filters
     from .search import Searcher
     from .store import open_store
 
@@ -112,11 +110,9 @@ def example_queries(config: DemoConfig, model_dir: Path, queries=EXAMPLE_QUERIES
     # The page opens the Edge shard itself: close it here first (one process at a time).
     with open_store(config.store, collection=config.collection) as store:
         searcher = Searcher(Embedder(model, processor), store)
-        facets = searcher.facets_for_filters(None, fields=KEYWORD_FIELDS)
-        values = {field: [value for value, _ in counts] for field, counts in facets.items()}
         for query in queries:
             # As the page shows it by default: the values the words name rank first (and are offered).
-            named = suggest_filters(query, values)
+            named = searcher.named_values(query)
             result = searcher.text(query, limit=top, boost=named)
             lines.append(f'"{query}"  ({result.encode_ms:.1f} ms encode, {result.search_ms:.1f} ms search)')
             if named:
