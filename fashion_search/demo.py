@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .cli import option, parse_dataclass
 from .datasets import REPO_ROOT, DatasetError, resolve_catalog
+from .query_filters import by_field
 
 log = logging.getLogger("demo")
 
@@ -116,7 +117,8 @@ def example_queries(config: DemoConfig, model_dir: Path, queries=EXAMPLE_QUERIES
             result = searcher.text(query, limit=top, boost=named)
             lines.append(f'"{query}"  ({result.encode_ms:.1f} ms encode, {result.search_ms:.1f} ms search)')
             if named:
-                lines.append("   first: products matching " + ", ".join(f"{f}={v}" for f, v in named)
+                matching = ", ".join(f"{f}={' or '.join(vs)}" for f, vs in by_field(named))
+                lines.append("   first: products matching " + matching
                              + " (the page also offers them as one-click filters)")
             lines += [f"   {p.score:.3f}  {p.title}  [{p.articleType}, {p.baseColour}, {p.gender}]"
                       for p in result.products]

@@ -1,9 +1,14 @@
-"""`make eval`'s shopper task: hand-written free-text queries (shopper_queries.py), P@1 and P@10.
+"""`make eval`'s shopper tasks: hand-written free-text queries, P@1 and P@10.
 
-Two forms, each exact (brute force) and through the store: the text alone ("shopper"), and the text as
-the search page runs it by default, the catalog values its words name ranked first ("shopper+boost",
-store/boost.py). A product is relevant when its labels satisfy the query's constraints; queries with
-fewer than `min_relevant` relevant corpus products are skipped and counted.
+Two query sets: "shopper" (shopper_queries.py, written in session 5; its misses were seen before the
+shopper vocabulary was written) and "shopper_heldout" (shopper_queries_heldout.py, written by someone who
+had seen neither the query parser nor the vocabulary, read only after the vocabulary was fixed).
+Three forms each, exact (brute force) and through the store: the text alone ("shopper"); the text as
+the search page runs it by default, the catalog values its words name ranked first, shopper words
+included ("shopper+boost", store/boost.py, shopper_vocabulary.py); and the same with the catalog's own
+words only ("shopper+boost_catalog_words"), so the vocabulary's share is measured in every run.
+A product is relevant when its labels satisfy the query's constraints; queries with fewer than
+`min_relevant` relevant corpus products are skipped and counted.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import numpy as np
 from fashion_search import eval_scoring, metrics
 from fashion_search.query_filters import SUGGEST_FIELDS, suggest_from_index, value_index
 from fashion_search.shopper_queries import SHOPPER_QUERIES
+from fashion_search.shopper_queries_heldout import HELDOUT_SHOPPER_QUERIES
 
 KS = (1, 10)
+QUERY_SETS = {"shopper": SHOPPER_QUERIES, "shopper_heldout": HELDOUT_SHOPPER_QUERIES}
+FORMS = ("", "+boost", "+boost_catalog_words")  # appended to the set's name
 
 
 def ranked(sim: np.ndarray, matched: np.ndarray, k: int) -> np.ndarray:
@@ -33,8 +41,8 @@ def _summary(per_query: dict[int, list[float]], texts: list[str], with_ci: bool)
 
 
 def shopper_scores(products: Sequence, image_emb: np.ndarray, encode: Callable, store=None, exact: bool = False,
-                   queries=SHOPPER_QUERIES, min_relevant: int = 5) -> tuple[dict, dict]:
-    """({"shopper": {variant: summary}, "shopper+boost": {...}}, {"queries": n, "skipped": {...}}).
+                   queries=SHOPPER_QUERIES, min_relevant: int = 5, name: str = "shopper") -> tuple[dict, dict]:
+    """({name + form: {variant: summary}} for each of FORMS, {"queries": n, "skipped": {...}}).
 
     encode: texts -> (Q, D) unit vectors; store: a filled store of the same corpus (ids = product ids)
     or None for exact scores only; exact: search it without HNSW (then it must equal brute force).
@@ -53,27 +61,27 @@ def shopper_scores(products: Sequence, image_emb: np.ndarray, encode: Callable, 
             "skipped_queries": skipped}
     if not kept:
         return {}, info
-    index = value_index({f: {getattr(p, f) for p in products if getattr(p, f)} for f in SUGGEST_FIELDS})
+    values = {f: sorted({getattr(p, f) for p in products if getattr(p, f)}) for f in SUGGEST_FIELDS}
+    indexes = {"+boost": value_index(values), "+boost_catalog_words": value_index(values, vocabulary=False)}
     ids = np.array([p.id for p in products])
     vectors = np.asarray(encode(kept), dtype=np.float32)
     sims = vectors @ np.asarray(image_emb, dtype=np.float32).T
-    per = {form: {variant: {k: [] for k in KS} for variant in ("exact", "store")} for form in ("plain", "boost")}
+    per = {form: {variant: {k: [] for k in KS} for variant in ("exact", "store")} for form in FORMS}
     for i, text in enumerate(kept):
-        named = suggest_from_index(text, index)
-        matched = eval_scoring.match_counts(products, named, masks)
-        for form, counts in (("plain", np.zeros_like(matched)), ("boost", matched)):
-            top = ranked(sims[i], counts, max(KS))
+        good = set(ids[relevant[i]].tolist())
+        for form in FORMS:
+            named = suggest_from_index(text, indexes[form]) if form else []
+            top = ranked(sims[i], eval_scoring.match_counts(products, named, masks), max(KS))
             for k in KS:
                 per[form]["exact"][k].append(float(relevant[i][top[:k]].mean()))
             if store is not None:
-                hits = store.search(vectors[i], limit=max(KS), exact=exact, boost=named if form == "boost" else ())
-                good = set(ids[relevant[i]].tolist())
+                hits = store.search(vectors[i], limit=max(KS), exact=exact, boost=named)
                 for k in KS:
                     per[form]["store"][k].append(float(np.mean([h.id in good for h in hits[:k]])) if hits else 0.0)
     scores = {}
-    for form, name in (("plain", "shopper"), ("boost", "shopper+boost")):
-        scores[name] = {"exact": _summary(per[form]["exact"], kept, with_ci=True)}
+    for form in FORMS:
+        scores[name + form] = {"exact": _summary(per[form]["exact"], kept, with_ci=True)}
         if store is not None:
-            scores[name]["store"] = _summary(per[form]["store"], kept, with_ci=False)
+            scores[name + form]["store"] = _summary(per[form]["store"], kept, with_ci=False)
     return scores, info
 

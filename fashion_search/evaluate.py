@@ -225,11 +225,13 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
                 eval_scoring.collect_scores(results, name, scores)
             results.setdefault("skipped", {})[task.name] = task.skipped
             results.setdefault("queries", {})[task.name] = len(task.queries)
-        shopper, info = eval_shopper.shopper_scores(products, image_emb, encode, store, exact=store_exact)
-        for name, scores in shopper.items():
-            eval_scoring.collect_scores(results, name, scores)
-        results.setdefault("skipped", {})["shopper"] = {**info["skipped"], "queries": info["skipped_queries"]}
-        results.setdefault("queries", {})["shopper"] = info["queries"]
+        for set_name, queries in eval_shopper.QUERY_SETS.items():
+            shopper, info = eval_shopper.shopper_scores(products, image_emb, encode, store, exact=store_exact,
+                                                        queries=queries, name=set_name)
+            for name, scores in shopper.items():
+                eval_scoring.collect_scores(results, name, scores)
+            results.setdefault("skipped", {})[set_name] = {**info["skipped"], "queries": info["skipped_queries"]}
+            results.setdefault("queries", {})[set_name] = info["queries"]
     finally:
         if store is not None:
             store.close()

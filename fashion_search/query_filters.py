@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from fashion_search.captions import singular
+from fashion_search.shopper_vocabulary import vocabulary_pairs
+from fashion_search.store.boost import by_field  # noqa: F401  (how named values read: "Boys or Girls")
 
 # Offered in this order of preference when one phrase names values of several fields (the catalog's
 # "Watches" is a subCategory and an articleType: the narrower field wins). Measured on the 41,154 real
@@ -35,33 +38,57 @@ def _key(text: str) -> str:
     return "".join(WORD.findall(text.lower()))
 
 
-def value_index(values_by_field: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, str]]:
-    """Phrase key ("navyblue", "tshirt", "tshirts") -> (field, value), preferring SUGGEST_FIELDS order."""
-    index: dict[str, tuple[str, str]] = {}
+class Named(NamedTuple):
+    """What one phrase names: its (field, value) pairs (several = any of them) and whether the words are a
+    shopper's (shopper_vocabulary.py) rather than the catalog's own."""
+    pairs: tuple[tuple[str, str], ...]
+    shopper_words: bool = False
+
+
+def value_index(values_by_field: Mapping[str, Iterable[str]], vocabulary: bool = True) -> dict[str, Named]:
+    """Phrase key ("navyblue", "tshirt", "sneakers") -> Named, catalog values first in SUGGEST_FIELDS order.
+
+    vocabulary: also the shopper words for values this catalog has (shopper_vocabulary.py)."""
+    index: dict[str, Named] = {}
+    present = {field: list(values_by_field.get(field, ())) for field in SUGGEST_FIELDS}  # read iterators once
     for field in SUGGEST_FIELDS:
-        for value in values_by_field.get(field, ()):
+        for value in present[field]:
             if not value or not _key(value):
                 continue
             for key in (_key(value), _key(singular(value))):
-                index.setdefault(key, (field, value))
+                index.setdefault(key, Named(((field, value),)))
+    if vocabulary:
+        rank = SUGGEST_FIELDS.index
+        for phrase, pairs in vocabulary_pairs(present).items():
+            # The catalog's words win, unless theirs is a broader field: "perfume" is the catalog's
+            # subCategory Perfumes (5 products of 41k) but the articleType Perfume and Body Mist (570).
+            current = index.get(_key(phrase))
+            if current is None or rank(pairs[0][0]) < rank(current.pairs[0][0]):
+                index[_key(phrase)] = Named(pairs, shopper_words=True)
     return index
 
 
 def suggest_filters(query: str, values_by_field: Mapping[str, Iterable[str]],
-                    selected: Mapping[str, Iterable[str]] | None = None) -> list[tuple[str, str]]:
+                    selected: Mapping[str, Iterable[str]] | None = None,
+                    vocabulary: bool = True) -> list[tuple[str, str]]:
     """(field, value) pairs the query names, in the order they appear in it, minus values already chosen.
 
-    values_by_field: the catalog's values per field (the page's facets); selected: the filters in force.
+    values_by_field: the catalog's values per field (the page's facets); selected: the filters in force;
+    vocabulary: also shopper words ("sneakers", "navy"), see value_index.
     """
-    return suggest_from_index(query, value_index(values_by_field), selected)
+    return suggest_from_index(query, value_index(values_by_field, vocabulary), selected)
 
 
-def suggest_from_index(query: str, index: Mapping[str, tuple[str, str]],
+def suggest_from_index(query: str, index: Mapping[str, Named],
                        selected: Mapping[str, Iterable[str]] | None = None) -> list[tuple[str, str]]:
-    """suggest_filters with the value_index built once, for many queries over the same values (eval)."""
+    """suggest_filters with the value_index built once, for many queries over the same values (eval).
+
+    A shopper word's values are dropped for a field the query names in catalog words or a filter sets:
+    "denim jacket" is Jackets, not Jackets and Jeans."""
     words = WORD.findall((query or "").lower())
-    chosen = {(field, value) for field, values in (selected or {}).items() for value in values}
-    found: dict[int, tuple[str, str]] = {}  # start word -> match, so results keep the query's order
+    selected = {field: list(values) for field, values in (selected or {}).items() if values}
+    chosen = {(field, value) for field, values in selected.items() for value in values}
+    found: dict[int, Named] = {}  # start word -> match, so results keep the query's order
     claimed = [False] * len(words)
     for length in range(min(MAX_PHRASE_WORDS, len(words)), 0, -1):
         for start in range(len(words) - length + 1):
@@ -74,8 +101,13 @@ def suggest_from_index(query: str, index: Mapping[str, tuple[str, str]],
             for i in span:
                 claimed[i] = True
             found[start] = match
+    named_fields = {f for m in found.values() if not m.shopper_words for f, _ in m.pairs} | set(selected)
     out = []
     for _, match in sorted(found.items()):
-        if match not in chosen and match not in out:
-            out.append(match)
+        for field, value in match.pairs:
+            if match.shopper_words and field in named_fields:
+                continue
+            if (field, value) not in chosen and (field, value) not in out:
+                out.append((field, value))
     return out
+

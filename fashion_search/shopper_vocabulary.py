@@ -7,9 +7,11 @@ polo shirt" named only Shirts and ranked the wrong type first.
 
 Rules (query_filters.py applies them):
 - a phrase is matched like a catalog value (whole words, hyphens and spaces ignored, longer phrases first);
-- the catalog's own words win: a phrase that is also a catalog value's key is ignored, and a shopper word's
-  values are dropped for a field the query already names in catalog words ("denim" -> Jeans, but "denim
-  jacket" -> Jackets only) or that a filter already sets;
+- the catalog's own words win: a phrase that is also a catalog value's key is ignored (unless that value
+  is of a broader field: "perfume" is the catalog's subCategory Perfumes, 5 products, and here the
+  articleType Perfume and Body Mist, 570), and a shopper word's values are dropped for a field the query
+  already names in catalog words ("denim" -> Jeans, but "denim jacket" -> Jackets only) or that a filter
+  already sets;
 - values missing from the catalog at hand are dropped (another catalog, the synthetic one).
 
 Written from general fashion-retail usage (UK, US and Indian English, since the catalog is Myntra's), not
@@ -35,7 +37,7 @@ VOCABULARY: dict[str, dict[str | tuple[str, ...], str]] = {
         "Flats": "flat shoes, ballerinas, ballerina, ballet flats, mules, juttis, jutti",
         ("Flip Flops", "Sandals"): "slippers, slipper, sliders, slides, chappals, chappal",
         ("Sandals", "Sports Sandals"): "sandal, floaters",
-        "Sweatshirts": "hoodie, hoodies, hoody, sweat shirt",
+        "Sweatshirts": "hoodie, hoodies, hoody",
         "Sweaters": "jumper, jumpers, pullover, pullovers, cardigan, cardigans, knitwear",
         "Track Pants": "joggers, jogger, sweatpants, trackies, track pant",
         "Trousers": "trouser, chinos, chino, slacks, pants",
@@ -58,7 +60,7 @@ VOCABULARY: dict[str, dict[str | tuple[str, ...], str]] = {
         "Socks": "sock",
         "Gloves": "glove, mittens",
         "Earrings": "earring, studs, jhumka, jhumkas, hoops",
-        "Cufflinks": "cufflink, cuff links",
+        "Cufflinks": "cufflink",
         "Necklace and Chains": "necklace, necklaces, chain, chains, choker",
         "Pendant": "locket, lockets",
         "Bangle": "kada, kadas",
@@ -71,7 +73,7 @@ VOCABULARY: dict[str, dict[str | tuple[str, ...], str]] = {
         "Wallets": "card holder, cardholder, billfold",
         "Backpacks": "school bag, schoolbag, bagpack",
         "Duffel Bag": "duffle, duffle bag, gym bag, travel bag, holdall",
-        "Sunglasses": "shades, sunnies, goggles, aviators, sun glasses",
+        "Sunglasses": "shades, sunnies, goggles, aviators",
         "Watches": "wristwatch, wristwatches, wrist watch, timepiece, chronograph, smartwatch",
         "Caps": "baseball cap, snapback",
         "Perfume and Body Mist": "perfume, perfumes, cologne, eau de toilette, eau de parfum, edt, edp, attar, "
@@ -83,7 +85,7 @@ VOCABULARY: dict[str, dict[str | tuple[str, ...], str]] = {
         "Foundation and Primer": "foundation, primer",
         "Face Moisturisers": "moisturiser, moisturizer, face cream",
         "Face Wash and Cleanser": "face wash, facewash, cleanser",
-        "Sunscreen": "sunblock, sun screen",
+        "Sunscreen": "sunblock",
         "Lip Care": "lip balm, lip balms",
         "Hair Colour": "hair color, hair dye",
     },

@@ -1,7 +1,7 @@
 """Does a filled store's boosted search (store/boost.py) return the exact top 10? Recall against brute force.
 
 `make eval` forces HNSW with a 1 KB full-scan threshold, so even tiny filtered sets go through the graph;
-this checks a store as ingest builds it (Qdrant's default thresholds), over the shopper queries: the
+this checks a store as ingest builds it (Qdrant's default thresholds), over both shopper query sets: the
 vectors and payloads are read back from the store, the boosted order is recomputed in numpy (matches,
 then similarity), and compared with store.search(boost=...) and with the plain search.
 --forced-hnsw copies the points into a temporary store with 1 KB thresholds (as `make eval` builds its own).
@@ -22,6 +22,7 @@ from fashion_search.embed import Embedder
 from fashion_search.models import load_clip
 from fashion_search.search import Searcher
 from fashion_search.shopper_queries import SHOPPER_QUERIES
+from fashion_search.shopper_queries_heldout import HELDOUT_SHOPPER_QUERIES
 from fashion_search.store import open_store
 from fashion_search.store.base import VECTOR_KEY
 
@@ -59,7 +60,8 @@ def main() -> None:
 def report(store, searcher, ids, vectors, payloads, k: int) -> None:
     """Recall@k of the store's boosted and plain top k against numpy on the same vectors."""
     recall = {"boosted": [], "plain": []}
-    for text, _ in SHOPPER_QUERIES:
+    queries = SHOPPER_QUERIES + HELDOUT_SHOPPER_QUERIES
+    for text, _ in queries:
         vector = searcher.embedder.encode_texts([text])[0]
         named = searcher.named_values(text)
         sim = vectors @ vector
@@ -72,7 +74,7 @@ def report(store, searcher, ids, vectors, payloads, k: int) -> None:
             recall[form].append(len(want[form] & got[form]) / k)
             if recall[form][-1] < 1:
                 print(f"{form:8s} {text!r}: recall@{k} {recall[form][-1]:.1f} (named {named})")
-    print(f"{len(ids)} points, {len(SHOPPER_QUERIES)} queries: "
+    print(f"{len(ids)} points, {len(queries)} queries: "
           + ", ".join(f"{form} recall@{k} {np.mean(r):.3f}" for form, r in recall.items()))
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 import streamlit as st
 from PIL import Image, UnidentifiedImageError
 
+from fashion_search.query_filters import by_field
 from fashion_search.search import ProductHit
 
 STYLE_CSS = Path(__file__).with_name("style.css")
@@ -151,7 +152,8 @@ def results_grid_ui(products: list[ProductHit], image_uri: Callable, on_more_lik
 def boost_caption_ui(boosted: list[tuple[str, str]]) -> None:
     """Says which typed values ranked first, so an order that is not by score is never a mystery."""
     if boosted:
-        named = " · ".join(f"{FILTER_LABELS.get(field, field)}: {value}" for field, value in boosted)
+        named = " · ".join(f"{FILTER_LABELS.get(field, field)}: {' or '.join(values)}"
+                           for field, values in by_field(boosted))
         st.caption(f"First: products matching {named}, then by similarity (sidebar: Typed values first).")
 
 

@@ -337,8 +337,10 @@ def test_name_queries_with_the_offered_values_as_boosts_rank_matches_first():
 def test_shopper_queries_plain_and_boosted_on_a_hand_made_corpus(tmp_path):
     """6 red dresses and 6 red tops, one-hot images; "red dress" scores every top 0.9 and every dress 0.5.
     Plain: top-10 = 6 tops + 4 dresses -> P@1 0, P@10 0.4. Boosted (Red + Dresses named): the dresses
-    match both, the tops one -> P@1 1, P@10 0.6 (all 6 dresses, then 4 tops). A query with fewer than
-    5 relevant products is skipped and counted. The store gives the same numbers."""
+    match both, the tops one -> P@1 1, P@10 0.6 (all 6 dresses, then 4 tops). "red frock" (same vector)
+    names Dresses only through the shopper vocabulary: boosted 1 / 0.6, with the catalog's words only
+    (Red alone, which every product matches) the plain 0 / 0.4. A query with fewer than 5 relevant
+    products is skipped and counted. The store gives the same numbers."""
     from fashion_search import eval_shopper
     from fashion_search.store import open_store
 
@@ -348,18 +350,24 @@ def test_shopper_queries_plain_and_boosted_on_a_hand_made_corpus(tmp_path):
     red_dress = np.array([0.5] * 6 + [0.9] * 6, dtype=np.float32)
     red_dress /= np.linalg.norm(red_dress)
     queries = (("red dress", {"articleType": ["Dresses"], "baseColour": ["Red"]}),
-               ("blue jeans", {"articleType": ["Jeans"]}))
+               ("blue jeans", {"articleType": ["Jeans"]}),
+               ("red frock", {"articleType": ["Dresses"], "baseColour": ["Red"]}))
 
     def encode(texts):
-        return np.stack([red_dress if t == "red dress" else np.ones(12, np.float32) / np.sqrt(12) for t in texts])
+        return np.stack([red_dress if t.startswith("red") else np.ones(12, np.float32) / np.sqrt(12) for t in texts])
 
     with open_store(str(tmp_path / "edge"), collection="shop") as store:
         store.ensure_collection(12)
         store.upsert([p.id for p in products], images, [evaluate.payload_of(p) for p in products])
         scores, info = eval_shopper.shopper_scores(products, images, encode, store, exact=True, queries=queries)
-    assert info["queries"] == 1 and info["skipped_queries"] == ["blue jeans"]
+    assert info["queries"] == 2 and info["skipped_queries"] == ["blue jeans"]
     for variant in ("exact", "store"):
         assert scores["shopper"][variant]["P@1"] == 0.0 and scores["shopper"][variant]["P@10"] == pytest.approx(0.4)
         assert scores["shopper+boost"][variant]["P@1"] == 1.0
         assert scores["shopper+boost"][variant]["P@10"] == pytest.approx(0.6)
-    assert scores["shopper+boost"]["exact"]["per_value"] == {"red dress": {"P@1": 1.0, "P@10": pytest.approx(0.6)}}
+        assert scores["shopper+boost_catalog_words"][variant]["P@1"] == 0.5
+        assert scores["shopper+boost_catalog_words"][variant]["P@10"] == pytest.approx(0.5)
+    assert scores["shopper+boost"]["exact"]["per_value"] == {"red dress": {"P@1": 1.0, "P@10": pytest.approx(0.6)},
+                                                             "red frock": {"P@1": 1.0, "P@10": pytest.approx(0.6)}}
+    assert scores["shopper+boost_catalog_words"]["exact"]["per_value"]["red frock"] == {
+        "P@1": 0.0, "P@10": pytest.approx(0.4)}

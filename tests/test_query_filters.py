@@ -26,7 +26,9 @@ def test_longest_phrase_wins_and_order_follows_the_query():
 def test_whole_words_only_and_singular_equals_plural():
     assert suggest_filters("women red summer dress", VALUES) == [  # season labels disagree with names: never offered
         ("gender", "Women"), ("baseColour", "Red"), ("articleType", "Dresses")]
-    assert suggest_filters("womens bluejeans", VALUES) == []  # no "men" inside "womens", no "blue" inside a word
+    # no "men" inside "womens" (which is a shopper word for Women), no "blue" inside a word
+    assert suggest_filters("womens bluejeans", VALUES) == [("gender", "Women")]
+    assert suggest_filters("womens bluejeans", VALUES, vocabulary=False) == []
     assert suggest_filters("jeans", VALUES) == [("articleType", "Jeans")]
 
 
@@ -74,3 +76,64 @@ def test_on_real_product_names_offers_mostly_agree_with_the_labels(real_parquet_
     assert offered["gender"] > 30_000 and share["gender"] >= 0.98   # measured 0.989
     assert offered["articleType"] > 30_000 and share["articleType"] >= 0.93  # 0.949
     assert offered["baseColour"] > 30_000 and share["baseColour"] >= 0.85  # 0.877
+
+
+SHOP = {
+    "gender": ["Men", "Women", "Boys", "Girls"],
+    "articleType": ["Tshirts", "Shirts", "Casual Shoes", "Sports Shoes", "Jackets", "Jeans", "Flats", "Heels"],
+    "baseColour": ["Navy Blue", "White", "Grey"],
+    "usage": ["Casual", "Sports"],
+}
+
+
+def test_shopper_words_name_catalog_values():
+    assert suggest_filters("navy polo shirt", SHOP) == [("baseColour", "Navy Blue"), ("articleType", "Tshirts")]
+    assert suggest_filters("navy polo shirt", SHOP, vocabulary=False) == [("articleType", "Shirts")]
+    # a word meaning any of several values names all of them (the boost counts one match per field)
+    assert suggest_filters("White Sneakers", SHOP) == [
+        ("baseColour", "White"), ("articleType", "Casual Shoes"), ("articleType", "Sports Shoes")]
+    assert suggest_filters("gray tee for him", SHOP) == [
+        ("baseColour", "Grey"), ("articleType", "Tshirts"), ("gender", "Men")]
+    assert suggest_filters("kids trainers", SHOP) == [("gender", "Boys"), ("gender", "Girls"),
+                                                      ("articleType", "Casual Shoes"), ("articleType", "Sports Shoes")]
+
+
+def test_the_catalogs_own_words_win_over_shopper_words():
+    assert suggest_filters("denim", SHOP) == [("articleType", "Jeans")]
+    assert suggest_filters("denim jacket", SHOP) == [("articleType", "Jackets")]    # not Jackets and Jeans
+    assert suggest_filters("flats", SHOP) == [("articleType", "Flats")]
+    assert suggest_filters("heel", SHOP) == [("articleType", "Heels")]   # "heels" is plural-only in captions
+    # a filter in force on the field: the shopper word adds nothing there
+    assert suggest_filters("kids polo", SHOP, selected={"gender": ["Men"]}) == [("articleType", "Tshirts")]
+    assert suggest_filters("kids polo", SHOP, selected={"articleType": ["Tshirts"]}) == [
+        ("gender", "Boys"), ("gender", "Girls")]
+
+
+def test_shopper_words_for_values_the_catalog_lacks_name_nothing():
+    assert suggest_filters("hoodie", SHOP) == []                      # no Sweatshirts here
+    assert suggest_filters("purse", {"articleType": ["Wallets"]}) == [("articleType", "Wallets")]
+
+
+@pytest.mark.realdata
+def test_every_vocabulary_value_is_a_real_catalog_value_and_no_phrase_is_shadowed(real_parquet_dir):
+    # A typo in the table would silently never match; a phrase equal to the key of a catalog value of the
+    # same or a narrower field never fires (query_filters.value_index).
+    import pandas as pd
+
+    from fashion_search.query_filters import SUGGEST_FIELDS, _key, value_index
+    from fashion_search.shopper_vocabulary import vocabulary_pairs
+
+    frame = pd.read_parquet(next(real_parquet_dir.rglob("*.parquet")), columns=list(SUGGEST_FIELDS))
+    values = {f: sorted(frame[f].dropna().unique()) for f in SUGGEST_FIELDS}
+    assert vocabulary_pairs(values) == vocabulary_pairs(None)
+    index = value_index(values)
+    assert [p for p in vocabulary_pairs(None) if not index[_key(p)].shopper_words] == []
+    assert index["perfume"].pairs == (("articleType", "Perfume and Body Mist"),)   # over subCategory Perfumes
+
+
+def test_named_values_read_by_field_in_query_order():
+    from fashion_search.query_filters import by_field
+
+    named = suggest_filters("kids white trainers", SHOP)
+    assert by_field(named) == [("gender", ["Boys", "Girls"]), ("baseColour", ["White"]),
+                               ("articleType", ["Casual Shoes", "Sports Shoes"])]

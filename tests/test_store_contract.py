@@ -152,6 +152,8 @@ BOOST_CASES = [
     (Filters({"gender": ["Men", "Women"]}), [("articleType", "Watches"), ("usage", "Formal"), ("season", "Winter")]),
     (Filters(year_min=2012), [("baseColour", "Red"), ("baseColour", "Blue")]),   # two values of one field: OR
     (Filters(), [("articleType", "Jeans"), ("baseColour", "Red"), ("gender", "Girls")]),  # few match all three
+    # "kids sneakers": 4 pairs in 2 fields, so 3 match levels (store/boost.max_matches), not 5
+    (Filters(), [("gender", "Boys"), ("gender", "Girls"), ("articleType", "Casual Shoes"), ("articleType", "Jeans")]),
 ]
 
 
@@ -178,7 +180,8 @@ def test_boost_without_matches_equals_plain_search_and_bad_boosts_refused(readon
     plain = readonly.search(query, limit=10, exact=True)
     boosted = readonly.search(query, limit=10, exact=True, boost=[("articleType", "No Such Type")])
     assert [(h.id, round(h.score, 5)) for h in boosted] == [(h.id, round(h.score, 5)) for h in plain]
-    for bad in ([("name", "x")], [("baseColour", "")], [("baseColour",)], [("baseColour", 3)]):
+    too_many = [("baseColour", f"colour {i}") for i in range(33)]
+    for bad in ([("name", "x")], [("baseColour", "")], [("baseColour",)], [("baseColour", 3)], too_many):
         with pytest.raises(StoreError):
             readonly.search(query, boost=bad)
 

@@ -154,6 +154,22 @@ def test_named_values_rank_first_and_the_toggle_turns_it_off(page_env, reference
     assert re.search(r"text encoding cached", texts(at.caption))  # the toggle reran the store query only
 
 
+def test_a_shopper_word_naming_several_values_ranks_them_first_and_reads_as_or(page_env, reference):
+    query = "kids navy sneakers"  # none of these words is a catalog value; this store has no Sports Shoes
+    at = search(run_page(), query)
+    expected = page_ranking(reference, query)
+    assert expected.boosted == [("gender", "Boys"), ("gender", "Girls"), ("baseColour", "Navy Blue"),
+                                ("articleType", "Casual Shoes")]
+    assert shown_ids(at) == [h.id for h in expected.hits]
+    first = expected.hits[0].payload
+    assert first["gender"] in ("Boys", "Girls") and first["articleType"] == "Casual Shoes"
+    assert first["baseColour"] == "Navy Blue"
+    assert ("First: products matching Gender: Boys or Girls · Colour: Navy Blue · Article type: Casual Shoes"
+            in texts(at.caption))
+    offered = {b.key for b in at.button if b.key and b.key.startswith("suggest_")}
+    assert {"suggest_gender_Boys", "suggest_gender_Girls", "suggest_articleType_Casual Shoes"} <= offered
+
+
 def test_a_value_with_no_products_under_the_filters_is_not_offered(page_env, reference):
     footwear = Filters({"masterCategory": ["Footwear"]})
     assert reference.store.count(Filters({"masterCategory": ["Footwear"], "articleType": ["Tshirts"]})) == 0

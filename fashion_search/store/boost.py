@@ -7,22 +7,29 @@ orders instead of excluding: first by how many of the pairs a product matches, t
 On the test split, product-name queries with the values they name boosted: R@10 0.696 -> 0.869, against
 0.814 for the same values as hard filters (`make eval`, name_to_image+boost).
 
-How, in one store request (Edge and server alike): one prefetch per match level m = 0..M, each the
-`limit` nearest products among those matching at least m pairs (Qdrant's min_should); an outer stage
-rescoring their union by the same vector; then a formula score = similarity + WEIGHT * matches. That is
-exact: a product in the true top `limit` with m matches is in the top `limit` of level m, because every
-product of that level with a higher similarity also ranks above it. WEIGHT exceeds any cosine gap (2),
-so the formula is the lexicographic order; the store subtracts it again so hits carry the similarity.
+How (Edge and server alike): one condition per named field (its values OR'ed: "sneakers" names Casual
+Shoes and Sports Shoes; a payload holds one value per keyword field, so matched conditions = matched
+pairs) and one plain filtered search per match level m = M..0 (M fields): the `limit` nearest products
+matching at least m conditions (Qdrant's min_should; all M as `must` conditions), merged and ordered by
+(matches, similarity). That is exact: a product in the true top `limit` with m matches is in the top
+`limit` of level m, because every product of that level with a higher similarity also ranks above it.
+It stops at the first level that fills the page: every product below it has fewer matches than all of
+that level's. Hits keep the similarity as their score.
+
+Why separate searches and not one request with a prefetch per level: qdrant-edge 0.9.0 answered such a
+request wrongly once the points sat in HNSW-indexed segments. Under forced HNSW at 41k, "panties for
+women" (Briefs and Women, 270 products) got none of its 10 in 3 of 4 builds, although the same filter
+alone, or as the request's only prefetch, found all 10 (scripts/boost_recall.py --forced-hnsw; a store
+below Qdrant's indexing threshold, as the 41k demo's is, scans and was never affected).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from .base import KEYWORD_INDEX_FIELDS, StoreError
+from .base import KEYWORD_INDEX_FIELDS, Hit, StoreError
 
-WEIGHT = 4.0            # > max cosine difference (2): whole matches always outrank similarity
-MAX_BOOSTS = 8          # one prefetch per match level; a typed query names 1-3 values
+MAX_BOOSTS = 32         # pairs; the searches are one per field named, at most the 7 keyword fields + 1
 
 
 def check_boost(boost: Iterable | None) -> list[tuple[str, str]]:
@@ -39,8 +46,18 @@ def check_boost(boost: Iterable | None) -> list[tuple[str, str]]:
         if (name, value) not in out:
             out.append((name, value))
     if len(out) > MAX_BOOSTS:
-        raise StoreError(f"{len(out)} boosts; at most {MAX_BOOSTS} (each adds a prefetch to the query)")
+        raise StoreError(f"{len(out)} boosts; at most {MAX_BOOSTS} (name fewer values)")
     return out
+
+
+def by_field(boost: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """[(field, [values])] in first-seen order. A payload holds one value per keyword field (ingest writes
+    one string each), so a product matches at most one pair per field: one condition per field counts
+    the same matches, and M is the number of fields."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in boost:
+        grouped.setdefault(name, []).append(value)
+    return list(grouped.items())
 
 
 def matches(payload: dict | None, boost: list[tuple[str, str]]) -> int:
@@ -49,6 +66,15 @@ def matches(payload: dict | None, boost: list[tuple[str, str]]) -> int:
     return sum(1 for name, value in boost if payload.get(name) == value)
 
 
-def similarity_of(boosted_score: float, payload: dict | None, boost: list[tuple[str, str]]) -> float:
-    """The similarity behind a formula score: what the hit reports, so scores mean the same everywhere."""
-    return float(boosted_score) - WEIGHT * matches(payload, boost)
+def ranked(search_level: Callable[[int], list[Hit]], levels: int, boost: list[tuple[str, str]],
+           limit: int) -> list[Hit]:
+    """search_level(m): the `limit` nearest hits matching at least m of the `levels` field conditions.
+    Levels from the most matches down, stopping once one fills the page (module docstring)."""
+    found: dict[int, Hit] = {}
+    for level in range(levels, -1, -1):
+        hits = search_level(level)
+        for hit in hits:
+            found.setdefault(hit.id, hit)
+        if len(hits) >= limit:
+            break
+    return sorted(found.values(), key=lambda h: (-matches(h.payload, boost), -h.score, h.id))[:limit]

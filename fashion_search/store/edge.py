@@ -27,7 +27,7 @@ from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Co
                    IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
                    dim_conflict_message, model_conflict_message, same_model, sort_facets)
-from .edge_requests import boosted_request, search_params, to_edge_filter
+from .edge_requests import boost_conditions, search_params, to_edge_filter
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +206,11 @@ class EdgeStore(VectorStore):
 
     def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
                        boost: list[tuple[str, str]]) -> list[Hit]:
-        """Matches of more boost pairs first, then similarity; exact (store/boost.py says why)."""
-        request = boosted_request(vector, filters, limit, boost, lambda flt: self._params(flt, exact))
-        return [Hit(int(p.id), boosting.similarity_of(p.score, p.payload, boost), dict(p.payload or {}))
-                for p in self._require().query(request)]
+        """Matches of more boost pairs first, then similarity; exact (store/boost.py says how and why)."""
+        conditions = boost_conditions(boost)
+        return boosting.ranked(
+            lambda m: self._query(vector, to_edge_filter(filters, at_least=(conditions, m)), limit, exact),
+            len(conditions), boost, limit)
 
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
                boost=()) -> list[Hit]:

@@ -27,7 +27,7 @@ from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, Co
                    IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
                    dim_conflict_message, model_conflict_message, same_model, sort_facets)
-from .server_requests import boosted_query, to_client_filter
+from .server_requests import boost_conditions, to_client_filter
 
 log = logging.getLogger(__name__)
 
@@ -219,11 +219,11 @@ class ServerStore(VectorStore):
 
     def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
                        boost: list[tuple[str, str]]) -> list[Hit]:
-        """The Edge backend's request in qdrant-client's terms (store/boost.py says why it is exact)."""
-        request = boosted_query(vector, filters, limit, boost, lambda flt: self._params(flt, exact))
-        response = self._call("query_points", **request, limit=limit, with_payload=True, with_vectors=False)
-        return [Hit(int(p.id), boosting.similarity_of(p.score, p.payload, boost), dict(p.payload or {}))
-                for p in response.points]
+        """The Edge backend's searches in qdrant-client's terms (store/boost.py says how and why)."""
+        conditions = boost_conditions(boost)
+        return boosting.ranked(
+            lambda m: self._query(vector, to_client_filter(filters, at_least=(conditions, m)), limit, exact),
+            len(conditions), boost, limit)
 
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
                boost=()) -> list[Hit]:
