@@ -12,6 +12,10 @@ reruns the store query only.
 Matching is on whole words, case-insensitive, with hyphens and spaces ignored inside a phrase
 ("t-shirt" = "tshirt", "navy-blue" = "navy blue") and singular = plural (captions.singular); longer
 phrases win ("navy blue" claims both words before "blue" could, "casual shoes" before "casual").
+Shoppers' words count too (shopper_vocabulary.py: "sneakers" -> Casual Shoes or Sports Shoes), below
+the catalog's own. On the 41,154 real product names (which the vocabulary was not written from), per
+name and field the values offered include that product's label as often with them as without:
+articleType 0.956 of 36,837 names (0.958 of 33,816), baseColour 0.961 (0.964), gender 0.988 (0.990).
 """
 
 from __future__ import annotations
