@@ -157,16 +157,19 @@ def boost_caption_ui(boosted: list[tuple[str, str]]) -> None:
         st.caption(f"First: products matching {named}, then by similarity (sidebar: Typed values first).")
 
 
+OFFERS_PER_ROW = 3  # so "Article type: Casual Shoes" fits a 1280 px window; more offers wrap
+
+
 def filter_suggestions_ui(suggestions: list[tuple[str, str]], on_add: Callable) -> None:
     """One button per catalog value the query names ("Colour: Navy Blue"); a click adds that filter."""
-    if not suggestions:
-        return
-    # At least four slots, so one or two offers keep the width of a full row's buttons.
-    label, *buttons = st.columns([1.1] + [2] * max(4, len(suggestions)), vertical_alignment="center")
-    label.caption("Narrow to")
-    for column, (field, value) in zip(buttons, suggestions):
-        column.button(f"{FILTER_LABELS.get(field, field)}: {value}", key=f"suggest_{field}_{value}",
-                      on_click=on_add, args=(field, value), icon=":material/filter_alt:", width="stretch")
+    for start in range(0, len(suggestions), OFFERS_PER_ROW):
+        # Always OFFERS_PER_ROW slots, so a short row keeps the width of a full row's buttons.
+        label, *buttons = st.columns([1.1] + [2] * OFFERS_PER_ROW, vertical_alignment="center")
+        if start == 0:
+            label.caption("Narrow to")
+        for column, (field, value) in zip(buttons, suggestions[start:start + OFFERS_PER_ROW]):
+            column.button(f"{FILTER_LABELS.get(field, field)}: {value}", key=f"suggest_{field}_{value}",
+                          on_click=on_add, args=(field, value), icon=":material/filter_alt:", width="stretch")
 
 
 def latency_caption_ui(n_hits: int, encode_ms: float, search_ms: float, what: str, cached: bool = False) -> None:

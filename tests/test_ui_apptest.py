@@ -15,6 +15,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 from ui_fixtures import build_demo
 
+import search_ui.ui_components as ui
+
 from fashion_search.embed import Embedder
 from fashion_search.models import load_clip
 from fashion_search.search import Searcher
@@ -168,6 +170,21 @@ def test_a_shopper_word_naming_several_values_ranks_them_first_and_reads_as_or(p
             in texts(at.caption))
     offered = {b.key for b in at.button if b.key and b.key.startswith("suggest_")}
     assert {"suggest_gender_Boys", "suggest_gender_Girls", "suggest_articleType_Casual Shoes"} <= offered
+
+
+def test_more_offers_than_a_row_holds_wrap_onto_a_second_row(page_env, reference):
+    query = "casual kids navy sneakers"
+    at = search(run_page(), query)
+    named = reference.named_values(query)
+    assert len(named) == 5 and shown_ids(at) == [h.id for h in page_ranking(reference, query).hits]
+    offers = {b.key: b.label for b in at.button if b.key and b.key.startswith("suggest_")}
+    assert offers == {f"suggest_{field}_{value}": f"{ui.FILTER_LABELS.get(field, field)}: {value}"
+                      for field, value in named}
+    # two rows of 1 + 3 columns (3 + 2 buttons), "Narrow to" once (the look: checked on a screenshot)
+    offer_columns = [c for c in at.columns if any(b.key and b.key.startswith("suggest_") for b in c.button)]
+    assert len(offer_columns) == 5 and [c.value for c in at.caption].count("Narrow to") == 1
+    at.button(key="suggest_gender_Girls").click().run()   # still a filter click
+    assert not at.exception and at.session_state["filter_gender"] == ["Girls"]
 
 
 def test_a_value_with_no_products_under_the_filters_is_not_offered(page_env, reference):
