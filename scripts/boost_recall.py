@@ -7,6 +7,8 @@ then similarity), and compared with store.search(boost=...) and with the plain s
 --forced-hnsw copies the points into a temporary store with 1 KB thresholds (as `make eval` builds its own).
 Measured (session 5, .qdrant of `make demo`, 41,154 products, 128-d): boosted and plain recall@10 1.000;
 forced HNSW: boosted 0.998 (0.80-0.83 before every boosted stage carried the ACORN params, edge.py).
+Session 6, both shopper sets (82 queries): default thresholds 1.000; forced HNSW 0.987 with session 5's
+one-request boost, 0.999 with a search per level (store/boost.py says why).
 
     python scripts/boost_recall.py --store .qdrant --model runs/demo/best [--forced-hnsw]
 """

@@ -5,7 +5,7 @@
 - throughput: the same queries from 4 concurrent client threads vs 1 client, interleaved in blocks.
 - threads: one-query encoding with torch's default intra-op threads vs a single thread.
 - boosted: the same query as the page runs it by default, the values its words name ranked first
-  (store/boost.py: one prefetch per match level), vs the encoder alone.
+  (store/boost.py: a filtered search per match level until one fills the page), vs the encoder alone.
 - filter click: the search page's rerun of a text it has just searched with a new filter (its
   TextVectorCache holds the vector), vs the encoder alone: what a shopper narrowing results waits for.
 

@@ -61,7 +61,7 @@ def by_field(boost: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
 
 
 def matches(payload: dict | None, boost: list[tuple[str, str]]) -> int:
-    """How many of the pairs this payload matches (the formula's condition count)."""
+    """How many of the pairs this payload matches: what ranked() orders hits by first."""
     payload = payload or {}
     return sum(1 for name, value in boost if payload.get(name) == value)
 
