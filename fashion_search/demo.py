@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .cli import option, parse_dataclass
 from .datasets import REPO_ROOT, DatasetError, resolve_catalog
-from .query_filters import by_field
+from .store.boost import by_field
 
 log = logging.getLogger("demo")
 

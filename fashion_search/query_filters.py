@@ -26,7 +26,6 @@ from typing import NamedTuple
 
 from fashion_search.captions import singular
 from fashion_search.shopper_vocabulary import vocabulary_pairs
-from fashion_search.store.boost import by_field  # noqa: F401  (how named values read: "Boys or Girls")
 
 # Offered in this order of preference when one phrase names values of several fields (the catalog's
 # "Watches" is a subCategory and an articleType: the narrower field wins). Measured on the 41,154 real

@@ -37,26 +37,38 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--forced-hnsw", action="store_true", help="search a copy with 1 KB HNSW thresholds")
     args = parser.parse_args()
-    with open_store(args.store, collection=args.collection) as source:
+    ids, vectors, payloads = read_points(args.store, args.collection)
+    with tempfile.TemporaryDirectory(prefix="boost-recall-") as tmp:
+        if args.forced_hnsw:
+            store = forced_hnsw_copy(tmp, ids, vectors, payloads)
+        else:
+            store = open_store(args.store, collection=args.collection)
+        with store:
+            report(store, Searcher(Embedder(*load_clip(args.model)), store), ids, vectors, payloads, args.k)
+
+
+def read_points(location: str, collection: str) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """(ids, vectors, payloads) of every point of a filled store."""
+    with open_store(location, collection=collection) as source:
         ids, vectors, payloads = [], [], []
         for batch in source.scroll(batch=4096, with_vectors=True):
             for hit in batch:
                 vectors.append(hit.payload.pop(VECTOR_KEY))
                 ids.append(hit.id)
                 payloads.append(hit.payload)
-    ids, vectors = np.array(ids), np.stack(vectors)
-    with tempfile.TemporaryDirectory(prefix="boost-recall-") as tmp:
-        if args.forced_hnsw:
-            store = open_store(tmp, collection="forced", indexing_threshold_kb=1, full_scan_threshold_kb=1)
-            store.ensure_collection(vectors.shape[1])
-            for start in range(0, len(ids), 4096):
-                part = slice(start, start + 4096)
-                store.upsert(ids[part].tolist(), vectors[part], payloads[part])
-            store.optimize()
-        else:
-            store = open_store(args.store, collection=args.collection)
-        with store:
-            report(store, Searcher(Embedder(*load_clip(args.model)), store), ids, vectors, payloads, args.k)
+    return np.array(ids), np.stack(vectors), payloads
+
+
+def forced_hnsw_copy(location: str, ids: np.ndarray, vectors: np.ndarray, payloads: list[dict]):
+    """A new Edge store at `location` holding these points, with 1 KB thresholds: every segment is
+    HNSW-indexed and no filtered set is small enough to be scanned (as `make eval` builds its store)."""
+    store = open_store(location, collection="forced", indexing_threshold_kb=1, full_scan_threshold_kb=1)
+    store.ensure_collection(vectors.shape[1])
+    for start in range(0, len(ids), 4096):
+        part = slice(start, start + 4096)
+        store.upsert(ids[part].tolist(), vectors[part], payloads[part])
+    store.optimize()
+    return store
 
 
 def report(store, searcher, ids, vectors, payloads, k: int) -> None:

@@ -17,11 +17,10 @@ import tempfile
 
 import numpy as np
 import qdrant_edge as qe
+from boost_recall import forced_hnsw_copy, read_points  # scripts/ is on sys.path when run as `python scripts/...`
 
 from fashion_search.embed import Embedder
 from fashion_search.models import load_clip
-from fashion_search.store import open_store
-from fashion_search.store.base import VECTOR_KEY
 from fashion_search.store.edge_requests import boost_conditions, search_params, to_edge_filter
 
 
@@ -34,25 +33,13 @@ def main() -> None:
     parser.add_argument("--builds", type=int, default=4)
     args = parser.parse_args()
     named = [("articleType", "Briefs"), ("gender", "Women")]
-    with open_store(args.store, collection=args.collection) as source:
-        ids, vectors, payloads = [], [], []
-        for batch in source.scroll(batch=4096, with_vectors=True):
-            for hit in batch:
-                vectors.append(hit.payload.pop(VECTOR_KEY))
-                ids.append(hit.id)
-                payloads.append(hit.payload)
-    ids, vectors = np.array(ids), np.stack(vectors)
+    ids, vectors, payloads = read_points(args.store, args.collection)
     vector = [float(x) for x in Embedder(*load_clip(args.model)).encode_texts([args.query])[0]]
     selective = np.array([all(p.get(f) == v for f, v in named) for p in payloads])
     want = set(ids[selective][np.argsort(-(vectors[selective] @ np.array(vector)))[:10]].tolist())
     for build in range(args.builds):
         with tempfile.TemporaryDirectory() as tmp:
-            store = open_store(tmp, collection="forced", indexing_threshold_kb=1, full_scan_threshold_kb=1)
-            store.ensure_collection(vectors.shape[1])
-            for start in range(0, len(ids), 4096):
-                part = slice(start, start + 4096)
-                store.upsert(ids[part].tolist(), vectors[part], payloads[part])
-            store.optimize()
+            store = forced_hnsw_copy(tmp, ids, vectors, payloads)
             conditions = boost_conditions(named)
             levels = [to_edge_filter(None, at_least=(conditions, m)) for m in range(len(conditions) + 1)]
             params = search_params(store.options, True, False)

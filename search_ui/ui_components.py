@@ -16,7 +16,7 @@ from typing import Callable
 import streamlit as st
 from PIL import Image, UnidentifiedImageError
 
-from fashion_search.query_filters import by_field
+from fashion_search.store.boost import by_field
 from fashion_search.search import ProductHit
 
 STYLE_CSS = Path(__file__).with_name("style.css")

@@ -132,7 +132,7 @@ def test_every_vocabulary_value_is_a_real_catalog_value_and_no_phrase_is_shadowe
 
 
 def test_named_values_read_by_field_in_query_order():
-    from fashion_search.query_filters import by_field
+    from fashion_search.store.boost import by_field
 
     named = suggest_filters("kids white trainers", SHOP)
     assert by_field(named) == [("gender", ["Boys", "Girls"]), ("baseColour", ["White"]),
