@@ -9,7 +9,7 @@
 # What `run` measures, on a randomly initialised ViT-B/32 (no weights can be fetched there) in bf16:
 #   1. the largest per-device training batch that fits (forward + backward of the trainer's loss on
 #      the GPU's memory, tried from the top of $BATCHES down);
-#   2. `python -m fashion_search.bench --gpu-arch vit-b32 --sections ingest,train` at that batch:
+#   2. `python -m fashion_search.bench --archs vit-b32 --sections ingest,train` at that batch:
 #      ingest images/s vs the image encoder alone (clip-retrieval: ~2,500 img/s per A100) and the
 #      trainer's samples/s vs forward+backward on pre-made tensors (open_clip: ~770 samples/s per A100).
 # Results land in $OUT (bench.json, bench.md, batch_probe.json, log.txt); ../shared does not travel,
@@ -53,7 +53,7 @@ run() {
         # 2. the bench at that batch; ingest uses the same batch (bigger batches keep the GPU fed).
         local steps="${STEPS:-12}" products="${PRODUCTS:-0}"
         [ "$products" -gt 0 ] || products=$((batch * steps))
-        python3 -m fashion_search.bench --gpu-arch vit-b32 --device "$device" --sections ingest,train \
+        python3 -m fashion_search.bench --archs vit-b32 --device "$device" --sections ingest,train \
             --batch-size "$batch" --ingest-batch-size "$batch" --train-steps "$steps" \
             --bench-products "$products" --num-workers "${WORKERS:-12}" --section-reps 2 --out-dir "$out"
         date -u

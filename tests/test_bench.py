@@ -62,20 +62,64 @@ def test_point_generator_is_deterministic_clustered_and_filterable():
                    and p["baseColour"] == boost[0][1] for p in first.pool)
 
 
-def test_config_defaults_and_errors():
+def test_config_defaults_and_errors(tmp_path):
     quick = runner.BenchConfig(quick=True)
     assert quick.store_size_list == [2000] and quick.reps == 20 and quick.sections == "search,store,ingest,train"
+    assert quick.arch_list == ["model"]
     full = runner.BenchConfig(sections="train,search")
     assert full.store_size_list == [41154, 1_000_000] and full.sections == "search,train"
+    assert full.arch_list == ["model", "vit-b32"]
     with pytest.raises(ValueError, match="--torch-threads"):
         runner.BenchConfig(torch_threads=0)
     with pytest.raises(ValueError, match="choose from"):
         runner.BenchConfig(sections="search,gpu")
     with pytest.raises(ValueError, match="batches of --batch-size"):
         runner.BenchConfig(bench_products=10, batch_size=8)
+    with pytest.raises(ValueError, match="distinct entries"):
+        runner.BenchConfig(archs="model,vit-b16")
+    with pytest.raises(ValueError, match="distinct entries"):
+        runner.BenchConfig(archs="model,model")
+    with pytest.raises(ValueError, match="'model' entry of --archs"):
+        runner.BenchConfig(archs="vit-b32", model=str(tmp_path))
     if not runner.torch.cuda.is_available():
-        with pytest.raises(ValueError, match="needs CUDA"):
-            runner.BenchConfig(gpu_arch="vit-b32")
+        with pytest.raises(ValueError, match="no CUDA device"):
+            runner.BenchConfig(device="cuda")
+
+
+def test_each_arch_gets_its_own_defaults_for_the_knobs_left_unset():
+    cfg = runner.BenchConfig(reps=50, device="cpu", model=None)
+    assert cfg.bench_products == 2048 and cfg.section_reps == 3 and cfg.train_steps == 8 and cfg.reps == 50
+    vit = cfg.for_arch("vit-b32")
+    assert vit.arch_list == ["vit-b32"] and vit.model is None
+    assert vit.reps == 50  # given on the command line: kept
+    assert (vit.bench_products, vit.section_reps, vit.train_steps) == (512, 2, 4)  # full-size compute on a CPU
+    assert vit.store_size_list == [41154, 1_000_000] and vit.batch_size == 32
+    model = cfg.for_arch("model")
+    assert model.arch_list == ["model"] and (model.bench_products, model.section_reps, model.reps) == (2048, 3, 50)
+    quick = runner.BenchConfig(quick=True, archs="model,vit-b32", device="cpu").for_arch("vit-b32")
+    assert (quick.bench_products, quick.reps) == (32, 20)  # --quick wins over the full-size defaults
+
+
+def _summary(value: float, met: bool) -> dict:
+    return {"summary": [
+        {"section": "search", "figure": "overhead p50", "value": value, "pair": f"{1 + value:.2f} vs 1 ms",
+         "target": "<= 0.15", "met": met},
+        {"section": "search", "figure": "added p50 ms", "value": 0.5, "pair": "", "target": "", "met": None},
+        {"section": "train", "figure": "ratio", "value": 0.95, "pair": "", "target": ">= 0.90", "met": True},
+    ]}
+
+
+def test_target_rows_put_every_runs_verdict_side_by_side():
+    from fashion_search.bench.report import target_rows
+
+    small = _summary(0.58, False)
+    small["summary"].pop()  # this run skipped the train section
+    rows = target_rows({"model": small, "vit-b32": _summary(0.10, True)})
+    assert [(r["section"], r["figure"], r["target"]) for r in rows] == [
+        ("search", "overhead p50", "<= 0.15"), ("train", "ratio", ">= 0.90")]  # untargeted figures left out
+    assert rows[0]["by_arch"] == {"model": {"value": 0.58, "pair": "1.58 vs 1 ms", "met": False},
+                                  "vit-b32": {"value": 0.10, "pair": "1.10 vs 1 ms", "met": True}}
+    assert rows[1]["by_arch"] == {"vit-b32": {"value": 0.95, "pair": "", "met": True}}
 
 
 def _finite_positive(value) -> bool:
@@ -91,7 +135,10 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
             "--search-points", "300", "--reps", "6", "--local-reps", "2", "--bench-products", "16",
             "--batch-size", "4", "--section-reps", "1", "--num-workers", "0", "--store-dim", "32"]
     assert runner.main(argv) == 0
-    report = json.loads((out / "bench.json").read_text())
+    bench = json.loads((out / "bench.json").read_text())
+    assert list(bench["runs"]) == ["model"]  # --quick: the model under test only
+    report = bench["runs"]["model"]
+    assert report["model"] == {"name": str(model), "source": "given", "dim": 16}
     sections = report["sections"]
     assert set(sections) == {"search", "store", "ingest", "train"}
     search = sections["search"]
@@ -125,5 +172,48 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     assert train["epoch_start_s"] >= 0
     figures = {row["figure"] for row in report["summary"]}
     assert "overhead p50 (end-to-end / encoder - 1)" in figures and len(report["summary"]) >= 13
+    # Targeted figures: search overhead, ingest and train ratios (300/600-point stores have no target).
+    assert [(row["section"], set(row["by_arch"])) for row in bench["targets"]] == [
+        ("search", {"model"}), ("ingest", {"model"}), ("train", {"model"})]
+    assert bench["targets"][0]["by_arch"]["model"]["met"] == search["overhead_met"]
     table = (out / "bench.md").read_text()
-    assert table.count("\n| ") == len(report["summary"]) + 1  # header + one row per figure
+    # The targets table (header + 3 rows), then the run's table (header + one row per figure).
+    assert table.count("\n| ") == 1 + 3 + 1 + len(report["summary"])
+
+
+def _tiny_vit_config():
+    """A CLIPConfig of the ViT-B/32 run's shape (CLIP vocabulary, 77 tokens), shrunk to build in a moment."""
+    from transformers import CLIPConfig
+
+    from fashion_search.models import BOS_ID, EOS_ID, PAD_ID
+
+    layer = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    return CLIPConfig(text_config={**layer, "vocab_size": 49408, "pad_token_id": PAD_ID, "bos_token_id": BOS_ID,
+                                   "eos_token_id": EOS_ID},
+                      vision_config={**layer, "image_size": 32, "patch_size": 16}, projection_dim=24)
+
+
+def test_bench_of_two_archs_reports_both_verdicts_side_by_side(tmp_path, monkeypatch):
+    from tiny_model import build_tiny_clip
+
+    monkeypatch.setattr(runner, "vit_b32_config", _tiny_vit_config)
+    model = build_tiny_clip(tmp_path / "clip")
+    out = tmp_path / "reports"
+    argv = ["--quick", "--archs", "model,vit-b32", "--model", str(model), "--sections", "search", "--device", "cpu",
+            "--out-dir", str(out), "--search-points", "200", "--reps", "4", "--section-reps", "1"]
+    assert runner.main(argv) == 0
+    bench = json.loads((out / "bench.json").read_text())
+    runs = bench["runs"]
+    assert list(runs) == ["model", "vit-b32"]
+    assert runs["model"]["model"] == {"name": str(model), "source": "given", "dim": 16}
+    assert runs["vit-b32"]["model"]["source"] == "vit-b32 random init" and runs["vit-b32"]["model"]["dim"] == 24
+    assert runs["vit-b32"]["sections"]["search"]["dim"] == 24  # its own store, at its own width
+    [overhead] = bench["targets"]
+    for arch, run in runs.items():
+        search = run["sections"]["search"]
+        assert overhead["by_arch"][arch] == {
+            "value": search["overhead_p50"], "met": search["overhead_met"],
+            "pair": f"{search['end_to_end']['p50_ms']:.3g} vs {search['encoder']['p50_ms']:.3g} ms"}
+    table = (out / "bench.md").read_text()
+    assert "| search | overhead p50 (end-to-end / encoder - 1) | <= 0.15 | " in table
+    assert "model under test, 16-d | ViT-B/32 architecture (the default model's), 24-d |" in table

@@ -1,4 +1,9 @@
-"""bench.json + bench.md: the headline figures of each section, each with its pair and its target."""
+"""bench.json + bench.md: the headline figures of each section, each with its pair and its target.
+
+A bench writes one run per architecture (runner.ARCHS) and, first, the targeted figures of every run
+side by side, so the verdict for the product's default architecture and for the model under test
+are read in one table.
+"""
 
 from __future__ import annotations
 
@@ -66,22 +71,63 @@ def summary_rows(sections: dict) -> list[dict]:
     return rows
 
 
-def markdown(report: dict) -> str:
+ARCH_LABELS = {"model": "model under test", "vit-b32": "ViT-B/32 architecture (the default model's)"}
+
+
+def target_rows(runs: dict[str, dict]) -> list[dict]:
+    """The figures with a target, one row each, with every run's value, pair and verdict."""
+    rows: dict[tuple[str, str], dict] = {}
+    for arch, report in runs.items():
+        for row in report["summary"]:
+            if row["met"] is None:
+                continue
+            entry = rows.setdefault((row["section"], row["figure"]),
+                                    {"section": row["section"], "figure": row["figure"], "target": row["target"],
+                                     "by_arch": {}})
+            entry["by_arch"][arch] = {"value": row["value"], "pair": row["pair"], "met": row["met"]}
+    return list(rows.values())
+
+
+def _verdict(met) -> str:
+    return "" if met is None else ("yes" if met else "NO")
+
+
+def run_markdown(report: dict) -> str:
     env = report["environment"]
-    lines = [f"Model: {report['model']['name']} ({report['model']['dim']}-d) on {env['device']}; "
-             f"{env['cpu_count']} CPUs, torch threads {env['torch_threads']}, load average at start "
-             f"{env['load_average']}; quick={report['config']['quick']}.", "",
+    lines = [f"Model: {report['model']['name']} ({report['model']['dim']}-d, {report['model']['source']}) on "
+             f"{env['device']}; {env['cpu_count']} CPUs, torch threads {env['torch_threads']}, load average at "
+             f"start {env['load_average']}; quick={report['config']['quick']}.", "",
              "| section | figure | value | measured pair | target | met |", "|---|---|---|---|---|---|"]
     for row in report["summary"]:
-        met = "" if row["met"] is None else ("yes" if row["met"] else "NO")
-        lines.append(f"| {row['section']} | {row['figure']} | {row['value']:.3f} | {row['pair']} | {row['target']} | {met} |")
+        lines.append(f"| {row['section']} | {row['figure']} | {row['value']:.3f} | {row['pair']} | {row['target']} | "
+                     f"{_verdict(row['met'])} |")
     return "\n".join(lines) + "\n"
 
 
-def write_reports(report: dict, out_dir) -> tuple[Path, Path]:
+def markdown(bench: dict) -> str:
+    runs = bench["runs"]
+    heads = [f"{ARCH_LABELS.get(arch, arch)}, {r['model']['dim']}-d" for arch, r in runs.items()]
+    lines = ["## Targets", "",
+             "Each value is a pair measured interleaved within its own run; 'model under test' is the model given "
+             "(by default the trained small preset), the ViT-B/32 run times the product's default architecture "
+             "randomly initialised (no weights offline).", "",
+             "| section | figure | target | " + " | ".join(heads) + " |", "|---|---|---|" + "---|" * len(heads)]
+    for row in bench["targets"]:
+        cells = []
+        for arch in runs:
+            got = row["by_arch"].get(arch)
+            cells.append("" if got is None else f"{got['value']:.3f} ({got['pair']}) {_verdict(got['met'])}")
+        lines.append(f"| {row['section']} | {row['figure']} | {row['target']} | " + " | ".join(cells) + " |")
+    for arch, report in runs.items():
+        lines += ["", f"## {ARCH_LABELS.get(arch, arch)}", "", run_markdown(report).rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(bench: dict, out_dir) -> tuple[Path, Path]:
+    """bench = {"runs": {arch: run report}, "targets": target_rows(runs)}."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / "bench.json", out / "bench.md"
-    json_path.write_text(json.dumps(report, indent=2))
-    md_path.write_text(markdown(report))
+    json_path.write_text(json.dumps(bench, indent=2))
+    md_path.write_text(markdown(bench))
     return json_path, md_path

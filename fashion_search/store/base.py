@@ -19,6 +19,12 @@ import numpy as np
 KEYWORD_INDEX_FIELDS = ("gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")
 INTEGER_INDEX_FIELDS = ("year",)
 FILTER_FIELDS = KEYWORD_INDEX_FIELDS + INTEGER_INDEX_FIELDS
+# Keyword indexes created with is_tenant: Qdrant then stores each value's points together, so the
+# filtered scan that serves a shopper's narrowed search (one article type, a few thousand points)
+# reads them sequentially. Measured on 41k synthetic points, gender + articleType filters, paired:
+# p50 1.65 -> 1.27 ms at 512-d, 1.09 -> 0.85 ms at 128-d, same recall. One field: points can be
+# stored in one order only, and the article type is the field nearly every narrowed search sets.
+TENANT_INDEX_FIELDS = ("articleType",)
 FACET_FIELDS = FILTER_FIELDS
 
 DISTANCE = "Cosine"          # CLIP embeddings are compared by cosine similarity, nothing else

@@ -23,11 +23,11 @@ import numpy as np
 import qdrant_edge as qe
 
 from . import boost as boosting
-from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, CollectionNotFound, Filters, Hit,
+from .base import (DISTANCE, FILTER_FIELDS, VECTOR_KEY, CollectionNotFound, Filters, Hit,
                    IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
                    dim_conflict_message, model_conflict_message, same_model, sort_facets)
-from .edge_requests import boost_conditions, search_params, to_edge_filter
+from .edge_requests import boost_conditions, payload_index_schema, search_params, to_edge_filter
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class EdgeStore(VectorStore):
         for name in FILTER_FIELDS:
             if name in present:
                 continue
-            schema = qe.PayloadSchemaType.Integer if name in INTEGER_INDEX_FIELDS else qe.PayloadSchemaType.Keyword
+            schema = payload_index_schema(name)
             shard.update(qe.UpdateOperation.create_field_index(name, schema))
             log.info("created %s payload index on %r", schema, name)
 

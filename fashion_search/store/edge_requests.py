@@ -8,7 +8,7 @@ from __future__ import annotations
 import qdrant_edge as qe
 
 from . import boost as boosting
-from .base import Filters, IndexOptions
+from .base import INTEGER_INDEX_FIELDS, TENANT_INDEX_FIELDS, Filters, IndexOptions
 
 
 def to_edge_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
@@ -53,3 +53,13 @@ def search_params(options: IndexOptions, filtered: bool, exact: bool) -> qe.Sear
         quantization = (qe.QuantizationSearchParams(ignore=True) if exact
                         else qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
     return qe.SearchParams(hnsw_ef=options.search_ef, exact=exact, acorn=acorn, quantization=quantization)
+
+
+def payload_index_schema(name: str):
+    """The payload index a filter field gets: integer for year, a tenant keyword index for the
+    fields whose points are stored together (base.TENANT_INDEX_FIELDS), else a keyword index."""
+    if name in INTEGER_INDEX_FIELDS:
+        return qe.PayloadSchemaType.Integer
+    if name in TENANT_INDEX_FIELDS:
+        return qe.KeywordIndexParams(is_tenant=True)
+    return qe.PayloadSchemaType.Keyword

@@ -23,11 +23,11 @@ from qdrant_client.http.exceptions import ApiException
 
 from ..settings import LOCAL_HOSTS
 from . import boost as boosting
-from .base import (DISTANCE, FILTER_FIELDS, INTEGER_INDEX_FIELDS, VECTOR_KEY, CollectionNotFound, Filters, Hit,
+from .base import (DISTANCE, FILTER_FIELDS, VECTOR_KEY, CollectionNotFound, Filters, Hit,
                    IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
                    dim_conflict_message, model_conflict_message, same_model, sort_facets)
-from .server_requests import boost_conditions, to_client_filter
+from .server_requests import boost_conditions, payload_index_schema, to_client_filter
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +170,9 @@ class ServerStore(VectorStore):
         present = set(info.payload_schema or {})
         for name in FILTER_FIELDS:
             if name not in present:
-                schema = qm.PayloadSchemaType.INTEGER if name in INTEGER_INDEX_FIELDS else qm.PayloadSchemaType.KEYWORD
+                schema = payload_index_schema(name)
                 self.client.create_payload_index(self.collection, name, schema, wait=True)
-                log.info("created %s payload index on %r", schema.value, name)
+                log.info("created %s payload index on %r", getattr(schema, "value", schema), name)
 
     def close(self) -> None:
         with self._local_lock:

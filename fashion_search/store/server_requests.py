@@ -8,7 +8,7 @@ from __future__ import annotations
 from qdrant_client import models as qm
 
 from . import boost as boosting
-from .base import Filters
+from .base import INTEGER_INDEX_FIELDS, TENANT_INDEX_FIELDS, Filters
 
 
 def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
@@ -40,3 +40,12 @@ def boost_conditions(boost: list[tuple[str, str]]) -> list:
     return [qm.FieldCondition(key=name, match=qm.MatchValue(value=values[0]) if len(values) == 1
                               else qm.MatchAny(any=values))
             for name, values in boosting.by_field(boost)]
+
+
+def payload_index_schema(name: str):
+    """edge_requests.payload_index_schema in qdrant-client's types."""
+    if name in INTEGER_INDEX_FIELDS:
+        return qm.PayloadSchemaType.INTEGER
+    if name in TENANT_INDEX_FIELDS:
+        return qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=True)
+    return qm.PayloadSchemaType.KEYWORD
