@@ -1,5 +1,5 @@
-"""Payload indexes: every filter field is indexed, and the article type as a tenant field (its points
-stored together, store/base.TENANT_INDEX_FIELDS), on both backends."""
+"""Payload indexes: every filter field is indexed, gender and article type as tenant fields (points
+sharing a value stored together, store/base.TENANT_INDEX_FIELDS), on both backends."""
 
 from __future__ import annotations
 
@@ -11,25 +11,27 @@ from fashion_search.store import edge_requests, server_requests
 from fashion_search.store.base import TENANT_INDEX_FIELDS
 
 
-def test_server_schema_marks_only_the_tenant_field():
-    assert TENANT_INDEX_FIELDS == ("articleType",)
-    tenant = server_requests.payload_index_schema("articleType")
-    assert isinstance(tenant, qm.KeywordIndexParams) and tenant.is_tenant is True
-    assert tenant.type == qm.KeywordIndexType.KEYWORD
+def test_server_schema_marks_only_the_tenant_fields():
+    assert TENANT_INDEX_FIELDS == ("gender", "articleType")
+    for name in TENANT_INDEX_FIELDS:
+        tenant = server_requests.payload_index_schema(name)
+        assert isinstance(tenant, qm.KeywordIndexParams) and tenant.is_tenant is True
+        assert tenant.type == qm.KeywordIndexType.KEYWORD
     assert server_requests.payload_index_schema("year") == qm.PayloadSchemaType.INTEGER
-    for name in set(FILTER_FIELDS) - {"articleType", "year"}:
+    for name in set(FILTER_FIELDS) - {"gender", "articleType", "year"}:
         assert server_requests.payload_index_schema(name) == qm.PayloadSchemaType.KEYWORD, name
 
 
-def test_edge_store_indexes_the_article_type_as_tenant_and_filters_the_same(tmp_path):
+def test_edge_store_indexes_the_tenant_fields_as_such_and_filters_the_same(tmp_path):
     store = open_store(tmp_path / "edge", collection="t")
     try:
         store.ensure_collection(8)
         schema = store._require().info().payload_schema
         assert set(schema) == set(FILTER_FIELDS)
-        assert schema["articleType"].params is not None and schema["articleType"].params.is_tenant is True
-        assert all(schema[name].params is None for name in FILTER_FIELDS if name != "articleType")
-        assert edge_requests.payload_index_schema("gender") == edge_requests.qe.PayloadSchemaType.Keyword
+        for name in TENANT_INDEX_FIELDS:
+            assert schema[name].params is not None and schema[name].params.is_tenant is True, name
+        assert all(schema[name].params is None for name in FILTER_FIELDS if name not in TENANT_INDEX_FIELDS)
+        assert edge_requests.payload_index_schema("usage") == edge_requests.qe.PayloadSchemaType.Keyword
         # Interleaved types, so a store ordered by tenant differs from insertion order.
         rng = np.random.default_rng(0)
         vectors = rng.standard_normal((60, 8)).astype(np.float32)
