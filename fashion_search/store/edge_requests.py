@@ -63,3 +63,10 @@ def payload_index_schema(name: str):
     if name in TENANT_INDEX_FIELDS:
         return qe.KeywordIndexParams(is_tenant=True)
     return qe.PayloadSchemaType.Keyword
+
+
+def describe_index(schema) -> str:
+    """'keyword', 'integer' or 'keyword (tenant)', for the log."""
+    if isinstance(schema, qe.KeywordIndexParams):
+        return "keyword (tenant)" if schema.is_tenant else "keyword"
+    return str(schema).rsplit(".", 1)[-1].lower()

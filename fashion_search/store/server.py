@@ -172,7 +172,8 @@ class ServerStore(VectorStore):
             if name not in present:
                 schema = payload_index_schema(name)
                 self.client.create_payload_index(self.collection, name, schema, wait=True)
-                log.info("created %s payload index on %r", getattr(schema, "value", schema), name)
+                log.info("created %s payload index on %r", "keyword (tenant)" if isinstance(schema, qm.KeywordIndexParams)
+                         else schema.value, name)
 
     def close(self) -> None:
         with self._local_lock:
