@@ -88,14 +88,14 @@ def test_config_defaults_and_errors(tmp_path):
 
 def test_each_arch_gets_its_own_defaults_for_the_knobs_left_unset():
     cfg = runner.BenchConfig(reps=50, device="cpu", model=None)
-    assert cfg.bench_products == 2048 and cfg.section_reps == 3 and cfg.train_steps == 8 and cfg.reps == 50
+    assert cfg.bench_products == 2048 and cfg.section_reps == 5 and cfg.train_steps == 16 and cfg.reps == 50
     vit = cfg.for_arch("vit-b32")
     assert vit.arch_list == ["vit-b32"] and vit.model is None
     assert vit.reps == 50  # given on the command line: kept
-    assert (vit.bench_products, vit.section_reps, vit.train_steps) == (512, 2, 4)  # full-size compute on a CPU
-    assert vit.store_size_list == [41154, 1_000_000] and vit.batch_size == 32
+    assert (vit.bench_products, vit.section_reps, vit.train_steps, vit.batch_size) == (512, 2, 12, 8)  # on a CPU
+    assert vit.store_size_list == [41154, 1_000_000] and vit.ingest_batch_size == 64
     model = cfg.for_arch("model")
-    assert model.arch_list == ["model"] and (model.bench_products, model.section_reps, model.reps) == (2048, 3, 50)
+    assert model.arch_list == ["model"] and (model.bench_products, model.section_reps, model.reps) == (2048, 5, 50)
     quick = runner.BenchConfig(quick=True, archs="model,vit-b32", device="cpu").for_arch("vit-b32")
     assert (quick.bench_products, quick.reps) == (32, 20)  # --quick wins over the full-size defaults
 

@@ -45,12 +45,14 @@ SIZE_DEFAULTS = {
     "bench_products": (2048, 32),
     "batch_size": (32, 8),
     "ingest_batch_size": (64, 8),
-    "section_reps": (3, 2),
-    "train_steps": (8, 4),
+    "section_reps": (5, 2),
+    # 16 steps of 32 a pass: with 8 x 3 the trainer/fwd+bwd ratio of one model moved 0.81-0.89 between
+    # runs on a slow host (each batch's captions set its text length); 16 x 5 gave 1.006.
+    "train_steps": (16, 4),
 }
 # vit-b32 on a CPU: ~15x the small preset's compute per query and ~100x per image, so fewer samples
 # (the full-size defaults would take over an hour here). Explicit flags still win.
-FULL_SIZE_CPU_DEFAULTS = {"reps": 100, "bench_products": 512, "section_reps": 2, "train_steps": 4}
+FULL_SIZE_CPU_DEFAULTS = {"reps": 100, "bench_products": 512, "section_reps": 2, "train_steps": 12, "batch_size": 8}
 
 
 @dataclass
@@ -75,10 +77,10 @@ class BenchConfig:
     reps: int | None = option(None, "Queries per latency figure (default 300; quick 20).")
     local_reps: int | None = option(None, "Queries for Edge vs local mode (slow; default 10; quick 3).")
     bench_products: int | None = option(None, "Synthetic catalog size for ingest/train (default 2048; quick 32).")
-    batch_size: int | None = option(None, "Train-section batch size (default 32; quick 8).")
+    batch_size: int | None = option(None, "Train-section batch size (default 32; quick 8; vit-b32 on a CPU 8).")
     ingest_batch_size: int | None = option(None, "Ingest-section batch size (default 64, the ingest job's; quick 8).")
-    section_reps: int | None = option(None, "Interleaved repetitions of the ingest/train pairs (default 3; quick 2).")
-    train_steps: int | None = option(None, "Steps per timed training epoch (default 8; quick 4).")
+    section_reps: int | None = option(None, "Interleaved repetitions of the ingest/train pairs (default 5; quick 2; vit-b32 on a CPU 2).")
+    train_steps: int | None = option(None, "Steps per timed training epoch (default 16; quick 4; vit-b32 on a CPU 12).")
     torch_threads: int | None = option(None, "torch intra-op threads for the whole run (default: torch's, i.e. the "
                                            "core count). On a busy shared CPU 1 is often several times faster.")
     num_workers: int = option(2, "DataLoader workers in the ingest section (train uses the trainer's default).")
