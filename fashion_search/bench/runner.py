@@ -10,8 +10,8 @@
 4. Write reports/bench.json (every run, and the targeted figures side by side) + bench.md.
 
 Why two architectures by default: the search and ingest targets are ratios of the whole path to the
-encoder alone, so they depend on the encoder's size. The small preset's encoders take 1-4 ms, against
-which the store's fixed ~0.6-1 ms query and the ~0.2 ms JPEG decode weigh 20-60%; the product's
+encoder alone, so they depend on the encoder's size. The small preset's encoders take 1-8 ms, against
+which the store's fixed ~1-2 ms query and the ~0.2 ms JPEG decode weigh 20-60%; the product's
 default model is ViT-B/32, whose text tower takes ~20 ms per query on one CPU thread. Both are
 measured and reported; neither hides the other.
 """
