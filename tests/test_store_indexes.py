@@ -8,11 +8,13 @@ from qdrant_client import models as qm
 
 from fashion_search.store import FILTER_FIELDS, Filters, open_store
 from fashion_search.store import edge_requests, server_requests
-from fashion_search.store.base import TENANT_INDEX_FIELDS
+from fashion_search.store.base import TENANT_INDEX_FIELDS, index_kind
 
 
 def test_server_schema_marks_only_the_tenant_fields():
     assert TENANT_INDEX_FIELDS == ("gender", "articleType")
+    assert [index_kind(n) for n in ("gender", "articleType", "usage", "year")] == [
+        "tenant keyword", "tenant keyword", "keyword", "integer"]
     for name in TENANT_INDEX_FIELDS:
         tenant = server_requests.payload_index_schema(name)
         assert isinstance(tenant, qm.KeywordIndexParams) and tenant.is_tenant is True

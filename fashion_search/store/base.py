@@ -26,11 +26,20 @@ FILTER_FIELDS = KEYWORD_INDEX_FIELDS + INTEGER_INDEX_FIELDS
 #   41k x 512-d: p50 1.65 -> 1.17 ms (articleType alone 1.27); 41k x 128-d: 1.09 -> 0.85 ms (alike);
 #   1M x 128-d: p50 4.55 -> 3.48 ms, p95 19.4 -> 7.1 ms, boosted p50 20.0 -> 10.3 ms, recall@24 0.955 -> 0.966.
 TENANT_INDEX_FIELDS = ("gender", "articleType")
+
 FACET_FIELDS = FILTER_FIELDS
 
 DISTANCE = "Cosine"          # CLIP embeddings are compared by cosine similarity, nothing else
 VECTOR_KEY = "_vector"       # where retrieve/scroll put the vector in Hit.payload when asked
 RESERVED_PAYLOAD_KEYS = (VECTOR_KEY,)
+
+
+def index_kind(name: str) -> str:
+    """The payload index a filter field gets: "integer", "tenant keyword" or "keyword". Each backend
+    turns it into its client's types (edge_requests / server_requests.payload_index_schema)."""
+    if name in INTEGER_INDEX_FIELDS:
+        return "integer"
+    return "tenant keyword" if name in TENANT_INDEX_FIELDS else "keyword"
 
 
 class StoreError(Exception):

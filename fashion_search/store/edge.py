@@ -26,8 +26,8 @@ from . import boost as boosting
 from .base import (DISTANCE, FILTER_FIELDS, VECTOR_KEY, CollectionNotFound, Filters, Hit,
                    IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
-                   dim_conflict_message, model_conflict_message, same_model, sort_facets)
-from .edge_requests import boost_conditions, describe_index, payload_index_schema, search_params, to_edge_filter
+                   dim_conflict_message, index_kind, model_conflict_message, same_model, sort_facets)
+from .edge_requests import boost_conditions, payload_index_schema, search_params, to_edge_filter
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,8 @@ class EdgeStore(VectorStore):
         for name in FILTER_FIELDS:
             if name in present:
                 continue
-            schema = payload_index_schema(name)
-            shard.update(qe.UpdateOperation.create_field_index(name, schema))
-            log.info("created %s payload index on %r", describe_index(schema), name)
+            shard.update(qe.UpdateOperation.create_field_index(name, payload_index_schema(name)))
+            log.info("created %s payload index on %r", index_kind(name), name)
 
     def close(self) -> None:
         with self._lifecycle:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import qdrant_edge as qe
 
 from . import boost as boosting
-from .base import INTEGER_INDEX_FIELDS, TENANT_INDEX_FIELDS, Filters, IndexOptions
+from .base import Filters, IndexOptions, index_kind
 
 
 def to_edge_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
@@ -56,17 +56,8 @@ def search_params(options: IndexOptions, filtered: bool, exact: bool) -> qe.Sear
 
 
 def payload_index_schema(name: str):
-    """The payload index a filter field gets: integer for year, a tenant keyword index for the
-    fields whose points are stored together (base.TENANT_INDEX_FIELDS), else a keyword index."""
-    if name in INTEGER_INDEX_FIELDS:
+    """base.index_kind(name) in Qdrant Edge's types."""
+    kind = index_kind(name)
+    if kind == "integer":
         return qe.PayloadSchemaType.Integer
-    if name in TENANT_INDEX_FIELDS:
-        return qe.KeywordIndexParams(is_tenant=True)
-    return qe.PayloadSchemaType.Keyword
-
-
-def describe_index(schema) -> str:
-    """'keyword', 'integer' or 'keyword (tenant)', for the log."""
-    if isinstance(schema, qe.KeywordIndexParams):
-        return "keyword (tenant)" if schema.is_tenant else "keyword"
-    return str(schema).rsplit(".", 1)[-1].lower()
+    return qe.KeywordIndexParams(is_tenant=True) if kind == "tenant keyword" else qe.PayloadSchemaType.Keyword

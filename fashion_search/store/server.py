@@ -26,7 +26,7 @@ from . import boost as boosting
 from .base import (DISTANCE, FILTER_FIELDS, VECTOR_KEY, CollectionNotFound, Filters, Hit,
                    IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
                    check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
-                   dim_conflict_message, model_conflict_message, same_model, sort_facets)
+                   dim_conflict_message, index_kind, model_conflict_message, same_model, sort_facets)
 from .server_requests import boost_conditions, payload_index_schema, to_client_filter
 
 log = logging.getLogger(__name__)
@@ -170,10 +170,8 @@ class ServerStore(VectorStore):
         present = set(info.payload_schema or {})
         for name in FILTER_FIELDS:
             if name not in present:
-                schema = payload_index_schema(name)
-                self.client.create_payload_index(self.collection, name, schema, wait=True)
-                log.info("created %s payload index on %r", "keyword (tenant)" if isinstance(schema, qm.KeywordIndexParams)
-                         else schema.value, name)
+                self.client.create_payload_index(self.collection, name, payload_index_schema(name), wait=True)
+                log.info("created %s payload index on %r", index_kind(name), name)
 
     def close(self) -> None:
         with self._local_lock:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from qdrant_client import models as qm
 
 from . import boost as boosting
-from .base import INTEGER_INDEX_FIELDS, TENANT_INDEX_FIELDS, Filters
+from .base import Filters, index_kind
 
 
 def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
@@ -43,9 +43,9 @@ def boost_conditions(boost: list[tuple[str, str]]) -> list:
 
 
 def payload_index_schema(name: str):
-    """edge_requests.payload_index_schema in qdrant-client's types."""
-    if name in INTEGER_INDEX_FIELDS:
+    """base.index_kind(name) in qdrant-client's types."""
+    kind = index_kind(name)
+    if kind == "integer":
         return qm.PayloadSchemaType.INTEGER
-    if name in TENANT_INDEX_FIELDS:
-        return qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=True)
-    return qm.PayloadSchemaType.KEYWORD
+    return (qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=True) if kind == "tenant keyword"
+            else qm.PayloadSchemaType.KEYWORD)
