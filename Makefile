@@ -1,5 +1,5 @@
 # Every target depends on the virtual environment, so on a fresh machine `make demo` or `make test`
-# is all a person types. Variables: DATA (catalog path; default: resolved by fashion_search.datasets),
+# is all a person types. Variables: DATA (catalog path; default: resolved by fashion_search.catalog.datasets),
 # MODEL (train: small | HF id | dir; ingest/ui/eval: a model dir), STORE (.qdrant | http(s)://...), ARGS.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -27,7 +27,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
 # The catalog a bare target uses: DATA, else one already on disk, else a download, else synthetic.
-RESOLVE_CATALOG = $(PY) -m fashion_search.datasets resolve $(if $(DATA),--data "$(DATA)")
+RESOLVE_CATALOG = $(PY) -m fashion_search.catalog.datasets resolve $(if $(DATA),--data "$(DATA)")
 
 .PHONY: install test test-fast demo data synthetic stats train ingest ui eval bench clean
 
@@ -50,10 +50,10 @@ demo: install
 	$(PY) -m fashion_search.demo $(if $(DATA),--data "$(DATA)") --store $(STORE) $(ARGS)
 
 data: install
-	$(PY) -m fashion_search.datasets download
+	$(PY) -m fashion_search.catalog.datasets download
 
 synthetic: install
-	$(PY) -m fashion_search.synthetic $(or $(DATA),data/synthetic-$(or $(N),10000)) --n $(or $(N),10000) --seed 0
+	$(PY) -m fashion_search.catalog.synthetic $(or $(DATA),data/synthetic-$(or $(N),10000)) --n $(or $(N),10000) --seed 0
 
 stats: install
 	catalog=$$($(RESOLVE_CATALOG)) && $(PY) -m fashion_search.catalog stats "$$catalog"
@@ -74,7 +74,7 @@ ui: install
 
 eval: install
 	catalog=$$($(RESOLVE_CATALOG)) && \
-	$(PY) -m fashion_search.evaluate --model $(MODEL_DIR) --data "$$catalog" $(ARGS)
+	$(PY) -m fashion_search.evaluation --model $(MODEL_DIR) --data "$$catalog" $(ARGS)
 
 bench: install
 	$(PY) -m fashion_search.bench $(ARGS)

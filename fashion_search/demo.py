@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import option, parse_dataclass
-from .datasets import REPO_ROOT, DatasetError, resolve_catalog
-from .store.boost import by_field
+from fashion_search.cli import option, parse_dataclass
+from fashion_search.catalog.datasets import REPO_ROOT, DatasetError, resolve_catalog
+from fashion_search.store.boost import by_field
 
 log = logging.getLogger("demo")
 
@@ -101,10 +101,10 @@ def training_summary(run_dir: Path) -> str:
 
 
 def example_queries(config: DemoConfig, model_dir: Path, queries=EXAMPLE_QUERIES, top: int = 5) -> str:
-    from .embed import Embedder
-    from .models import load_clip
-    from .search import Searcher
-    from .store import open_store
+    from fashion_search.model.embed import Embedder
+    from fashion_search.model.clip import load_clip
+    from fashion_search.query.search import Searcher
+    from fashion_search.store import open_store
 
     model, processor = load_clip(str(model_dir))
     lines = []

@@ -12,9 +12,9 @@ import sys
 from fashion_search.ingest import main
 
 if __name__ == "__main__":
-    from fashion_search.catalog import CatalogError
+    from fashion_search.catalog.products import CatalogError
     from fashion_search.ingest import ConfigError
-    from fashion_search.models import ModelLoadError
+    from fashion_search.model.clip import ModelLoadError
     from fashion_search.settings import SettingsError
     from fashion_search.store import StoreError
 

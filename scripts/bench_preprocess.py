@@ -16,9 +16,9 @@ import statistics
 import torch
 
 from fashion_search.bench.timing import interleaved
-from fashion_search.catalog import open_catalog
-from fashion_search.embed import ImagePreprocessor
-from fashion_search.models import small_image_processor
+from fashion_search.catalog.products import open_catalog
+from fashion_search.model.embed import ImagePreprocessor
+from fashion_search.model.clip import small_image_processor
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 

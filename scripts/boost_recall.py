@@ -20,11 +20,11 @@ import tempfile
 
 import numpy as np
 
-from fashion_search.embed import Embedder
-from fashion_search.models import load_clip
-from fashion_search.search import Searcher
-from fashion_search.shopper_queries import SHOPPER_QUERIES
-from fashion_search.shopper_queries_heldout import HELDOUT_SHOPPER_QUERIES
+from fashion_search.model.embed import Embedder
+from fashion_search.model.clip import load_clip
+from fashion_search.query.search import Searcher
+from fashion_search.evaluation.queries.shopper import SHOPPER_QUERIES
+from fashion_search.evaluation.queries.shopper_heldout import HELDOUT_SHOPPER_QUERIES
 from fashion_search.store import open_store
 from fashion_search.store.base import VECTOR_KEY
 

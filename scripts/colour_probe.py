@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from fashion_search import evaluate, metrics
-from fashion_search.catalog import open_catalog
-from fashion_search.embed import Embedder
-from fashion_search.models import load_clip
-from fashion_search.splits import load_splits
+from fashion_search.catalog.products import open_catalog
+from fashion_search.model.embed import Embedder
+from fashion_search.model.clip import load_clip
+from fashion_search.catalog.splits import load_splits
 
 BACKGROUND = 230  # a pixel with every channel above this is the studio background
 BINS = 6

@@ -19,8 +19,8 @@ import numpy as np
 import qdrant_edge as qe
 from boost_recall import forced_hnsw_copy, read_points  # scripts/ is on sys.path when run as `python scripts/...`
 
-from fashion_search.embed import Embedder
-from fashion_search.models import load_clip
+from fashion_search.model.embed import Embedder
+from fashion_search.model.clip import load_clip
 from fashion_search.store.edge_requests import boost_conditions, search_params, to_edge_filter
 
 

@@ -17,7 +17,7 @@ import torch
 from transformers import CLIPModel
 
 from fashion_search.bench.runner import vit_b32_config
-from fashion_search.loss import clip_loss
+from fashion_search.model.loss import clip_loss
 from fashion_search.training.setup import DualEncoder
 
 TEXT_TOKENS = 77

@@ -4,9 +4,9 @@ Why it is fast: every image is decoded ONCE into a uint8 tensor cache (N, 3, S, 
 captions are pre-tokenized once, and augmentation (random resized crop + flip, no colour jitter) runs
 batched on tensors. What is left per step is the model's forward/backward.
 
-Split (the same for every run): fashion_search.splits.split_ids(all_ids, seed=0, val_frac=0.05,
+Split (the same for every run): fashion_search.catalog.splits.split_ids(all_ids, seed=0, val_frac=0.05,
 test_frac=0.05). We train on "train", evaluate on "test" (~2,000 products, the corpus) with
-fashion_search.eval_tasks (name -> image R@10, category/articleType and category/baseColour P@10).
+fashion_search.evaluation.tasks (name -> image R@10, category/articleType and category/baseColour P@10).
 
     .venv/bin/python scripts/tune_small.py --epochs 8 --lr 1e-3 --image_size 48 --patch_size 8 --tag my-run
 """
@@ -29,12 +29,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fashion_search import eval_scoring, eval_tasks  # noqa: E402
-from fashion_search.captions import _weighted_captions  # noqa: E402
-from fashion_search.catalog import open_catalog  # noqa: E402
-from fashion_search.embed import image_features, text_features  # noqa: E402
-from fashion_search.loss import clamp_logit_scale_, clip_loss  # noqa: E402
-from fashion_search.models import build_small, load_clip  # noqa: E402
-from fashion_search.splits import split_ids  # noqa: E402
+from fashion_search.catalog.captions import _weighted_captions  # noqa: E402
+from fashion_search.catalog.products import open_catalog  # noqa: E402
+from fashion_search.model.embed import image_features, text_features  # noqa: E402
+from fashion_search.model.loss import clamp_logit_scale_, clip_loss  # noqa: E402
+from fashion_search.model.clip import build_small, load_clip  # noqa: E402
+from fashion_search.catalog.splits import split_ids  # noqa: E402
 
 CATALOG = "/work/shared/data/fashion-product-images-small"
 SPLIT = dict(seed=0, val_frac=0.05, test_frac=0.05)

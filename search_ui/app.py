@@ -5,35 +5,27 @@
 Defaults come from the environment (QDRANT_URL / QDRANT_PATH / QDRANT_COLLECTION via
 fashion_search.settings, FASHION_MODEL, FASHION_CATALOG); flags override them. Without --model the
 page loads the model the collection records it was built with. Search logic lives in
-fashion_search.search; this file wires state, caches and layout.
+fashion_search.query.search; this file wires state, caches and layout.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import sys
-from pathlib import Path
 
 import streamlit as st
 import torch
 from PIL import Image, UnidentifiedImageError
 
-# `streamlit run` puts this folder on sys.path, AppTest does not: make both find the siblings.
-# (Checked first: the script body runs again on every rerun.)
-if str(Path(__file__).resolve().parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import ui_components as ui  # noqa: E402
-from page_config import PageConfig, PageConfigError, parse_config, script_argv  # noqa: E402
-
-from fashion_search.catalog import KEYWORD_FIELDS  # noqa: E402
-from fashion_search.embed import Embedder  # noqa: E402
-from fashion_search.models import ModelLoadError, load_clip, model_identity  # noqa: E402
-from fashion_search.query_filters import suggest_filters  # noqa: E402
-from fashion_search.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info  # noqa: E402
-from fashion_search.settings import SettingsError  # noqa: E402
-from fashion_search.store import Filters, StoreError, open_store  # noqa: E402
+from fashion_search.catalog.products import KEYWORD_FIELDS
+from fashion_search.model.embed import Embedder
+from fashion_search.model.clip import ModelLoadError, load_clip, model_identity
+from fashion_search.query.named_values import suggest_filters
+from fashion_search.query.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info
+from fashion_search.settings import SettingsError
+from fashion_search.store import Filters, StoreError, open_store
+from fashion_search.ui import components as ui
+from fashion_search.ui.page_config import PageConfig, PageConfigError, parse_config, script_argv
 
 log = logging.getLogger("search_ui")
 INGEST_HINT = "Run `make ingest` (or `python ingest/ingest.py --catalog PATH`) to fill it, then reload."

@@ -19,7 +19,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from fashion_search.loss import UNCONSTRAINED, clip_loss, positive_mask
+from fashion_search.model.loss import UNCONSTRAINED, clip_loss, positive_mask
 
 BATCH_PER_RANK, IN_DIM, EMB_DIM = 4, 6, 5
 N_FIELDS = 3  # field 0: the product id (unique), fields 1-2: categories with 2 values each

@@ -185,7 +185,7 @@ def _tiny_vit_config():
     """A CLIPConfig of the ViT-B/32 run's shape (CLIP vocabulary, 77 tokens), shrunk to build in a moment."""
     from transformers import CLIPConfig
 
-    from fashion_search.models import BOS_ID, EOS_ID, PAD_ID
+    from fashion_search.model.clip import BOS_ID, EOS_ID, PAD_ID
 
     layer = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
     return CLIPConfig(text_config={**layer, "vocab_size": 49408, "pad_token_id": PAD_ID, "bos_token_id": BOS_ID,

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from fashion_search.catalog import (
+from fashion_search.catalog.products import (
     METADATA_FIELDS, CatalogError, ImageError, Product, main, open_catalog,
 )
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from fashion_search import datasets
-from fashion_search.catalog import open_catalog
+from fashion_search.catalog import datasets
+from fashion_search.catalog.products import open_catalog
 
 
 def test_given_path_wins_and_missing_path_names_the_fix(tmp_path):

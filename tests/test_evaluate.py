@@ -8,9 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from fashion_search import eval_scoring, eval_tasks, evaluate
-from fashion_search.catalog import Product
-from fashion_search.splits import save_splits, split_ids
+from fashion_search.evaluation import scoring as eval_scoring
+
+from fashion_search.evaluation import tasks as eval_tasks
+
+from fashion_search.evaluation import run as evaluate
+from fashion_search.catalog.products import Product
+from fashion_search.catalog.splits import save_splits, split_ids
 from fashion_search.store import Hit
 
 
@@ -207,7 +211,7 @@ def test_config_errors_name_the_fix(tmp_path):
 def tiny_setup(tmp_path_factory):
     from tiny_model import build_tiny_clip
 
-    from fashion_search.synthetic import write_synthetic_catalog
+    from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
 
     root = tmp_path_factory.mktemp("eval")
     catalog = write_synthetic_catalog(root / "catalog", n=160, seed=1)
@@ -239,9 +243,9 @@ def test_eval_job_writes_side_by_side_reports(tiny_setup, tmp_path):
 
 
 def test_exact_store_search_equals_brute_force(tiny_setup):
-    from fashion_search.catalog import open_catalog
-    from fashion_search.embed import Embedder
-    from fashion_search.models import load_clip
+    from fashion_search.catalog.products import open_catalog
+    from fashion_search.model.embed import Embedder
+    from fashion_search.model.clip import load_clip
 
     _, catalog_dir, model_dir = tiny_setup
     catalog = open_catalog(catalog_dir)
@@ -260,7 +264,7 @@ def test_exact_store_search_equals_brute_force(tiny_setup):
 
 @pytest.mark.realdata
 def test_protocol_on_the_real_catalog_sample(real_parquet_dir, tmp_path):
-    from fashion_search.catalog import open_catalog
+    from fashion_search.catalog.products import open_catalog
 
     products = list(open_catalog(real_parquet_dir).products())
     cfg = evaluate.EvalConfig(model=str(tmp_path / "none"), data=str(real_parquet_dir), splits="none")
@@ -341,7 +345,7 @@ def test_shopper_queries_plain_and_boosted_on_a_hand_made_corpus(tmp_path):
     names Dresses only through the shopper vocabulary: boosted 1 / 0.6, with the catalog's words only
     (Red alone, which every product matches) the plain 0 / 0.4. A query with fewer than 5 relevant
     products is skipped and counted. The store gives the same numbers."""
-    from fashion_search import eval_shopper
+    from fashion_search.evaluation import shopper as eval_shopper
     from fashion_search.store import open_store
 
     products = [_product(i, "Dresses" if i < 6 else "Tops") for i in range(12)]

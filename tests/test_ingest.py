@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_search.captions import canonical_caption
-from fashion_search.catalog import open_catalog
+from fashion_search.catalog.captions import canonical_caption
+from fashion_search.catalog.products import open_catalog
 from fashion_search.ingest import ConfigError, IngestConfig, batches_per_process, main, shard_ids
 from fashion_search.ingest import runner as runner_module
 from fashion_search.ingest.writer import DirectWriter, needs_single_writer
-from fashion_search.models import load_clip, model_identity
+from fashion_search.model.clip import load_clip, model_identity
 from fashion_search.store import Filters, StoreError, open_store
 from tiny_model import build_tiny_clip
 
@@ -235,7 +235,7 @@ def test_other_model_needs_recreate(tmp_path, catalog_dir, tiny_model_dir, monke
 
 
 def test_split_file_restricts_the_ingest(tmp_path, catalog_dir, tiny_model_dir):
-    from fashion_search.splits import save_splits
+    from fashion_search.catalog.splits import save_splits
 
     splits_file = tmp_path / "splits.json"
     save_splits(splits_file, {"train": list(range(1000, 1030)), "val": [1030, 1031],
@@ -248,9 +248,9 @@ def test_split_file_restricts_the_ingest(tmp_path, catalog_dir, tiny_model_dir):
 
 
 def test_end_to_end_text_search_and_filters(tmp_path, tiny_model_dir):
-    from fashion_search.embed import Embedder
+    from fashion_search.model.embed import Embedder
 
-    synthetic = pytest.importorskip("fashion_search.synthetic")
+    synthetic = pytest.importorskip("fashion_search.catalog.synthetic.generate")
     catalog_dir = synthetic.write_synthetic_catalog(tmp_path / "synthetic", n=40, seed=3)
     store = tmp_path / "qdrant"
     report = main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "r.json"))

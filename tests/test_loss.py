@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fashion_search.loss import MAX_LOGIT_SCALE, UNCONSTRAINED, clamp_logit_scale_, clip_loss, positive_mask
+from fashion_search.model.loss import MAX_LOGIT_SCALE, UNCONSTRAINED, clamp_logit_scale_, clip_loss, positive_mask
 
 REPO = Path(__file__).resolve().parents[1]
 

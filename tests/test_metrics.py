@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fashion_search.metrics import (
+from fashion_search.evaluation.metrics import (
     bidirectional_metrics,
     bootstrap_ci,
     metrics_from_similarity,

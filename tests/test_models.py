@@ -7,8 +7,8 @@ import pytest
 import torch
 from tiny_model import TINY_OVERRIDES, build_tiny_clip, default_captions
 
-from fashion_search.embed import Embedder, text_features
-from fashion_search.models import (
+from fashion_search.model.embed import Embedder, text_features
+from fashion_search.model.clip import (
     DEFAULT_MODEL,
     EOS_ID,
     PAD_ID,

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from tiny_model import build_tiny_clip
 
-from fashion_search.catalog import Product
-from fashion_search.models import load_clip
+from fashion_search.catalog.products import Product
+from fashion_search.model.clip import load_clip
 from fashion_search.training.attributes import product_attr_codes
 from fashion_search.training.config import ConfigError, parse_config
 from fashion_search.training.prompts import IGNORE, AttributePrompts, attribute_prompt_loss, prompt_text, value_weights

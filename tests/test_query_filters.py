@@ -2,7 +2,7 @@
 
 import pytest
 
-from fashion_search.query_filters import suggest_filters
+from fashion_search.query.named_values import suggest_filters
 
 VALUES = {
     "gender": ["Men", "Women", "Boys", "Girls", "Unisex"],
@@ -37,7 +37,7 @@ def test_the_narrower_field_wins_a_shared_value():
 
 
 def test_a_prebuilt_index_gives_the_same_offers():
-    from fashion_search.query_filters import suggest_from_index, value_index
+    from fashion_search.query.named_values import suggest_from_index, value_index
 
     query, chosen = "navy blue t-shirt for men, casual shoes", {"gender": ["Men"]}
     assert suggest_from_index(query, value_index(VALUES), chosen) == suggest_filters(query, VALUES, chosen) == [
@@ -56,8 +56,8 @@ def test_on_real_product_names_offers_mostly_agree_with_the_labels(real_parquet_
     # A product's name as the query: what the matcher offers should be that product's own label.
     from collections import Counter, defaultdict
 
-    from fashion_search.catalog import open_catalog
-    from fashion_search.query_filters import SUGGEST_FIELDS, suggest_from_index, value_index
+    from fashion_search.catalog.products import open_catalog
+    from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index
 
     products = list(open_catalog(real_parquet_dir).products())
     values = defaultdict(set)
@@ -120,8 +120,8 @@ def test_every_vocabulary_value_is_a_real_catalog_value_and_no_phrase_is_shadowe
     # same or a narrower field never fires (query_filters.value_index).
     import pandas as pd
 
-    from fashion_search.query_filters import SUGGEST_FIELDS, _key, value_index
-    from fashion_search.shopper_vocabulary import vocabulary_pairs
+    from fashion_search.query.named_values import SUGGEST_FIELDS, _key, value_index
+    from fashion_search.query.vocabulary import vocabulary_pairs
 
     frame = pd.read_parquet(next(real_parquet_dir.rglob("*.parquet")), columns=list(SUGGEST_FIELDS))
     values = {f: sorted(frame[f].dropna().unique()) for f in SUGGEST_FIELDS}

@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 from ui_fixtures import build_demo
 
-from fashion_search.catalog import open_catalog
-from fashion_search.embed import Embedder
-from fashion_search.models import load_clip
-from fashion_search.search import CatalogImages, ProductHit, Searcher, TextVectorCache, catalog_root_from_model_info
+from fashion_search.catalog.products import open_catalog
+from fashion_search.model.embed import Embedder
+from fashion_search.model.clip import load_clip
+from fashion_search.query.search import CatalogImages, ProductHit, Searcher, TextVectorCache, catalog_root_from_model_info
 from fashion_search.store import Filters, Hit, open_store
 
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from fashion_search.catalog import Product, open_catalog
-from fashion_search.splits import (
+from fashion_search.catalog.products import Product, open_catalog
+from fashion_search.catalog.splits import (
     SplitsError, assign_split, is_high_quality, load_splits, quality_subsample, save_splits, split_ids,
 )
 
@@ -73,7 +73,7 @@ def test_subsample_is_deterministic_by_seed_not_input_order():
 
 
 def test_subsample_with_fewer_products_than_asked_takes_all_and_warns(caplog):
-    with caplog.at_level(logging.WARNING, logger="fashion_search.splits"):
+    with caplog.at_level(logging.WARNING, logger="fashion_search.catalog.splits"):
         picked = quality_subsample(make_catalog(), n=10_000, seed=0)
     assert len(picked) == 500 and "only 500 qualify" in caplog.text
     assert len(quality_subsample(make_catalog(), n=3, seed=0)) == 3  # fewer slots than types

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_search import synthetic
-from fashion_search.synthetic import (
+from fashion_search.catalog.synthetic import generate as synthetic
+from fashion_search.catalog.synthetic.generate import (
     COLOUR_RGB,
     encode_jpeg,
     iter_synthetic_products,
@@ -237,7 +237,7 @@ def test_categories_and_colours_exist_in_the_real_dataset(real_styles_csv):
 
 
 def test_catalog_reader_reads_the_synthetic_catalog(catalog, rows):
-    catalog_module = pytest.importorskip("fashion_search.catalog")
+    catalog_module = pytest.importorskip("fashion_search.catalog.products")
     opened = catalog_module.open_catalog(catalog)
     products = list(opened.products())
     assert opened.layout == "kaggle" and len(products) == N and opened.report.dropped == 0

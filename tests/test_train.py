@@ -20,12 +20,12 @@ from safetensors.torch import load_file
 from tiny_model import TINY_OVERRIDES, build_tiny_clip
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-from fashion_search.captions import canonical_caption
-from fashion_search.catalog import ImageError, open_catalog
-from fashion_search.embed import Embedder, ImagePreprocessor
-from fashion_search.models import ModelLoadError, load_clip, small_image_processor
-from fashion_search.synthetic import write_synthetic_catalog
-from fashion_search.loss import UNCONSTRAINED, positive_mask
+from fashion_search.catalog.captions import canonical_caption
+from fashion_search.catalog.products import ImageError, open_catalog
+from fashion_search.model.embed import Embedder, ImagePreprocessor
+from fashion_search.model.clip import ModelLoadError, load_clip, small_image_processor
+from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
+from fashion_search.model.loss import UNCONSTRAINED, positive_mask
 from fashion_search.training.attributes import ATTR_FIELDS, MISSING, attr_code, product_attr_codes
 from fashion_search.training.checkpoints import list_checkpoints
 from fashion_search.training.config import ConfigError, check_resume_compatible, parse_config

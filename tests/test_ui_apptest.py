@@ -15,11 +15,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 from ui_fixtures import build_demo
 
-import search_ui.ui_components as ui
+from fashion_search.ui import components as ui
 
-from fashion_search.embed import Embedder
-from fashion_search.models import load_clip
-from fashion_search.search import Searcher
+from fashion_search.model.embed import Embedder
+from fashion_search.model.clip import load_clip
+from fashion_search.query.search import Searcher
 from fashion_search.store import Filters, open_store
 
 SEARCH_UI = Path(__file__).resolve().parents[1] / "search_ui"
@@ -289,7 +289,7 @@ def test_unreachable_server_names_the_url(page_env):
 
 def test_flags_override_the_environment(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(SEARCH_UI))
-    from page_config import PageConfigError, parse_config
+    from fashion_search.ui.page_config import PageConfigError, parse_config
 
     monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:6333")
     monkeypatch.setenv("FASHION_MODEL", "runs/small/best")

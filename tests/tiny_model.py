@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Iterable
 from pathlib import Path
 
-from fashion_search.models import build_small
+from fashion_search.model.clip import build_small
 
 # Overrides of SMALL_PRESET; 32 px images keep the vision tower cheap (the processor resizes anything).
 TINY_OVERRIDES = dict(

@@ -21,9 +21,9 @@ from pathlib import Path
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from fashion_search.catalog import CatalogError
-from fashion_search.models import ModelLoadError
-from fashion_search.splits import SplitsError
+from fashion_search.catalog.products import CatalogError
+from fashion_search.model.clip import ModelLoadError
+from fashion_search.catalog.splits import SplitsError
 from fashion_search.training.checkpoints import TrainerState, check_compatible, resolve_resume, save_checkpoint
 from fashion_search.training.config import ConfigError, parse_config
 from fashion_search.training.evaluation import Evaluator

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from fashion_search.bench.timing import median, paired_ratio
-from fashion_search.catalog import open_catalog
+from fashion_search.catalog.products import open_catalog
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Synthetic store contents for the store and search benchmarks: fast, deterministic, realistic enough.
 
-Payloads come from fashion_search.synthetic (the real catalog's field distributions). Vectors are
+Payloads come from fashion_search.catalog.synthetic.generate (the real catalog's field distributions). Vectors are
 clustered the way CLIP embeddings of a catalog are: a direction per articleType, per colour and per
 gender plus noise, so vectors correlate with the filter fields. Uniform random vectors would make
 HNSW look worse than it is, and filtered search unrealistically easy or hard.
@@ -19,7 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from fashion_search.store import Filters, open_store
-from fashion_search.synthetic import iter_synthetic_products
+from fashion_search.catalog.synthetic.generate import iter_synthetic_products
 
 log = logging.getLogger(__name__)
 

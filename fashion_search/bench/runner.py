@@ -156,8 +156,8 @@ def parse_args(argv=None) -> BenchConfig:
 
 
 def catalog_captions(catalog_dir: Path) -> list[str]:
-    from fashion_search.captions import training_captions
-    from fashion_search.catalog import open_catalog
+    from fashion_search.catalog.captions import training_captions
+    from fashion_search.catalog.products import open_catalog
 
     return [c for p in open_catalog(catalog_dir).products() for c in training_captions(p)]
 
@@ -167,7 +167,7 @@ def vit_b32_config():
     49,408-token text embedding) with this project's special token ids."""
     from transformers import CLIPConfig
 
-    from fashion_search.models import BOS_ID, EOS_ID, PAD_ID
+    from fashion_search.model.clip import BOS_ID, EOS_ID, PAD_ID
 
     return CLIPConfig(text_config={"vocab_size": 49408, "pad_token_id": PAD_ID, "bos_token_id": BOS_ID,
                                    "eos_token_id": EOS_ID}, projection_dim=512)
@@ -178,7 +178,7 @@ def build_vit_b32(captions: list[str], out_dir: Path) -> Path:
     timing full-size compute where no weights can be fetched."""
     from transformers import CLIPModel, CLIPProcessor
 
-    from fashion_search.models import small_image_processor, train_caption_tokenizer
+    from fashion_search.model.clip import small_image_processor, train_caption_tokenizer
 
     tokenizer = train_caption_tokenizer(captions, vocab_size=3000, max_length=77)
     config = vit_b32_config()
@@ -197,7 +197,7 @@ def resolve_model(cfg: BenchConfig, catalog_dir: Path, tmp: Path) -> tuple[str, 
         return cfg.model, "given"
     if (DEFAULT_TRAINED_MODEL / "config.json").is_file():
         return str(DEFAULT_TRAINED_MODEL), "trained small model"
-    from fashion_search.models import build_small
+    from fashion_search.model.clip import build_small
 
     log.info("no --model and no trained model at %s: timing the small preset untrained", DEFAULT_TRAINED_MODEL)
     return str(build_small(catalog_captions(catalog_dir), tmp / "small-untrained", seed=cfg.seed)), "small preset untrained"
@@ -211,9 +211,9 @@ def environment(device) -> dict:
 
 def run(cfg: BenchConfig) -> dict:
     from fashion_search.bench import ingest, search, store, train
-    from fashion_search.embed import Embedder
-    from fashion_search.models import load_clip
-    from fashion_search.synthetic import write_synthetic_catalog
+    from fashion_search.model.embed import Embedder
+    from fashion_search.model.clip import load_clip
+    from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
 
     sections = cfg.sections.split(",")
     if cfg.torch_threads is not None:

@@ -24,7 +24,7 @@ import torch
 
 from fashion_search.bench.points import PointGenerator, build_store
 from fashion_search.bench.timing import interleaved, latency_summary, paired_ratio, ratio
-from fashion_search.search import Searcher, TextVectorCache
+from fashion_search.query.search import Searcher, TextVectorCache
 from fashion_search.store import Filters
 
 log = logging.getLogger(__name__)

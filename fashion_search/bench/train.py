@@ -26,8 +26,8 @@ PREMADE_BATCHES = 4
 
 
 def _trainer_parts(model_dir: str, catalog_dir: str, batch_size: int, image_cache: str, out_dir: str, steps: int):
-    from fashion_search.catalog import open_catalog
-    from fashion_search.models import load_clip
+    from fashion_search.catalog.products import open_catalog
+    from fashion_search.model.clip import load_clip
     from fashion_search.training.config import TrainConfig
     from fashion_search.training.image_cache import ImageCache, use_cache
     from fashion_search.training.setup import build_training_parts, configure_model, make_accelerator

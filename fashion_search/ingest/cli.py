@@ -6,10 +6,10 @@ import logging
 
 import torch
 
-from .config import ConfigError, parse_config
-from .distributed import current_process_group
-from .migrate import run_migration
-from .runner import run_ingest
+from fashion_search.ingest.config import ConfigError, parse_config
+from fashion_search.ingest.distributed import current_process_group
+from fashion_search.ingest.migrate import run_migration
+from fashion_search.ingest.runner import run_ingest
 
 
 def main(argv: list[str] | None = None) -> dict:

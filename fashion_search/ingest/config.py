@@ -25,7 +25,7 @@ def _opt(default, help: str, **extra):
 class IngestConfig:
     catalog: str | None = _opt(None, "Catalog to ingest: Kaggle dir (styles.csv + images/) or parquet dir/file.")
     model: str | None = _opt(None, "CLIP model: a local save_pretrained dir or a HF id "
-                                   "(default fashion_search.models.DEFAULT_MODEL).")
+                                   "(default fashion_search.model.clip.DEFAULT_MODEL).")
     store: str | None = _opt(None, "Vector store: an Edge dir, http(s)://HOST:PORT for a Qdrant server, or "
                                    "local:PATH / :memory: for qdrant-client local mode "
                                    "(default: $QDRANT_URL, else $QDRANT_PATH, else .qdrant).")
@@ -33,7 +33,7 @@ class IngestConfig:
     batch_size: int = _opt(64, "Images per embedding batch (and per upsert).")
     num_workers: int = _opt(2, "DataLoader workers decoding + preprocessing images (0 = in the main process).")
     split: str | None = _opt(None, "Only ingest the ids of this split (train/val/test) of --splits-file.")
-    splits_file: str | None = _opt(None, "Split file written by fashion_search.splits.save_splits.")
+    splits_file: str | None = _opt(None, "Split file written by fashion_search.catalog.splits.save_splits.")
     limit: int | None = _opt(None, "Only consider the first N catalog products (after --split).")
     recreate: bool = _opt(False, "Drop and recreate the collection (needed to switch models).")
     device: str | None = _opt(None, "Torch device (default: the accelerate process device, else cuda if available).")
@@ -87,7 +87,7 @@ class IngestConfig:
         if (self.split is None) != (self.splits_file is None):
             raise ConfigError("--split and --splits-file go together (e.g. --split test --splits-file splits.json)")
         if self.splits_file and not Path(self.splits_file).is_file():
-            raise ConfigError(f"--splits-file {self.splits_file} not found (write it with fashion_search.splits)")
+            raise ConfigError(f"--splits-file {self.splits_file} not found (write it with fashion_search.catalog.splits)")
 
     def store_options(self) -> dict:
         """HNSW/quantization settings for open_store; unset flags stay out so the store's defaults apply."""

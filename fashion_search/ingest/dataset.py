@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fashion_search.catalog import ImageError
+from fashion_search.catalog.products import ImageError
 
 logger = logging.getLogger(__name__)
 

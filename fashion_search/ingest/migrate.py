@@ -13,8 +13,8 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from .config import IngestConfig
-from .report import StageTimer, write_report
+from fashion_search.ingest.config import IngestConfig
+from fashion_search.ingest.report import StageTimer, write_report
 
 logger = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ def select_products(products: Iterable, allowed_ids: Iterable[int] | None = None
 
 
 def load_split_ids(splits_file: str, split: str) -> list[int]:
-    from fashion_search.splits import load_splits
+    from fashion_search.catalog.splits import load_splits
 
     splits = load_splits(splits_file)
     if split not in splits:

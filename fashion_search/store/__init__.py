@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 
-from ..settings import COLLECTION_NAME_RE, DEFAULT_STORE_PATH, Settings, load_settings
-from .base import (FACET_FIELDS, FILTER_FIELDS, CollectionNotFound, Filters, Hit, IndexOptions, StoreError,
+from fashion_search.settings import COLLECTION_NAME_RE, DEFAULT_STORE_PATH, Settings, load_settings
+from fashion_search.store.base import (FACET_FIELDS, FILTER_FIELDS, CollectionNotFound, Filters, Hit, IndexOptions, StoreError,
                    VectorStore)
 
 __all__ = ["CollectionNotFound", "FACET_FIELDS", "FILTER_FIELDS", "Filters", "Hit", "IndexOptions", "StoreError",
@@ -27,7 +27,7 @@ def open_store(location: str | os.PathLike | None = None, collection: str = "pro
         raise StoreError(f"collection name {collection!r} is invalid; use 1-64 letters, digits, '_' or '-'")
     location = DEFAULT_STORE_PATH if location is None else os.fspath(location)
     if location.startswith(("http://", "https://")):
-        from .server import ServerStore
+        from fashion_search.store.server import ServerStore
 
         settings = load_settings()
         kw.setdefault("api_key", settings.qdrant_api_key)
@@ -36,10 +36,10 @@ def open_store(location: str | os.PathLike | None = None, collection: str = "pro
         kw.setdefault("replication_factor", settings.replication_factor)
         return ServerStore(location, collection, **kw)
     if location == ":memory:" or location.startswith("local:"):
-        from .server import ServerStore
+        from fashion_search.store.server import ServerStore
 
         return ServerStore(location, collection, **kw)
-    from .edge import EdgeStore
+    from fashion_search.store.edge import EdgeStore
 
     return EdgeStore(location, collection, **kw)
 

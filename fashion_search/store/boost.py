@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from .base import KEYWORD_INDEX_FIELDS, Hit, StoreError
+from fashion_search.store.base import KEYWORD_INDEX_FIELDS, Hit, StoreError
 
 MAX_BOOSTS = 32         # pairs; the searches are one per field named, at most the 7 keyword fields + 1
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import qdrant_edge as qe
 
-from . import boost as boosting
-from .base import Filters, IndexOptions, index_kind
+from fashion_search.store import boost as boosting
+from fashion_search.store.base import Filters, IndexOptions, index_kind
 
 
 def to_edge_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from qdrant_client import models as qm
 
-from . import boost as boosting
-from .base import Filters, index_kind
+from fashion_search.store import boost as boosting
+from fashion_search.store.base import Filters, index_kind
 
 
 def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),

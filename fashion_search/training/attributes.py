@@ -4,7 +4,7 @@ Each training pair carries two (F,) int64 vectors over ATTR_FIELDS:
   image_attrs          the product's values (id and category fields), MISSING where the field is empty
   caption_constraints  the values its caption states (captions.random_caption_with_constraints),
                        UNCONSTRAINED (-1) for fields the caption says nothing about
-fashion_search.loss.positive_mask compares them column by column. Codes are a hash of the value
+fashion_search.model.loss.positive_mask compares them column by column. Codes are a hash of the value
 string, so they are the same in every process, worker and run without a shared vocabulary; they are
 masked to be >= 0, so they never equal UNCONSTRAINED or MISSING (an empty field never matches a
 stated value). Collisions of two values in 63 bits are negligible.
@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from fashion_search.catalog import Product
-from fashion_search.loss import UNCONSTRAINED
+from fashion_search.catalog.products import Product
+from fashion_search.model.loss import UNCONSTRAINED
 
 # "id" first: a caption with the product name constrains the product itself.
 ATTR_FIELDS = ("id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")

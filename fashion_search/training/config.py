@@ -21,7 +21,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from fashion_search.models import DEFAULT_MODEL, SMALL_NAME, SMALL_PRESET
+from fashion_search.model.clip import DEFAULT_MODEL, SMALL_NAME, SMALL_PRESET
 from fashion_search.training.image_cache import CACHE_CHOICES
 from fashion_search.training.prompts import PROMPT_FIELD_CHOICES
 

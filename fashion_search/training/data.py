@@ -22,9 +22,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
-from fashion_search.captions import canonical_caption_with_constraints, random_caption_with_constraints
-from fashion_search.catalog import Catalog, ImageError, Product
-from fashion_search.embed import ImagePreprocessor
+from fashion_search.catalog.captions import canonical_caption_with_constraints, random_caption_with_constraints
+from fashion_search.catalog.products import Catalog, ImageError, Product
+from fashion_search.model.embed import ImagePreprocessor
 from fashion_search.training.attributes import constraint_codes, product_attr_codes
 from fashion_search.training.image_cache import ImageCache, augment_tensor
 

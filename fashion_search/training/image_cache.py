@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from fashion_search.catalog import Catalog, ImageError, Product
-from fashion_search.embed import ImagePreprocessor
+from fashion_search.catalog.products import Catalog, ImageError, Product
+from fashion_search.model.embed import ImagePreprocessor
 
 log = logging.getLogger(__name__)
 

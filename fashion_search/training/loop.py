@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from fashion_search.loss import clamp_logit_scale_, clip_loss
+from fashion_search.model.loss import clamp_logit_scale_, clip_loss
 from fashion_search.training.checkpoints import TrainerState
 from fashion_search.training.prompts import attribute_prompt_loss
 

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from fashion_search.captions import attribute_words
-from fashion_search.catalog import Product
-from fashion_search.loss import MAX_LOGIT_SCALE
+from fashion_search.catalog.captions import attribute_words
+from fashion_search.catalog.products import Product
+from fashion_search.model.loss import MAX_LOGIT_SCALE
 from fashion_search.training.attributes import ATTR_FIELDS, attr_code
 
 IGNORE = -100  # F.cross_entropy's ignore_index: the image's value is missing or not in the vocabulary

@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 from transformers import get_cosine_schedule_with_warmup
 
-from fashion_search.captions import training_captions
-from fashion_search.catalog import Catalog, Product, open_catalog
-from fashion_search.embed import image_features, text_features, text_features_bucketed
-from fashion_search.models import SMALL_NAME, build_small, load_clip
-from fashion_search.splits import load_splits, quality_subsample, save_splits, split_ids
+from fashion_search.catalog.captions import training_captions
+from fashion_search.catalog.products import Catalog, Product, open_catalog
+from fashion_search.model.embed import image_features, text_features, text_features_bucketed
+from fashion_search.model.clip import SMALL_NAME, build_small, load_clip
+from fashion_search.catalog.splits import load_splits, quality_subsample, save_splits, split_ids
 from fashion_search.training.config import ConfigError, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def build_training_parts(accelerator, config: TrainConfig, catalog: Catalog, tra
     """
     from torch.utils.data import DataLoader
 
-    from fashion_search.embed import ImagePreprocessor, text_max_length
+    from fashion_search.model.embed import ImagePreprocessor, text_max_length
     from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset
 
     dataset = PairDataset(catalog, train, ImagePreprocessor(processor.image_processor), config.seed, train=True,

@@ -23,7 +23,7 @@ from typing import Iterator
 
 from PIL import Image
 
-from .catalog_layouts import CatalogError, ImageError, detect_layout  # noqa: F401  (re-exported)
+from fashion_search.catalog.layouts import CatalogError, ImageError, detect_layout  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
 

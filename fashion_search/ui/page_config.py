@@ -13,7 +13,8 @@ from pathlib import Path
 
 from fashion_search.settings import load_settings
 
-APP = Path(__file__).with_name("app.py")
+# The page script whose own flags come after `--` (streamlit run search_ui/app.py -- ...).
+APP = Path(__file__).resolve().parents[2] / "search_ui" / "app.py"
 
 
 class PageConfigError(ValueError):

@@ -12,7 +12,7 @@ A missing field drops the words that depend on it, never leaving "None", double 
 `random_caption_with_constraints` also returns what the drawn caption states about the product, as
 {field: catalog value}: "navy blue tshirts" -> {"baseColour": "Navy Blue", "articleType": "Tshirts"}, and
 any caption containing the product name -> {"id": product id} (the name identifies one product). The
-multi-positive loss (fashion_search/loss.py) counts every image in the batch that satisfies those
+multi-positive loss (fashion_search/model/loss.py) counts every image in the batch that satisfies those
 constraints as a positive of the caption, not only the image it was drawn for.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 
-from fashion_search.catalog import Product
+from fashion_search.catalog.products import Product
 
 # Worn or sold in pairs, or plural by nature: "a jean" or "a sunglass" would not match what people type.
 _PLURAL_ONLY = frozenset({

@@ -6,7 +6,7 @@ products of any bigger catalog equal a catalog of k. Colour and silhouette domin
 a small CLIP can learn them; the name ("Roadster Men Navy Blue Striped Casual Shirt") always agrees
 with the picture because the pattern is read back from the name when drawing.
 
-CLI: python -m fashion_search.synthetic OUT_DIR --n N --seed S [--workers W] [--metadata-only]
+CLI: python -m fashion_search.catalog.synthetic OUT_DIR --n N --seed S [--workers W] [--metadata-only]
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Iterator
 from PIL import Image
 from tqdm import tqdm
 
-from fashion_search.synthetic_draw import PATTERN_WORDS, SILHOUETTES, draw_product
-from fashion_search.synthetic_specs import (  # ARTICLE_TYPES and COLOUR_RGB are public here too
+from fashion_search.catalog.synthetic.draw import PATTERN_WORDS, SILHOUETTES, draw_product
+from fashion_search.catalog.synthetic.specs import (  # ARTICLE_TYPES and COLOUR_RGB are public here too
     ARTICLE_TYPES, COLOUR_RGB, COLOUR_WEIGHTS, SEASON_WEIGHTS, USAGE_WEIGHTS, YEAR_WEIGHTS,
 )
 
@@ -226,7 +226,7 @@ def _prepare_out_dir(out: Path) -> None:
 
 
 def _parse_args(argv) -> SyntheticConfig:
-    parser = argparse.ArgumentParser(prog="python -m fashion_search.synthetic", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fashion_search.catalog.synthetic", description=__doc__.split("\n")[0])
     for f in dataclasses.fields(SyntheticConfig):
         help_text = f.metadata.get("help", "")
         if f.name == "out_dir":

@@ -16,7 +16,7 @@ do not tune it (or anything else against it) afterwards.
 
 from __future__ import annotations
 
-from fashion_search.shopper_queries import KIDS, MEN, WOMEN
+from fashion_search.evaluation.queries.shopper import KIDS, MEN, WOMEN
 
 HELDOUT_SHOPPER_QUERIES: tuple[tuple[str, dict[str, list[str]]], ...] = (
     ("slim fit chinos for guys", {"articleType": ["Trousers"], "gender": MEN}),

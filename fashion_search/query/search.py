@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fashion_search.catalog import KEYWORD_FIELDS, Catalog, CatalogError, ImageError, open_catalog
-from fashion_search.query_filters import SUGGEST_FIELDS, suggest_from_index, value_index
+from fashion_search.catalog.products import KEYWORD_FIELDS, Catalog, CatalogError, ImageError, open_catalog
+from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index
 from fashion_search.store.base import Filters, Hit
 
 # Keyword fields and the year: the year's facet gives the range for the page's year slider.

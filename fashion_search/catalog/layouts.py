@@ -1,7 +1,7 @@
 """The two on-disk layouts of the Fashion Product Images catalog, behind one small interface.
 
 Each layout yields raw records (where, fields, repaired) and serves image bytes by an opaque,
-catalog-relative reference; `fashion_search.catalog` turns records into Product objects and keeps
+catalog-relative reference; `fashion_search.catalog.products` turns records into Product objects and keeps
 the repair/drop report. Image references come back from store payloads and URLs, so both layouts
 refuse any reference that does not name an image of *this* catalog.
 """

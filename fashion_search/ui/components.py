@@ -1,6 +1,6 @@
 """Widgets and layout of the search page: each *_ui() draws one part and returns plain values.
 
-No search logic here: the page (app.py) asks fashion_search.search for results and hands them in.
+No search logic here: the page (app.py) asks fashion_search.query.search for results and hands them in.
 Widget state lives in st.session_state under the keys below; app.py sets the defaults and owns the
 callbacks that change them.
 """
@@ -17,7 +17,7 @@ import streamlit as st
 from PIL import Image, UnidentifiedImageError
 
 from fashion_search.store.boost import by_field
-from fashion_search.search import ProductHit
+from fashion_search.query.search import ProductHit
 
 STYLE_CSS = Path(__file__).with_name("style.css")
 GRID_COLUMNS = 4  # four cards fit a 1280 px window beside the sidebar

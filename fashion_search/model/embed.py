@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from fashion_search.image_preprocess import fast_pixel_values, plan_for
+from fashion_search.model.preprocess import fast_pixel_values, plan_for
 
 log = logging.getLogger(__name__)
 

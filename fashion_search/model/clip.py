@@ -85,7 +85,7 @@ def load_clip(name_or_path: str) -> tuple[CLIPModel, CLIPProcessor]:
     if name == SMALL_NAME:
         raise ModelLoadError(
             "'small' is a from-scratch preset, not a checkpoint: build and train it first "
-            "(`make train MODEL=small`, which calls fashion_search.models.build_small) and pass the "
+            "(`make train MODEL=small`, which calls fashion_search.model.clip.build_small) and pass the "
             "model directory the training run saved under runs/ as `--model PATH`."
         )
     path = Path(name).expanduser()

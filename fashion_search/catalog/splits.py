@@ -16,8 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from fashion_search.captions import singular
-from fashion_search.catalog import Product
+from fashion_search.catalog.captions import singular
+from fashion_search.catalog.products import Product
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Scoring the tasks of eval_tasks from embeddings (exact, brute force) or from store hits, and folding
 the scores into the report.
 
-Tie handling follows fashion_search.metrics: ranks are pessimistic (documents scoring >= the relevant
+Tie handling follows fashion_search.evaluation.metrics: ranks are pessimistic (documents scoring >= the relevant
 one rank above it), top-k lists break ties by corpus order.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fashion_search import metrics
-from fashion_search.eval_tasks import PRECISION_KS, RANK_KS, Task
+from fashion_search.evaluation import metrics
+from fashion_search.evaluation.tasks import PRECISION_KS, RANK_KS, Task
 
 RANK_CHUNK = 1024  # name queries scored per similarity block
 

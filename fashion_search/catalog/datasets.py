@@ -8,8 +8,8 @@ catalog a bare `make` command uses. The order is the one a person would want on 
   3. hub reachable       -> download ashraq/fashion-product-images-small into data/ (`make data`)
   4. otherwise           -> write the synthetic catalog into data/synthetic-<N> and say so
 
-CLI: python -m fashion_search.datasets resolve [--data PATH] [--synthetic-n N]   (prints the path)
-     python -m fashion_search.datasets download [--out DIR]
+CLI: python -m fashion_search.catalog.datasets resolve [--data PATH] [--synthetic-n N]   (prints the path)
+     python -m fashion_search.catalog.datasets download [--out DIR]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HF_DATASET = "ashraq/fashion-product-images-small"
 DOWNLOAD_DIR = REPO_ROOT / "data" / "fashion-product-images-small"
 SHARED_DIR = REPO_ROOT.parent / "shared" / "data" / "fashion-product-images-small"
@@ -58,7 +58,7 @@ def download(out_dir: Path = DOWNLOAD_DIR) -> Path:
     """Download the Hugging Face parquet mirror (~40 MB). Raises DatasetError when offline."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
         raise DatasetError(f"HF_HUB_OFFLINE is set: cannot download {HF_DATASET}. Unset it, or pass DATA=/path/to/catalog")
-    from .models import _hub_reachable  # lazy: models imports torch, which `resolve` never needs
+    from fashion_search.model.clip import _hub_reachable  # lazy: models imports torch, which `resolve` never needs
 
     if not _hub_reachable():
         raise DatasetError(
@@ -92,7 +92,7 @@ def resolve_catalog(data: str | None = None, synthetic_n: int = DEFAULT_SYNTHETI
             return ResolvedCatalog(download(downloaded).resolve(), "download")
         except DatasetError as exc:
             log.info("%s", exc)
-    from .synthetic import write_synthetic_catalog
+    from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
 
     out = data_root / f"synthetic-{synthetic_n}"
     if not (out / "styles.csv").is_file():
@@ -101,7 +101,7 @@ def resolve_catalog(data: str | None = None, synthetic_n: int = DEFAULT_SYNTHETI
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fashion_search.datasets", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fashion_search.catalog.datasets", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     res = sub.add_parser("resolve", help="print the catalog path a bare `make` command would use")
     res.add_argument("--data", default=None, help="an explicit catalog path (wins over everything)")

@@ -1,13 +1,13 @@
 """Retrieval evaluation of any CLIP model directory on any catalog (`make eval`), KAGL-style.
 
-    python -m fashion_search.evaluate --model runs/small/best --data ../shared/data/fashion-product-images-small \
+    python -m fashion_search.evaluation --model runs/small/best --data ../shared/data/fashion-product-images-small \
         [--baseline other/model] [--splits runs/small/splits.json]
 
 1. Corpus: the test split (a splits file given, or splits.json found next to the model), else a
    deterministic sample of --max-products products; images decoded once, embedded once per model.
-2. Tasks (fashion_search.eval_tasks): product name -> image (R@1, R@10, MRR), category value ->
+2. Tasks (fashion_search.evaluation.tasks): product name -> image (R@1, R@10, MRR), category value ->
    products (P@1, P@10 per field), compound "men black casual shoes" (P@10).
-3. Every task scored (fashion_search.eval_scoring) exactly (brute-force numpy, with a 95% bootstrap
+3. Every task scored (fashion_search.evaluation.scoring) exactly (brute-force numpy, with a 95% bootstrap
    interval) and through a Qdrant Edge store in a temp dir (HNSW, after optimize); category/compound
    also as shorter text + store filters, names also with the filters the search page offers for them.
 4. reports/eval.json (one key per task and metric, each with exact/store variants) and eval.md.
@@ -26,9 +26,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from fashion_search import eval_scoring, eval_shopper, eval_tasks
+from fashion_search.evaluation import scoring as eval_scoring
+
+from fashion_search.evaluation import shopper as eval_shopper
+
+from fashion_search.evaluation import tasks as eval_tasks
 from fashion_search.cli import option, parse_dataclass
-from fashion_search.catalog import KEYWORD_FIELDS, ImageError, open_catalog
+from fashion_search.catalog.products import KEYWORD_FIELDS, ImageError, open_catalog
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,7 @@ class EvalConfig:
 
 
 def parse_args(argv=None) -> EvalConfig:
-    return parse_dataclass(EvalConfig, argv, prog="python -m fashion_search.evaluate", description=__doc__.split("\n")[0])
+    return parse_dataclass(EvalConfig, argv, prog="python -m fashion_search.evaluation", description=__doc__.split("\n")[0])
 
 
 # ---- 1. corpus ------------------------------------------------------------------------------------
@@ -96,7 +100,7 @@ def select_corpus(products: list, cfg: EvalConfig) -> tuple[list, dict]:
     info: dict = {"catalog_products": len(products)}
     splits_path = find_splits_file(cfg)
     if splits_path is not None:
-        from fashion_search.splits import load_splits
+        from fashion_search.catalog.splits import load_splits
 
         test_ids = set(load_splits(splits_path)["test"])
         chosen = [p for p in products if p.id in test_ids]
@@ -282,8 +286,8 @@ def write_reports(report: dict, out_dir) -> tuple[Path, Path]:
 
 
 def run(cfg: EvalConfig) -> dict:
-    from fashion_search.embed import Embedder
-    from fashion_search.models import load_clip, model_identity
+    from fashion_search.model.embed import Embedder
+    from fashion_search.model.clip import load_clip, model_identity
 
     catalog = open_catalog(cfg.data)
     products, corpus = select_corpus(list(catalog.products()), cfg)

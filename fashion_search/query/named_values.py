@@ -24,8 +24,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from fashion_search.captions import singular
-from fashion_search.shopper_vocabulary import vocabulary_pairs
+from fashion_search.catalog.captions import singular
+from fashion_search.query.vocabulary import vocabulary_pairs
 
 # Offered in this order of preference when one phrase names values of several fields (the catalog's
 # "Watches" is a subCategory and an articleType: the narrower field wins). Measured on the 41,154 real

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from fashion_search.query_filters import SUGGEST_FIELDS, suggest_from_index, value_index
+from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index
 
 CATEGORY_FIELDS = ("masterCategory", "subCategory", "articleType", "baseColour", "season", "usage")
 COMPOUND_FIELDS = ("gender", "baseColour", "articleType")
