@@ -17,11 +17,11 @@ MODEL_DIR ?= $(RUN_DIR)/best
 STORE ?= .qdrant
 SPLITS ?= $(RUN_DIR)/splits.json
 ARGS ?=
-# How `make train` launches: add e.g. LAUNCH="--num_processes 4" or rely on `accelerate config`.
+# How `make train` launches: add e.g. LAUNCH="--num-processes 4" or rely on `accelerate config`.
 # accelerate launch pins each process to 1 CPU thread unless told otherwise: on a CPU-only machine that
 # halves a single-process run (measured: 1.15 vs 2 steps/s on 2 cores), so give it the machine's cores.
 CPU_THREADS ?= $(shell nproc 2>/dev/null || echo 1)
-LAUNCH ?= --num_cpu_threads_per_process $(CPU_THREADS)
+LAUNCH ?= --num-cpu-threads-per-process $(CPU_THREADS)
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
@@ -61,7 +61,7 @@ stats: install
 train: install
 	catalog=$$($(RESOLVE_CATALOG)) && \
 	$(VENV)/bin/accelerate launch $(LAUNCH) train/train.py --model $(MODEL) --catalog "$$catalog" \
-	    --output_dir $(RUN_DIR) $(ARGS)
+	    --output-dir $(RUN_DIR) $(ARGS)
 
 ingest: install
 	catalog=$$($(RESOLVE_CATALOG)) && \

@@ -1,21 +1,33 @@
-"""One way to turn a job's config dataclass into a command line (evaluate, bench, demo).
+"""The one way every job turns its config dataclass into a command line.
 
-Each field carries its help text (and optional `choices`) in its metadata; the flag is the field name
-with dashes. The dataclass validates itself in __post_init__; its ValueError becomes a usage error
-that names the bad flag, before any work starts.
+Train, ingest, eval, bench, demo, catalog stats, synthetic, datasets and the search page each declare
+one `@dataclass` whose fields carry their help text (and optional `choices`, `flag`, `positional`) in
+their metadata. The flag is the field name in kebab case (`output_dir` -> `--output-dir`); a bool
+that defaults to True also gets `--no-<name>`. The dataclass validates itself in __post_init__ and
+raises ConfigError (or any ValueError) naming the fix.
+
+Older snake-case spellings (`--output_dir`, `--no_eval_before_training`, `--multi_positive false`)
+are still accepted: they are rewritten to the kebab-case flag with a deprecation message on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import field, fields
+import sys
+from dataclasses import MISSING, field, fields
 from typing import TypeVar
 
 T = TypeVar("T")
 
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
+
+
+class ConfigError(ValueError):
+    """A flag, setting or variable that cannot work; the message names it and the fix."""
+
 
 def option(default, help: str, **extra):
-    """A config field with its --help text; extra metadata (e.g. choices=...) is passed to argparse."""
+    """A config field with its --help text; extra metadata: choices=..., flag="--from", positional=True."""
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -28,16 +40,85 @@ def _value_type(annotation) -> type:
     return str
 
 
-def parse_dataclass(cls: type[T], argv=None, prog: str | None = None, description: str | None = None) -> T:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+def _is_bool(f) -> bool:
+    return f.type in ("bool", bool)
+
+
+def _flag(f) -> str:
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls) -> argparse.ArgumentParser:
+    """One argument per field of `cls` (dest = the field name)."""
     for f in fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
+        help_text = f.metadata.get("help", "")
+        default = None if f.default is MISSING else f.default
+        if f.metadata.get("positional"):
+            parser.add_argument(f.name, type=_value_type(f.type), help=help_text)
+        elif _is_bool(f):
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            parser.add_argument(_flag(f), dest=f.name, action=action, default=bool(default), help=help_text)
         else:
-            parser.add_argument(flag, type=_value_type(f.type), default=f.default, help=f.metadata["help"],
+            parser.add_argument(_flag(f), dest=f.name, type=_value_type(f.type), default=default, help=help_text,
                                 choices=f.metadata.get("choices"))
+    return parser
+
+
+def modernize_argv(argv: list[str], classes) -> list[str]:
+    """Rewrite deprecated snake-case flags of `classes` to kebab case, saying so once per flag on stderr."""
+    flags = {f.name: f for cls in classes for f in fields(cls)
+             if "_" in f.name and not f.metadata.get("positional") and "flag" not in f.metadata}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg, i = argv[i], i + 1
+        name, eq, value = arg[2:].partition("=")
+        negated = name.startswith("no_") and name[3:] in flags and _is_bool(flags[name[3:]])
+        f = flags.get(name[3:] if negated else name) if arg.startswith("--") else None
+        if f is None:
+            out.append(arg)
+            continue
+        kebab = "--" + ("no-" if negated else "") + f.name.replace("_", "-")
+        print(f"warning: --{name} is deprecated; use {kebab}", file=sys.stderr)
+        if _is_bool(f) and not negated:
+            # HfArgumentParser took `--flag true|false`; keep that spelling working.
+            if not eq and i < len(argv) and argv[i].lower() in TRUE_WORDS + FALSE_WORDS:
+                value, i = argv[i], i + 1
+            if value.lower() in FALSE_WORDS:
+                kebab = "--no-" + f.name.replace("_", "-")
+            out.append(kebab)
+        else:
+            out.append(kebab + (f"={value}" if eq else ""))
+    return out
+
+
+def parse_dataclass(cls: type[T], argv=None, prog: str | None = None, description: str | None = None,
+                    exit_on_error: bool = True) -> T:
+    """Parse argv into `cls`. A failed validation is a usage error (exit 2) unless exit_on_error=False,
+    in which case the ConfigError reaches the caller (jobs that report it themselves, and tests).
+    """
+    parser = add_dataclass_arguments(argparse.ArgumentParser(prog=prog, description=description), cls)
+    argv = modernize_argv(list(sys.argv[1:] if argv is None else argv), [cls])
+    namespace = parser.parse_args(argv)
     try:
-        return cls(**vars(parser.parse_args(argv)))
+        return cls(**vars(namespace))
+    except ValueError as err:
+        if not exit_on_error:
+            raise
+        parser.error(str(err))
+
+
+def parse_command(commands: dict[str, tuple[type, str]], argv=None, prog: str | None = None,
+                  description: str | None = None) -> tuple[str, object]:
+    """`prog COMMAND [flags]` where each command has its own dataclass: {name: (cls, help)} -> (name, config)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (cls, help_text) in commands.items():
+        add_dataclass_arguments(sub.add_parser(name, help=help_text), cls)
+    argv = modernize_argv(list(sys.argv[1:] if argv is None else argv), [cls for cls, _ in commands.values()])
+    namespace = vars(parser.parse_args(argv))
+    name = namespace.pop("command")
+    try:
+        return name, commands[name][0](**namespace)
     except ValueError as err:
         parser.error(str(err))

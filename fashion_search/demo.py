@@ -28,7 +28,7 @@ log = logging.getLogger("demo")
 EXAMPLE_QUERIES = ("red summer dress", "men's black casual shoes", "blue denim jeans")
 # The demo recipe: the small preset's defaults (batch 256, lr 1e-3, warmup + cosine) over 5 epochs,
 # which a 2-core CPU trains in about 6 minutes on the 41k-product catalog (3 epochs: 3.5 min).
-DEMO_TRAIN_ARGS = ("--epochs", "5", "--max_val_products", "1000")
+DEMO_TRAIN_ARGS = ("--epochs", "5", "--max-val-products", "1000")
 
 
 @dataclass
@@ -72,7 +72,7 @@ def train(config: DemoConfig, catalog: Path) -> tuple[Path, bool]:
         log.info("using the model trained earlier in %s (pass --retrain to train again)", model_dir)
         return model_dir, False
     argv = [sys.executable, "train/train.py", "--model", "small", "--catalog", str(catalog),
-            "--output_dir", config.run_dir, *DEMO_TRAIN_ARGS, *config.train_args.split()]
+            "--output-dir", config.run_dir, *DEMO_TRAIN_ARGS, *config.train_args.split()]
     if (Path(config.run_dir) / "checkpoints").is_dir() and not config.retrain:
         argv += ["--resume", "latest"]  # an interrupted demo picks up where it stopped
     _run("train", argv)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlparse
 
+from fashion_search.cli import ConfigError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_COLLECTION = "products"
@@ -33,7 +35,7 @@ COLLECTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """An environment variable is malformed or inconsistent; the message names it and the fix."""
 
 

@@ -1,4 +1,4 @@
-"""The shared dataclass -> argparse helper used by evaluate, bench and demo."""
+"""The one dataclass -> argparse mechanism every job uses."""
 
 from __future__ import annotations
 
@@ -37,3 +37,45 @@ def test_validation_and_choices_become_usage_errors(capsys):
     assert "--count must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse_dataclass(_Config, ["--mode", "c"])
+
+
+@dataclass
+class _Job:
+    output_dir: str = option("runs", "where to write")
+    multi_positive: bool = option(True, "a default-on switch")
+    freeze_text: bool = option(False, "a default-off switch")
+
+
+def test_kebab_flags_and_negated_default_on_switches():
+    cfg = parse_dataclass(_Job, ["--output-dir", "x", "--no-multi-positive", "--freeze-text"])
+    assert cfg == _Job("x", False, True)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--output_dir", "x"], _Job("x")),
+    (["--output_dir=y"], _Job("y")),
+    (["--multi_positive", "false", "--freeze_text"], _Job(multi_positive=False, freeze_text=True)),
+    (["--multi_positive", "--freeze_text", "true"], _Job(multi_positive=True, freeze_text=True)),
+    (["--no_multi_positive", "--output_dir", "z"], _Job("z", False)),
+])
+def test_snake_case_flags_still_work_with_a_deprecation_message(argv, expected, capsys):
+    assert parse_dataclass(_Job, argv) == expected
+    err = capsys.readouterr().err
+    assert "deprecated; use --" in err and argv[0].split("=")[0] in err
+
+
+def test_snake_case_of_an_unknown_flag_is_still_an_error(capsys):
+    with pytest.raises(SystemExit):
+        parse_dataclass(_Job, ["--output_dirs", "x"])
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_one_config_error_for_every_job():
+    from fashion_search.cli import ConfigError
+    from fashion_search.ingest.config import ConfigError as IngestConfigError
+    from fashion_search.settings import SettingsError
+    from fashion_search.training.config import ConfigError as TrainConfigError
+    from fashion_search.ui.page_config import PageConfigError
+
+    assert TrainConfigError is ConfigError and IngestConfigError is ConfigError
+    assert issubclass(SettingsError, ConfigError) and issubclass(PageConfigError, ConfigError)

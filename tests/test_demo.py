@@ -12,8 +12,8 @@ def test_demo_trains_ingests_and_answers_the_example_queries(tmp_path, capsys):
     catalog = write_synthetic_catalog(tmp_path / "catalog", n=160, seed=3, progress=False)
     store, run_dir = tmp_path / "qdrant", tmp_path / "run"
     argv = ["--data", str(catalog), "--store", str(store), "--run-dir", str(run_dir), "--no-ui",
-            "--train-args", "--epochs 1 --batch_size 32 --max_val_products 40 --num_workers 0 "
-                            "--small_vision_hidden 32 --small_text_hidden 32 --small_projection_dim 32"]
+            "--train-args", "--epochs 1 --batch-size 32 --max-val-products 40 --num-workers 0 "
+                            "--small-vision-hidden 32 --small-text-hidden 32 --small-projection-dim 32"]
     assert demo.main(argv) == 0
     out = capsys.readouterr().out
     assert all(f'"{q}"' in out for q in demo.EXAMPLE_QUERIES)

@@ -104,11 +104,11 @@ def test_recipe_defaults_and_config_errors(tmp_path):
     small = parse_config(["--catalog", str(catalog), "--model", "small"])
     assert small.attribute_loss_weight == 1.0
     assert list(small.attribute_loss_field_weights().items()) == [("baseColour", 1.0), ("articleType", 1.0)]
-    assert parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_weight", "0"]).attribute_loss_weight == 0
-    with pytest.raises(ConfigError, match="--attribute_loss_fields"):
-        parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_fields", "colour"])
-    with pytest.raises(ConfigError, match="--attribute_loss_weight must be >= 0"):
-        parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_weight", "-1"])
+    assert parse_config(["--catalog", str(catalog), "--model", "small", "--attribute-loss-weight", "0"]).attribute_loss_weight == 0
+    with pytest.raises(ConfigError, match="--attribute-loss-fields"):
+        parse_config(["--catalog", str(catalog), "--model", "small", "--attribute-loss-fields", "colour"])
+    with pytest.raises(ConfigError, match="--attribute-loss-weight must be >= 0"):
+        parse_config(["--catalog", str(catalog), "--model", "small", "--attribute-loss-weight", "-1"])
 
 
 def test_field_weights_parse_and_reach_the_prompts(tmp_path, tokenizer):
@@ -116,7 +116,7 @@ def test_field_weights_parse_and_reach_the_prompts(tmp_path, tokenizer):
     catalog.write_text("id\n")
 
     def weights(spec: str) -> dict:
-        return parse_config(["--catalog", str(catalog), "--model", "small", "--attribute_loss_fields", spec]
+        return parse_config(["--catalog", str(catalog), "--model", "small", "--attribute-loss-fields", spec]
                             ).attribute_loss_field_weights()
 
     assert weights("baseColour:2,articleType") == {"baseColour": 2.0, "articleType": 1.0}
@@ -166,6 +166,6 @@ def test_class_weights_make_image_to_value_a_weighted_mean():
     alone = attribute_prompt_loss(image, [colours], [one], scale, class_weights=[weights])
     torch.testing.assert_close(alone - attribute_prompt_loss(image, [colours], [one], scale), torch.tensor(0.0),
                                rtol=0, atol=1e-6)
-    catalog_args = ["--catalog", "x", "--model", "small", "--attribute_loss_balance"]
-    with pytest.raises(ConfigError, match="--attribute_loss_balance must be in"):
+    catalog_args = ["--catalog", "x", "--model", "small", "--attribute-loss-balance"]
+    with pytest.raises(ConfigError, match="--attribute-loss-balance must be in"):
         parse_config([*catalog_args, "1.5"])

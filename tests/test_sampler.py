@@ -55,6 +55,6 @@ def test_bad_grouping_is_refused():
 
 def test_config_names_the_grouping_flags(tmp_path):
     catalog = tmp_path / "styles.csv"
-    for kwargs, flag in (({"group_fraction": -0.1}, "--group_fraction"), ({"group_size": 0}, "--group_size")):
+    for kwargs, flag in (({"group_fraction": -0.1}, "--group-fraction"), ({"group_size": 0}, "--group-size")):
         with pytest.raises(ConfigError, match=flag):
             TrainConfig(model="small", catalog=str(catalog), **kwargs)

@@ -38,7 +38,7 @@ _spec = importlib.util.spec_from_file_location("train_entry", REPO / "train" / "
 train_entry = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(train_entry)
 
-SMALL_TINY_FLAGS = [arg for key, value in TINY_OVERRIDES.items() for arg in (f"--small_{key}", str(value))]
+SMALL_TINY_FLAGS = [arg for key, value in TINY_OVERRIDES.items() for arg in (f"--small-{key.replace('_', '-')}", str(value))]
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +52,18 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 def base_args(catalog_dir, out, *extra) -> list[str]:
-    return ["--catalog", str(catalog_dir), "--output_dir", str(out), "--val_frac", "0.1", "--test_frac", "0.1",
-            "--lr", "1e-3", "--warmup_ratio", "0.1", "--num_workers", "0", "--eval_batch_size", "64",
-            "--log_every", "1000", *map(str, extra)]
+    return ["--catalog", str(catalog_dir), "--output-dir", str(out), "--val-frac", "0.1", "--test-frac", "0.1",
+            "--lr", "1e-3", "--warmup-ratio", "0.1", "--num-workers", "0", "--eval-batch-size", "64",
+            "--log-every", "1000", *map(str, extra)]
 
 
 # ---------------------------------------------------------------- configuration errors, before any work
 @pytest.mark.parametrize("flags, message", [
-    (["--batch_size", "0"], "--batch_size must be >= 1"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--model", "./no/such/model"], "does not exist"),
-    (["--freeze_vision", "--freeze_text"], "nothing to train"),
-    (["--small_image_size", "32"], "only apply with --model small"),
-    (["--warmup_ratio", "1.5"], "--warmup_ratio"),
+    (["--freeze-vision", "--freeze-text"], "nothing to train"),
+    (["--small-image-size", "32"], "only apply with --model small"),
+    (["--warmup-ratio", "1.5"], "--warmup-ratio"),
     (["--resume", "/no/such/checkpoint"], "not a directory"),
 ])
 def test_bad_configuration_fails_before_any_work(catalog_dir, tmp_path, flags, message):
@@ -82,7 +82,7 @@ def test_unavailable_hub_model_fails_before_data_work(catalog_dir, tmp_path):
 
 def test_missing_catalog_is_named(tmp_path):
     with pytest.raises(ConfigError, match="--catalog .*does not exist"):
-        train_entry.main(["--catalog", str(tmp_path / "nope"), "--output_dir", str(tmp_path / "run")])
+        train_entry.main(["--catalog", str(tmp_path / "nope"), "--output-dir", str(tmp_path / "run")])
 
 
 def test_mixed_precision_auto_is_bf16_on_gpu_unless_configured(catalog_dir, tmp_path, monkeypatch):
@@ -93,7 +93,7 @@ def test_mixed_precision_auto_is_bf16_on_gpu_unless_configured(catalog_dir, tmp_
     assert auto.resolved_mixed_precision(cuda_bf16=True) == "bf16"
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")  # a configured choice is kept
     assert auto.resolved_mixed_precision(cuda_bf16=True) == "fp16"
-    explicit = parse_config(base_args(catalog_dir, tmp_path / "run", "--mixed_precision", "no"))
+    explicit = parse_config(base_args(catalog_dir, tmp_path / "run", "--mixed-precision", "no"))
     assert explicit.resolved_mixed_precision(cuda_bf16=True) == "no"
 
 
@@ -222,8 +222,11 @@ def test_image_cache_auto_only_for_small_images_within_budget():
 
 def test_multi_positive_flag_defaults_on_and_old_checkpoints_count_as_plain(catalog_dir, tmp_path):
     assert parse_config(["--catalog", str(catalog_dir)]).multi_positive
-    off = parse_config(["--catalog", str(catalog_dir), "--multi_positive", "false"])
-    assert not off.multi_positive and not parse_config(["--catalog", str(catalog_dir), "--no_multi_positive"]).multi_positive
+    off = parse_config(["--catalog", str(catalog_dir), "--no-multi-positive"])
+    assert not off.multi_positive
+    # The snake-case spellings of older runs still work (with a deprecation message).
+    for legacy in (["--multi_positive", "false"], ["--no_multi_positive"], ["--multi_positive=no"]):
+        assert not parse_config(["--catalog", str(catalog_dir), *legacy]).multi_positive
     saved = {**off.to_dict()}
     del saved["multi_positive"]  # a checkpoint from before the flag: trained one-hot
     check_resume_compatible(off, saved, tmp_path, 1, 1)
@@ -245,7 +248,7 @@ def test_recipe_defaults_follow_the_model_kind_and_flags_win(catalog_dir, tmp_pa
 def test_smoke_run_small_preset_learns_and_exports(catalog_dir, tmp_path):
     out = tmp_path / "run"
     result = train_entry.main(base_args(catalog_dir, out, "--model", "small", *SMALL_TINY_FLAGS, "--epochs", "2",
-                                        "--batch_size", "16", "--num_workers", "2"))
+                                        "--batch-size", "16", "--num-workers", "2"))
     history = result["history"]
     assert [row["epoch"] for row in history] == [0, 1, 2] and not result["stopped"]
     assert history[0]["train_loss"] is None  # zero-shot baseline
@@ -275,14 +278,14 @@ def _weights(model_dir: Path) -> dict:
 
 
 def test_interrupted_and_resumed_run_equals_uninterrupted(catalog_dir, tiny_model_dir, tmp_path):
-    common = ["--model", tiny_model_dir, "--epochs", "2", "--batch_size", "16", "--no_eval_before_training"]
+    common = ["--model", tiny_model_dir, "--epochs", "2", "--batch-size", "16", "--no-eval-before-training"]
     straight = train_entry.main(base_args(catalog_dir, tmp_path / "straight", *common))
     steps_per_epoch = straight["step"] // 2
 
     out = tmp_path / "interrupted"
     stop_at = steps_per_epoch + 3  # mid-way through the second epoch
-    first = train_entry.main(base_args(catalog_dir, out, *common, "--stop_after_steps", stop_at,
-                                       "--checkpoint_every", 4, "--keep_last", 2))
+    first = train_entry.main(base_args(catalog_dir, out, *common, "--stop-after-steps", stop_at,
+                                       "--checkpoint-every", 4, "--keep-last", 2))
     assert first["stopped"] and first["step"] == stop_at and not (out / "final").exists()
     # Saved every 4 steps, at the epoch end and at the stop; only the last 2 are kept.
     saved = sorted(set(range(4, stop_at + 1, 4)) | {steps_per_epoch, stop_at})
@@ -312,13 +315,13 @@ def test_two_processes_train_like_one_process_with_the_global_batch(catalog_dir,
     """Gathered negatives + DDP averaging == one process on the concatenated batch, through the real trainer,
     attribute-prompt loss included (its per-rank sums are normalised by the global label count, or the global
     sum of class weights when rare values are weighted up)."""
-    common = ["--model", tiny_model_dir, "--epochs", "1", "--no_eval_before_training", "--max_grad_norm", "0.5",
-              "--attribute_loss_weight", "0.5", "--attribute_loss_fields", "baseColour:2,articleType",
-              "--attribute_loss_balance", "0.5"]
-    single = train_entry.main(base_args(catalog_dir, tmp_path / "one", *common, "--batch_size", "16"))
+    common = ["--model", tiny_model_dir, "--epochs", "1", "--no-eval-before-training", "--max-grad-norm", "0.5",
+              "--attribute-loss-weight", "0.5", "--attribute-loss-fields", "baseColour:2,articleType",
+              "--attribute-loss-balance", "0.5"]
+    single = train_entry.main(base_args(catalog_dir, tmp_path / "one", *common, "--batch-size", "16"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "train" / "train.py"), *base_args(catalog_dir, tmp_path / "two", *common, "--batch_size", "8")]
+           str(REPO / "train" / "train.py"), *base_args(catalog_dir, tmp_path / "two", *common, "--batch-size", "8")]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads((tmp_path / "two" / "report.json").read_text())

@@ -1,10 +1,10 @@
 """Fine-tune CLIP on a fashion catalog: bidirectional InfoNCE over the global batch, with accelerate.
 
-By default the loss is multi-positive (--multi_positive): a category caption ("navy blue tshirts")
+By default the loss is multi-positive (--multi-positive): a category caption ("navy blue tshirts")
 counts every matching image in the global batch as a positive; the val loss stays one-hot InfoNCE.
 
     accelerate launch train/train.py --catalog ../shared/data/fashion-product-images-small \
-        --model small --output_dir runs/small        # any `accelerate config` works: CPU, 1 or N GPUs
+        --model small --output-dir runs/small        # any `accelerate config` works: CPU, 1 or N GPUs
     python train/train.py --help                     # every flag, with its default
 
 The run directory ends up with checkpoints/step_<N>/ (resume with --resume latest), best/ and
@@ -19,17 +19,16 @@ import sys
 from pathlib import Path
 
 from accelerate.utils import set_seed
-from tqdm.auto import tqdm
 
 from fashion_search.catalog.products import CatalogError
 from fashion_search.model.clip import ModelLoadError
 from fashion_search.catalog.splits import SplitsError
-from fashion_search.training.checkpoints import TrainerState, check_compatible, resolve_resume, save_checkpoint
+from fashion_search.training.checkpoints import TrainerState, check_compatible, resolve_resume
 from fashion_search.training.config import ConfigError, parse_config
 from fashion_search.training.evaluation import Evaluator
 from fashion_search.training.image_cache import ImageCache, use_cache
-from fashion_search.training.loop import (BEST_DIRNAME, FINAL_DIRNAME, RunningTotals, evaluate_into_history,
-                                          export_model, is_new_best, train_step)
+from fashion_search.training.loop import (BEST_DIRNAME, FINAL_DIRNAME, evaluate_into_history, export_model,
+                                          fit)
 from fashion_search.training.report import markdown_table, write_report
 from fashion_search.training.setup import (build_small_model, build_training_parts, configure_model,
                                            load_pretrained, load_run_data, make_accelerator)
@@ -95,53 +94,16 @@ def main(argv=None) -> dict:
     if config.eval_before_training and state.step == 0 and not state.history:
         evaluate_into_history(accelerator, evaluator, model, state, epoch=0, train_loss=None)
 
-    # 11. Train: epochs of accumulate/backward/clip/step, checkpoints every N steps and per epoch.
-    running = RunningTotals()
-    progress = tqdm(total=total_steps, initial=state.step, desc="train", unit="step",
-                    disable=not accelerator.is_local_main_process)
-    stopped = False
-    while state.epoch < config.epochs and not stopped:
-        # Shuffle order, captions and crops depend on the epoch only; skip what a resumed epoch has done.
-        sampler.set_epoch(state.epoch)
-        dataset.set_epoch(state.epoch)
-        loader.set_epoch(state.epoch)
-        batches = accelerator.skip_first_batches(loader, state.batches_done) if state.batches_done else loader
-        for batch in batches:
-            loss, stepped = train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm,
-                                       multi_positive=config.multi_positive,
-                                       attribute_loss_weight=config.attribute_loss_weight)
-            running.add(loss, int(batch["n_failed"]))
-            state.batches_done += 1
-            if not stepped:
-                continue
-            state.step += 1
-            progress.update(1)
-            if loss is not None:
-                progress.set_postfix(loss=f"{loss.item():.4f}")
-            if state.step % config.log_every == 0:
-                log.info("step %d/%d epoch %d loss %s lr %.3g", state.step, total_steps, state.epoch,
-                         "-" if loss is None else f"{loss.item():.4f}", scheduler.get_last_lr()[0])
-            stopped = bool(config.stop_after_steps) and state.step >= config.stop_after_steps
-            if stopped or state.step % config.checkpoint_every == 0:
-                running.fold_into(accelerator, state)
-                save_checkpoint(accelerator, config, state)
-            if stopped:
-                log.info("stopped after %d steps as asked (--stop_after_steps); continue with --resume latest",
-                         state.step)
-                break
-        if stopped:
-            break
-        # End of epoch: its average loss, val eval, the `best` export, a checkpoint at the boundary.
-        running.fold_into(accelerator, state)
-        train_loss = state.epoch_loss_sum / state.epoch_loss_count if state.epoch_loss_count else None
-        state.epoch, state.batches_done, state.epoch_loss_sum, state.epoch_loss_count = state.epoch + 1, 0, 0.0, 0
-        evaluate_into_history(accelerator, evaluator, model, state, epoch=state.epoch, train_loss=train_loss)
-        if accelerator.is_main_process and is_new_best(state.history):
-            export_model(accelerator.unwrap_model(model).clip, processor, output_path(config, BEST_DIRNAME),
-                         data.splits_path, {"source": source, "epoch": state.epoch, "step": state.step,
-                                            "metrics": state.history[-1]})
-        save_checkpoint(accelerator, config, state)
-    progress.close()
+    # 11. Train: epochs of accumulate/backward/clip/step, checkpoints every N steps and per epoch,
+    #     the `best` export whenever an epoch beats every earlier one on val.
+    def export_best():
+        export_model(accelerator.unwrap_model(model).clip, processor, output_path(config, BEST_DIRNAME),
+                     data.splits_path, {"source": source, "epoch": state.epoch, "step": state.step,
+                                        "metrics": state.history[-1]})
+
+    stopped = fit(accelerator, config, state, model=model, optimizer=optimizer, scheduler=scheduler,
+                  dataset=dataset, sampler=sampler, loader=loader, total_steps=total_steps, evaluator=evaluator,
+                  export_best=export_best)
 
     # 12. Export the final model and write the per-epoch table and curves.
     result = {"step": state.step, "epoch": state.epoch, "stopped": stopped, "history": state.history,

@@ -84,7 +84,7 @@ class BenchConfig:
     torch_threads: int | None = option(None, "torch intra-op threads for the whole run (default: torch's, i.e. the "
                                            "core count). On a busy shared CPU 1 is often several times faster.")
     num_workers: int = option(2, "DataLoader workers in the ingest section (train uses the trainer's default).")
-    train_image_cache: str = option("auto", "The trainer's --image_cache in the train section.", choices=("auto", "on", "off"))
+    train_image_cache: str = option("auto", "The trainer's --image-cache in the train section.", choices=("auto", "on", "off"))
 
     def __post_init__(self) -> None:
         if self.archs is None:

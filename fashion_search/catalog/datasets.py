@@ -14,12 +14,13 @@ CLI: python -m fashion_search.catalog.datasets resolve [--data PATH] [--syntheti
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from fashion_search.cli import option, parse_command
 
 log = logging.getLogger(__name__)
 
@@ -100,22 +101,29 @@ def resolve_catalog(data: str | None = None, synthetic_n: int = DEFAULT_SYNTHETI
     return ResolvedCatalog(out.resolve(), "synthetic")
 
 
+@dataclass
+class ResolveConfig:
+    data: str | None = option(None, "an explicit catalog path (wins over everything)")
+    synthetic_n: int = option(DEFAULT_SYNTHETIC_N, "size of the synthetic fallback")
+    no_download: bool = option(False, "never try the hub")
+
+
+@dataclass
+class DownloadConfig:
+    out: str = option(str(DOWNLOAD_DIR), "directory the parquet files are written to")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fashion_search.catalog.datasets", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    res = sub.add_parser("resolve", help="print the catalog path a bare `make` command would use")
-    res.add_argument("--data", default=None, help="an explicit catalog path (wins over everything)")
-    res.add_argument("--synthetic-n", type=int, default=DEFAULT_SYNTHETIC_N, help="size of the synthetic fallback")
-    res.add_argument("--no-download", action="store_true", help="never try the hub")
-    dl = sub.add_parser("download", help=f"download {HF_DATASET}")
-    dl.add_argument("--out", type=Path, default=DOWNLOAD_DIR)
-    args = parser.parse_args(argv)
+    command, config = parse_command(
+        {"resolve": (ResolveConfig, "print the catalog path a bare `make` command would use"),
+         "download": (DownloadConfig, f"download {HF_DATASET}")},
+        argv, prog="python -m fashion_search.catalog.datasets", description=__doc__.split("\n")[0])
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        if args.command == "download":
-            print(download(args.out))
+        if command == "download":
+            print(download(Path(config.out)))
             return 0
-        resolved = resolve_catalog(args.data or None, args.synthetic_n, allow_download=not args.no_download)
+        resolved = resolve_catalog(config.data or None, config.synthetic_n, allow_download=not config.no_download)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

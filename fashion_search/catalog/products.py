@@ -11,7 +11,6 @@ complete pass are in `Catalog.report`.
 
 from __future__ import annotations
 
-import argparse
 import io
 import logging
 import math
@@ -24,6 +23,7 @@ from typing import Iterator
 from PIL import Image
 
 from fashion_search.catalog.layouts import CatalogError, ImageError, detect_layout  # noqa: F401  (re-exported)
+from fashion_search.cli import ConfigError, option, parse_command
 
 logger = logging.getLogger(__name__)
 
@@ -211,27 +211,22 @@ def open_catalog(path, verify_images: bool = False) -> Catalog:
 # ---------------------------------------------------------------- CLI: python -m fashion_search.catalog stats PATH
 @dataclass
 class StatsConfig:
-    path: Path
-    top: int = 8
-    verify_images: bool = False
+    path: str = option(None, "Kaggle dir (styles.csv + images/), parquet dir or .parquet file", positional=True)
+    top: int = option(8, "top values shown per field")
+    verify_images: bool = option(False, "decode every image; drop and count bad ones")
 
     def __post_init__(self):
         self.path = Path(self.path)
         if not self.path.exists():
-            raise SystemExit(f"catalog path {self.path} does not exist: pass a Kaggle directory or parquet path")
+            raise ConfigError(f"catalog path {self.path} does not exist: pass a Kaggle directory or parquet path")
         if self.top < 1:
-            raise SystemExit(f"--top must be >= 1 (got {self.top})")
+            raise ConfigError(f"--top must be >= 1 (got {self.top})")
 
 
 def _parse_args(argv) -> StatsConfig:
-    parser = argparse.ArgumentParser(prog="python -m fashion_search.catalog", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    stats = commands.add_parser("stats", help="counts per field and the repair/drop report")
-    stats.add_argument("path", help="Kaggle dir (styles.csv + images/), parquet dir or .parquet file")
-    stats.add_argument("--top", type=int, default=StatsConfig.top, help="top values shown per field")
-    stats.add_argument("--verify-images", action="store_true", help="decode every image; drop and count bad ones")
-    args = parser.parse_args(argv)
-    return StatsConfig(path=args.path, top=args.top, verify_images=args.verify_images)
+    _, config = parse_command({"stats": (StatsConfig, "counts per field and the repair/drop report")}, argv,
+                              prog="python -m fashion_search.catalog", description=__doc__.split("\n")[0])
+    return config
 
 
 def format_stats(catalog: Catalog, top: int) -> str:

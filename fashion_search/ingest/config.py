@@ -6,44 +6,37 @@ Two modes share it: *ingest* (``--catalog``: catalog -> embeddings -> store) and
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
+
+from fashion_search.cli import ConfigError, option, parse_dataclass
 
 QUANTIZATION_CHOICES = ("none", "int8")
 
 
-class ConfigError(ValueError):
-    """A flag combination that cannot work; the message names the fix."""
-
-
-def _opt(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
-
-
 @dataclass
 class IngestConfig:
-    catalog: str | None = _opt(None, "Catalog to ingest: Kaggle dir (styles.csv + images/) or parquet dir/file.")
-    model: str | None = _opt(None, "CLIP model: a local save_pretrained dir or a HF id "
+    catalog: str | None = option(None, "Catalog to ingest: Kaggle dir (styles.csv + images/) or parquet dir/file.")
+    model: str | None = option(None, "CLIP model: a local save_pretrained dir or a HF id "
                                    "(default fashion_search.model.clip.DEFAULT_MODEL).")
-    store: str | None = _opt(None, "Vector store: an Edge dir, http(s)://HOST:PORT for a Qdrant server, or "
+    store: str | None = option(None, "Vector store: an Edge dir, http(s)://HOST:PORT for a Qdrant server, or "
                                    "local:PATH / :memory: for qdrant-client local mode "
                                    "(default: $QDRANT_URL, else $QDRANT_PATH, else .qdrant).")
-    collection: str | None = _opt(None, "Collection name (default: $QDRANT_COLLECTION, else products).")
-    batch_size: int = _opt(64, "Images per embedding batch (and per upsert).")
-    num_workers: int = _opt(2, "DataLoader workers decoding + preprocessing images (0 = in the main process).")
-    split: str | None = _opt(None, "Only ingest the ids of this split (train/val/test) of --splits-file.")
-    splits_file: str | None = _opt(None, "Split file written by fashion_search.catalog.splits.save_splits.")
-    limit: int | None = _opt(None, "Only consider the first N catalog products (after --split).")
-    recreate: bool = _opt(False, "Drop and recreate the collection (needed to switch models).")
-    device: str | None = _opt(None, "Torch device (default: the accelerate process device, else cuda if available).")
-    hnsw_m: int | None = _opt(None, "HNSW m passed to open_store (default: the store's).")
-    hnsw_ef_construct: int | None = _opt(None, "HNSW ef_construct passed to open_store (default: the store's).")
-    quantization: str | None = _opt(None, "Vector quantization passed to open_store.", choices=QUANTIZATION_CHOICES)
-    from_store: str | None = _opt(None, "Migrate mode: source store location.", flag="--from")
-    to_store: str | None = _opt(None, "Migrate mode: destination store location.", flag="--to")
-    report: str = _opt("reports/ingest_report.json", "Where the JSON report (counts, timings, skipped ids) goes.")
-    max_batches: int | None = _opt(None, "Stop after N batches per process (smoke runs; a rerun resumes).")
+    collection: str | None = option(None, "Collection name (default: $QDRANT_COLLECTION, else products).")
+    batch_size: int = option(64, "Images per embedding batch (and per upsert).")
+    num_workers: int = option(2, "DataLoader workers decoding + preprocessing images (0 = in the main process).")
+    split: str | None = option(None, "Only ingest the ids of this split (train/val/test) of --splits-file.")
+    splits_file: str | None = option(None, "Split file written by fashion_search.catalog.splits.save_splits.")
+    limit: int | None = option(None, "Only consider the first N catalog products (after --split).")
+    recreate: bool = option(False, "Drop and recreate the collection (needed to switch models).")
+    device: str | None = option(None, "Torch device (default: the accelerate process device, else cuda if available).")
+    hnsw_m: int | None = option(None, "HNSW m passed to open_store (default: the store's).")
+    hnsw_ef_construct: int | None = option(None, "HNSW ef_construct passed to open_store (default: the store's).")
+    quantization: str | None = option(None, "Vector quantization passed to open_store.", choices=QUANTIZATION_CHOICES)
+    from_store: str | None = option(None, "Migrate mode: source store location.", flag="--from")
+    to_store: str | None = option(None, "Migrate mode: destination store location.", flag="--to")
+    report: str = option("reports/ingest_report.json", "Where the JSON report (counts, timings, skipped ids) goes.")
+    max_batches: int | None = option(None, "Stop after N batches per process (smoke runs; a rerun resumes).")
 
     @property
     def migrate_mode(self) -> bool:
@@ -98,24 +91,9 @@ class IngestConfig:
         return options
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ingest", description="Embed a fashion catalog's images into a Qdrant collection "
-                                   "(resumable, idempotent), or copy a collection with --from/--to.")
-    for f in fields(IngestConfig):
-        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
-        kwargs = {"dest": f.name, "help": f.metadata["help"], "default": f.default}
-        if f.type in (bool, "bool"):
-            parser.add_argument(flag, action="store_true", **kwargs)
-            continue
-        type_name = str(f.type)
-        kwargs["type"] = int if "int" in type_name else str
-        if "choices" in f.metadata:
-            kwargs["choices"] = f.metadata["choices"]
-        parser.add_argument(flag, **kwargs)
-    return parser
-
-
 def parse_config(argv: list[str] | None = None) -> IngestConfig:
-    namespace = build_parser().parse_args(argv)
-    return IngestConfig(**vars(namespace))
+    # ConfigError reaches the caller: ingest/ingest.py reports it as one line.
+    return parse_dataclass(IngestConfig, argv, prog="ingest",
+                           description="Embed a fashion catalog's images into a Qdrant collection "
+                                       "(resumable, idempotent), or copy a collection with --from/--to.",
+                           exit_on_error=False)

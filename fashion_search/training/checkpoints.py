@@ -65,7 +65,7 @@ def resolve_resume(config: TrainConfig) -> Path | None:
     if config.resume is None:
         if existing:
             raise ConfigError(f"{config.output_dir} already has checkpoints (latest {existing[-1].name}); pass "
-                              "--resume latest to continue that run, or choose a new --output_dir")
+                              "--resume latest to continue that run, or choose a new --output-dir")
         return None
     if config.resume == "latest":
         if not existing:

@@ -6,7 +6,7 @@ default to None and resolve per model kind in __post_init__; an explicit flag al
     attribute-prompt loss
   `small` (from scratch): lr 1e-3, 256 pairs, SMALL_EPOCHS = 16 epochs, attribute-prompt loss weight 1.0
     (21-24 min on an idle 2-core CPU)
-Both: bidirectional InfoNCE over the global batch (multi-positive soft targets by default: --multi_positive),
+Both: bidirectional InfoNCE over the global batch (multi-positive soft targets by default: --multi-positive),
 AdamW betas (0.9, 0.98) eps 1e-6 wd 0.1, 5% linear warmup then cosine, grad clip 1.0, resume-safe checkpoints.
 """
 
@@ -19,8 +19,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
+from fashion_search.cli import ConfigError, parse_dataclass
 from fashion_search.model.clip import DEFAULT_MODEL, SMALL_NAME, SMALL_PRESET
 from fashion_search.training.image_cache import CACHE_CHOICES
 from fashion_search.training.prompts import PROMPT_FIELD_CHOICES
@@ -63,10 +62,6 @@ RECIPE_FIELDS = tuple(SEED_RECIPE)
 DEFAULT_NUM_WORKERS = 2  # per-sample decoding; 0 when images come from the in-memory cache
 
 
-class ConfigError(ValueError):
-    """A bad training configuration; the message names the flag and the fix."""
-
-
 def _help(text: str, **kw):
     return field(metadata={"help": text}, **kw)
 
@@ -102,7 +97,7 @@ class TrainConfig:
                                  default=True)
     attribute_loss_weight: float | None = _help(
         "weight of the attribute-prompt loss: each image classified against the names of all values of "
-        "--attribute_loss_fields by the text tower (training/prompts.py); 0 = off. Default: 0 pretrained, "
+        "--attribute-loss-fields by the text tower (training/prompts.py); 0 = off. Default: 0 pretrained, "
         f"{SMALL_ATTRIBUTE_LOSS_WEIGHT} small", default=None)
     attribute_loss_fields: str = _help("comma-separated category fields for the attribute-prompt loss, each "
                                        "with an optional relative weight: baseColour:2,articleType (weight 1)",
@@ -110,10 +105,10 @@ class TrainConfig:
     attribute_loss_balance: float = _help(
         "weight each image's image -> value term by its value's training count ** -balance (0 = every image "
         "the same; 0.5 = inverse square root, rare colours and types count more), in [0, 1]", default=0.0)
-    group_fraction: float = _help("fraction of each epoch's products drawn in runs of --group_size products "
+    group_fraction: float = _help("fraction of each epoch's products drawn in runs of --group-size products "
                                   "of one articleType (in-batch hard negatives for colour, gender, usage); "
                                   "0 = plain shuffle", default=0.0)
-    group_size: int = _help("products per same-articleType run (see --group_fraction)", default=16)
+    group_size: int = _help("products per same-articleType run (see --group-fraction)", default=16)
     mixed_precision: str = _help("auto (fp16/bf16 set in accelerate config, else bf16 on a bf16 GPU, else no) "
                                  "| no | bf16 | fp16",
                                  default="auto")
@@ -159,41 +154,41 @@ class TrainConfig:
                     "log_every")
         for name in positive:
             if getattr(self, name) < 1:
-                raise ConfigError(f"--{name} must be >= 1 (got {getattr(self, name)})")
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
         for name in ("subsample", "max_val_products", "num_workers", "stop_after_steps", "cache_workers"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
-                raise ConfigError(f"--{name} must be >= 0 (got {getattr(self, name)})")
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(self, name)})")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0 (got {self.lr})")
         if self.weight_decay < 0 or self.max_grad_norm < 0:
-            raise ConfigError("--weight_decay and --max_grad_norm must be >= 0")
+            raise ConfigError("--weight-decay and --max-grad-norm must be >= 0")
         if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"--warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
+            raise ConfigError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not (0 < self.val_frac < 1 and 0 <= self.test_frac < 1 and self.val_frac + self.test_frac < 1):
-            raise ConfigError(f"--val_frac ({self.val_frac}) must be in (0, 1), --test_frac ({self.test_frac}) "
+            raise ConfigError(f"--val-frac ({self.val_frac}) must be in (0, 1), --test-frac ({self.test_frac}) "
                               "in [0, 1), and their sum below 1")
         if self.attribute_loss_weight < 0:
-            raise ConfigError(f"--attribute_loss_weight must be >= 0 (got {self.attribute_loss_weight})")
+            raise ConfigError(f"--attribute-loss-weight must be >= 0 (got {self.attribute_loss_weight})")
         if self.attribute_loss_weight > 0:
             self.attribute_loss_field_weights()  # raises ConfigError naming the fix
         if not 0.0 <= self.attribute_loss_balance <= 1.0:
-            raise ConfigError(f"--attribute_loss_balance must be in [0, 1] (got {self.attribute_loss_balance})")
+            raise ConfigError(f"--attribute-loss-balance must be in [0, 1] (got {self.attribute_loss_balance})")
         if not 0 <= self.group_fraction <= 1 or self.group_size < 1:
-            raise ConfigError(f"--group_fraction must be in [0, 1] (got {self.group_fraction}) and --group_size "
+            raise ConfigError(f"--group-fraction must be in [0, 1] (got {self.group_fraction}) and --group-size "
                               f">= 1 (got {self.group_size})")
         if self.image_cache not in CACHE_CHOICES:
-            raise ConfigError(f"--image_cache must be one of {CACHE_CHOICES} (got {self.image_cache!r})")
+            raise ConfigError(f"--image-cache must be one of {CACHE_CHOICES} (got {self.image_cache!r})")
         if self.mixed_precision not in MIXED_PRECISION_CHOICES:
-            raise ConfigError(f"--mixed_precision must be one of {MIXED_PRECISION_CHOICES} (got {self.mixed_precision!r})")
+            raise ConfigError(f"--mixed-precision must be one of {MIXED_PRECISION_CHOICES} (got {self.mixed_precision!r})")
         if self.freeze_vision and self.freeze_text:
-            raise ConfigError("--freeze_vision and --freeze_text together leave nothing to train; drop one")
+            raise ConfigError("--freeze-vision and --freeze-text together leave nothing to train; drop one")
         if self.small_overrides() and self.model != SMALL_NAME:
-            raise ConfigError(f"--small_* flags ({sorted(self.small_overrides())}) only apply with --model {SMALL_NAME}")
+            raise ConfigError(f"--small-* flags ({sorted(self.small_overrides())}) only apply with --model {SMALL_NAME}")
         self._check_paths()
 
     def attribute_loss_field_weights(self) -> dict[str, float]:
         """{field: relative weight} from "baseColour:2,articleType" (a field without ":w" weighs 1)."""
-        usage = (f"--attribute_loss_fields {self.attribute_loss_fields!r}: use a comma-separated subset of "
+        usage = (f"--attribute-loss-fields {self.attribute_loss_fields!r}: use a comma-separated subset of "
                  f"{','.join(PROMPT_FIELD_CHOICES)}, each optionally with :weight (> 0), e.g. baseColour:2,articleType")
         weights: dict[str, float] = {}
         for item in (part.strip() for part in self.attribute_loss_fields.split(",")):
@@ -252,7 +247,7 @@ class TrainConfig:
                               f"(OUTPUT_DIR/checkpoints/step_*)")
 
     def small_overrides(self) -> dict:
-        """The --small_* flags that were set, keyed like models.SMALL_PRESET."""
+        """The --small-* flags that were set, keyed like models.SMALL_PRESET."""
         out = {}
         for f in dataclasses.fields(self):
             if f.name.startswith(SMALL_OVERRIDE_PREFIX) and getattr(self, f.name) is not None:
@@ -264,7 +259,7 @@ class TrainConfig:
         """'auto': fp16/bf16 from the accelerate config if it names one, else bf16 on a bf16 GPU, else no.
 
         `accelerate launch` exports ACCELERATE_MIXED_PRECISION="no" even when nobody configured it, so
-        "no" from the launcher cannot mean "keep fp32 on this GPU"; pass --mixed_precision no for that.
+        "no" from the launcher cannot mean "keep fp32 on this GPU"; pass --mixed-precision no for that.
         """
         if self.mixed_precision != "auto":
             return self.mixed_precision
@@ -289,13 +284,13 @@ def check_resume_compatible(current: TrainConfig, saved: dict, checkpoint: Path,
         diffs.append(f"processes: checkpoint {saved_num_processes} vs now {num_processes} (changes the data order)")
     if diffs:
         raise ConfigError(f"cannot resume from {checkpoint}: it comes from an incompatible run ("
-                          + "; ".join(diffs) + "). Use the same flags, or a new --output_dir without --resume.")
+                          + "; ".join(diffs) + "). Use the same flags, or a new --output-dir without --resume.")
 
 
 def parse_config(argv=None) -> TrainConfig:
-    parser = HfArgumentParser(TrainConfig)
-    (config,) = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
-    return config
+    # ConfigError reaches the caller: train/train.py reports it (and the later resume check) as one line.
+    return parse_dataclass(TrainConfig, argv, prog="train/train.py", description="Fine-tune CLIP on a fashion catalog",
+                           exit_on_error=False)
 
 
 def save_config(config: TrainConfig, path: Path, **extra) -> None:

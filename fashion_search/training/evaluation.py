@@ -4,7 +4,7 @@ One pass encodes every val image (no augmentation) and its canonical caption wit
 `Embedder` that ingest and search use, then derives:
   val_loss                 one-hot clip_loss over consecutive chunks of `batch_size` pairs (the
                            training batch), weighted by chunk size. Always one-hot on canonical
-                           captions, so it compares across runs with and without --multi_positive;
+                           captions, so it compares across runs with and without --multi-positive;
                            the train loss matches its scale only without it (soft targets have a
                            floor above 0)
   t2i/* and i2t/*          R@1/5/10, MRR, mean/median rank, caption <-> its own image among all val images

@@ -43,12 +43,12 @@ def cache_bytes(n_images: int, image_size: int) -> int:
 
 
 def use_cache(mode: str, n_images: int, image_size: int) -> tuple[bool, str]:
-    """(on?, why) for --image_cache auto|on|off."""
+    """(on?, why) for --image-cache auto|on|off."""
     size_mb = cache_bytes(n_images, image_size) / 1024**2
     if mode == "on":
-        return True, f"--image_cache on ({n_images} images, {size_mb:.0f} MB)"
+        return True, f"--image-cache on ({n_images} images, {size_mb:.0f} MB)"
     if mode == "off":
-        return False, "--image_cache off: images decoded per sample in DataLoader workers"
+        return False, "--image-cache off: images decoded per sample in DataLoader workers"
     if image_size > AUTO_MAX_IMAGE_SIZE:
         return False, f"auto: image size {image_size} > {AUTO_MAX_IMAGE_SIZE}, decoding per sample in workers"
     if cache_bytes(n_images, image_size) > AUTO_MAX_BYTES:

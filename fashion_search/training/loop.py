@@ -1,4 +1,4 @@
-"""Pieces of the training loop that train/train.py calls: one step, eval + bookkeeping, export."""
+"""The training loop: fit (epochs) -> train_one_epoch (steps) -> train_step, plus eval bookkeeping and export."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from fashion_search.model.loss import clamp_logit_scale_, clip_loss
-from fashion_search.training.checkpoints import TrainerState
+from fashion_search.training.checkpoints import TrainerState, save_checkpoint
 from fashion_search.training.prompts import attribute_prompt_loss
 
 log = logging.getLogger(__name__)
@@ -131,3 +132,67 @@ def export_model(clip, processor, out_dir: Path, splits_file: Path, info: dict) 
     partial.rename(out_dir)  # readers (ingest, eval) never see a half-written export
     log.info("exported model to %s", out_dir)
     return out_dir
+
+
+def train_one_epoch(accelerator, config, state: TrainerState, model, optimizer, scheduler, batches,
+                    running: RunningTotals, progress, total_steps: int) -> bool:
+    """One pass over `batches` (the rest of a resumed epoch): steps, logging, checkpoints every N steps.
+
+    Returns True when --stop-after-steps was reached (a checkpoint has been written).
+    """
+    for batch in batches:
+        loss, stepped = train_step(accelerator, model, optimizer, scheduler, batch, config.max_grad_norm,
+                                   multi_positive=config.multi_positive,
+                                   attribute_loss_weight=config.attribute_loss_weight)
+        running.add(loss, int(batch["n_failed"]))
+        state.batches_done += 1
+        if not stepped:
+            continue
+        state.step += 1
+        progress.update(1)
+        if loss is not None:
+            progress.set_postfix(loss=f"{loss.item():.4f}")
+        if state.step % config.log_every == 0:
+            log.info("step %d/%d epoch %d loss %s lr %.3g", state.step, total_steps, state.epoch,
+                     "-" if loss is None else f"{loss.item():.4f}", scheduler.get_last_lr()[0])
+        stopped = bool(config.stop_after_steps) and state.step >= config.stop_after_steps
+        if stopped or state.step % config.checkpoint_every == 0:
+            running.fold_into(accelerator, state)
+            save_checkpoint(accelerator, config, state)
+        if stopped:
+            log.info("stopped after %d steps as asked (--stop-after-steps); continue with --resume latest",
+                     state.step)
+            return True
+    return False
+
+
+def fit(accelerator, config, state: TrainerState, *, model, optimizer, scheduler, dataset, sampler, loader,
+        total_steps: int, evaluator, export_best) -> bool:
+    """Epochs until config.epochs (or --stop-after-steps): train, fold the loss, val eval, `best`, checkpoint.
+
+    export_best() is called on the main process when an epoch beats every earlier one. Returns `stopped`.
+    """
+    running = RunningTotals()
+    progress = tqdm(total=total_steps, initial=state.step, desc="train", unit="step",
+                    disable=not accelerator.is_local_main_process)
+    stopped = False
+    while state.epoch < config.epochs and not stopped:
+        # Shuffle order, captions and crops depend on the epoch only; skip what a resumed epoch has done.
+        sampler.set_epoch(state.epoch)
+        dataset.set_epoch(state.epoch)
+        loader.set_epoch(state.epoch)
+        batches = accelerator.skip_first_batches(loader, state.batches_done) if state.batches_done else loader
+        stopped = train_one_epoch(accelerator, config, state, model, optimizer, scheduler, batches, running,
+                                  progress, total_steps)
+        if stopped:
+            break
+        # End of epoch: its average loss, val eval, the `best` export, a checkpoint at the boundary.
+        running.fold_into(accelerator, state)
+        train_loss = state.epoch_loss_sum / state.epoch_loss_count if state.epoch_loss_count else None
+        state.epoch, state.batches_done, state.epoch_loss_sum, state.epoch_loss_count = state.epoch + 1, 0, 0.0, 0
+        evaluate_into_history(accelerator, evaluator, model, state, epoch=state.epoch, train_loss=train_loss)
+        if accelerator.is_main_process and is_new_best(state.history):
+            export_best()
+        save_checkpoint(accelerator, config, state)
+    progress.close()
+    return stopped

@@ -66,10 +66,10 @@ def load_run_data(config: TrainConfig, accelerator) -> RunData:
     needed = config.batch_size * accelerator.num_processes
     if len(train) < needed:
         raise ConfigError(f"only {len(train)} training products but one step needs {needed} "
-                          f"(--batch_size {config.batch_size} x {accelerator.num_processes} processes); "
-                          "lower --batch_size or use a larger catalog / --subsample")
+                          f"(--batch-size {config.batch_size} x {accelerator.num_processes} processes); "
+                          "lower --batch-size or use a larger catalog / --subsample")
     if len(val) < 2:
-        raise ConfigError(f"the val split has {len(val)} products in this catalog; raise --val_frac or use "
+        raise ConfigError(f"the val split has {len(val)} products in this catalog; raise --val-frac or use "
                           "a larger catalog")
     log.info("products: %d train, %d val (splits %s)", len(train), len(val), path)
     return RunData(catalog, train, val, path)

@@ -11,22 +11,23 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from fashion_search.cli import ConfigError, add_dataclass_arguments, option
 from fashion_search.settings import load_settings
 
 # The page script whose own flags come after `--` (streamlit run search_ui/app.py -- ...).
 APP = Path(__file__).resolve().parents[2] / "search_ui" / "app.py"
 
 
-class PageConfigError(ValueError):
+class PageConfigError(ConfigError):
     """A page flag or variable that cannot work; the message names the fix."""
 
 
 @dataclass(frozen=True)
 class PageConfig:
-    store: str  # Edge directory or http(s) URL of a Qdrant server
-    collection: str
-    model: str | None  # None: the model recorded in the collection
-    catalog: str | None  # catalog root images may be read from (besides the collection's own)
+    store: str = option(None, "Edge store directory or http(s)://HOST:PORT (default: QDRANT_URL or QDRANT_PATH)")
+    collection: str = option(None, "collection name (default: QDRANT_COLLECTION, else products)")
+    model: str | None = option(None, "CLIP model dir or hub id (default: FASHION_MODEL, else the collection's model)")
+    catalog: str | None = option(None, "catalog root to show images from (default: FASHION_CATALOG)")
 
     def __post_init__(self):
         if self.catalog and not Path(self.catalog).exists():
@@ -35,23 +36,19 @@ class PageConfig:
 
 
 def parse_config(argv: list[str]) -> PageConfig:
+    """Flags win over the environment (QDRANT_* via settings, FASHION_MODEL, FASHION_CATALOG)."""
     settings = load_settings()
-    parser = argparse.ArgumentParser(prog="streamlit run search_ui/app.py --", description="Fashion search page",
-                                     allow_abbrev=False)
-    parser.add_argument("--store", default=settings.location,
-                        help="Edge store directory or http(s)://HOST:PORT (default: QDRANT_URL or QDRANT_PATH)")
-    parser.add_argument("--collection", default=settings.collection, help="collection name")
-    parser.add_argument("--model", default=os.environ.get("FASHION_MODEL") or None,
-                        help="CLIP model dir or hub id (default: FASHION_MODEL, else the collection's model)")
-    parser.add_argument("--catalog", default=os.environ.get("FASHION_CATALOG") or None,
-                        help="catalog root to show images from (default: FASHION_CATALOG)")
+    parser = add_dataclass_arguments(argparse.ArgumentParser(
+        prog="streamlit run search_ui/app.py --", description="Fashion search page", allow_abbrev=False), PageConfig)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits on bad flags; the page shows why instead
         raise PageConfigError(f"bad page arguments {argv} (usage printed in the server log): "
                               "streamlit run search_ui/app.py -- [--store S] [--collection C] "
                               "[--model M] [--catalog DIR]") from exit_
-    return PageConfig(store=args.store, collection=args.collection, model=args.model, catalog=args.catalog)
+    return PageConfig(store=args.store or settings.location, collection=args.collection or settings.collection,
+                      model=args.model or os.environ.get("FASHION_MODEL") or None,
+                      catalog=args.catalog or os.environ.get("FASHION_CATALOG") or None)
 
 
 def script_argv() -> list[str]:

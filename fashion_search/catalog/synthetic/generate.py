@@ -11,7 +11,6 @@ CLI: python -m fashion_search.catalog.synthetic OUT_DIR --n N --seed S [--worker
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import io
@@ -27,6 +26,7 @@ from typing import Iterator
 from PIL import Image
 from tqdm import tqdm
 
+from fashion_search.cli import parse_dataclass
 from fashion_search.catalog.synthetic.draw import PATTERN_WORDS, SILHOUETTES, draw_product
 from fashion_search.catalog.synthetic.specs import (  # ARTICLE_TYPES and COLOUR_RGB are public here too
     ARTICLE_TYPES, COLOUR_RGB, COLOUR_WEIGHTS, SEASON_WEIGHTS, USAGE_WEIGHTS, YEAR_WEIGHTS,
@@ -117,14 +117,14 @@ def _check_n(n: int) -> None:
 
 @dataclass
 class SyntheticConfig:
-    out_dir: Path = field(metadata={"help": "directory to write styles.csv and images/ into"})
+    out_dir: Path = field(metadata={"help": "directory to write styles.csv and images/ into", "positional": True})
     n: int = field(default=1000, metadata={"help": f"number of products, 1..{MAX_PRODUCTS:,}"})
     seed: int = field(default=0, metadata={"help": "same seed and n -> byte-identical catalog"})
     workers: int = field(default=1, metadata={"help": "processes drawing images"})
     metadata_only: bool = field(default=False, metadata={"help": "write styles.csv only (empty images/)"})
     width: int = field(default=60, metadata={"help": "image width in pixels"})
     height: int = field(default=80, metadata={"help": "image height in pixels"})
-    progress: bool = field(default=True, metadata={"help": "show a tqdm progress bar"})
+    progress: bool = field(default=True, metadata={"help": "show a tqdm progress bar (--no-progress hides it)"})
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -226,23 +226,8 @@ def _prepare_out_dir(out: Path) -> None:
 
 
 def _parse_args(argv) -> SyntheticConfig:
-    parser = argparse.ArgumentParser(prog="python -m fashion_search.catalog.synthetic", description=__doc__.split("\n")[0])
-    for f in dataclasses.fields(SyntheticConfig):
-        help_text = f.metadata.get("help", "")
-        if f.name == "out_dir":
-            parser.add_argument("out_dir", type=Path, help=help_text)
-        elif f.name == "progress":
-            parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-        elif f.type in (bool, "bool"):
-            parser.add_argument(f"--{f.name.replace('_', '-')}", action="store_true", help=help_text)
-        else:
-            parser.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=f.default,
-                                help=f"{help_text} (default {f.default})")
-    args = parser.parse_args(argv)
-    try:
-        return SyntheticConfig(**vars(args))
-    except ValueError as error:
-        parser.error(str(error))  # exits with status 2 and the message
+    return parse_dataclass(SyntheticConfig, argv, prog="python -m fashion_search.catalog.synthetic",
+                           description=__doc__.split("\n")[0])
 
 
 def main(argv=None) -> int:
