@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The GPU parts of issues 3 and 6 as one prepared run for the `device` tool (nvidia-h200; budget:
-# 15 device minutes per session, a fresh machine takes 1-2 of them to start).
+# A prepared GPU run of `make bench`'s ingest and train sections, for a GPU machine without internet
+# access (about 6 minutes on one H200-class GPU; a fresh machine takes 1-2 more to start).
 #
-#   here (once, needs PyPI):  bash scripts/gpu_bench.sh prepare
-#   device:                   run(command="bash scripts/gpu_bench.sh run", carry=[".whl"], timeout_s=540)
-#   dry run here on the CPU:  DEVICE=cpu BATCHES="16 8" PRODUCTS=64 STEPS=2 bash scripts/gpu_bench.sh run
+#   on a machine with PyPI (once):   bash scripts/gpu_bench.sh prepare     # wheels into .whl/
+#   on the GPU machine:              bash scripts/gpu_bench.sh run         # carry .whl/ along; OUT=dir
+#   dry run on a CPU:                DEVICE=cpu BATCHES="16 8" PRODUCTS=64 STEPS=2 WORKERS=1 bash scripts/gpu_bench.sh run
 #
 # What `run` measures, on a randomly initialised ViT-B/32 (no weights can be fetched there) in bf16:
 #   1. the largest per-device training batch that fits (forward + backward of the trainer's loss on

@@ -1,11 +1,11 @@
 """`make eval`'s shopper tasks: hand-written free-text queries, P@1 and P@10.
 
-Two query sets: "shopper" (shopper_queries.py, written in session 5; its misses were seen before the
-shopper vocabulary was written) and "shopper_heldout" (shopper_queries_heldout.py, written by someone who
-had seen neither the query parser nor the vocabulary, read only after the vocabulary was fixed).
+Two query sets (evaluation/queries/*.json): "shopper" (its misses were seen before the shopper
+vocabulary was written) and "shopper_heldout" (written by someone who had seen neither the query parser
+nor the vocabulary, read only after the vocabulary was fixed).
 Three forms each, exact (brute force) and through the store: the text alone ("shopper"); the text as
 the search page runs it by default, the catalog values its words name ranked first, shopper words
-included ("shopper+boost", store/boost.py, shopper_vocabulary.py); and the same with the catalog's own
+included ("shopper+boost", store/boost.py, query/vocabulary.py); and the same with the catalog's own
 words only ("shopper+boost_catalog_words"), so the vocabulary's share is measured in every run.
 A product is relevant when its labels satisfy the query's constraints; queries with fewer than
 `min_relevant` relevant corpus products are skipped and counted.
@@ -21,8 +21,7 @@ from fashion_search.evaluation import scoring as eval_scoring
 
 from fashion_search.evaluation import metrics
 from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index
-from fashion_search.evaluation.queries.shopper import SHOPPER_QUERIES
-from fashion_search.evaluation.queries.shopper_heldout import HELDOUT_SHOPPER_QUERIES
+from fashion_search.evaluation.queries import HELDOUT_SHOPPER_QUERIES, SHOPPER_QUERIES
 
 KS = (1, 10)
 QUERY_SETS = {"shopper": SHOPPER_QUERIES, "shopper_heldout": HELDOUT_SHOPPER_QUERIES}

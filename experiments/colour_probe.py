@@ -8,7 +8,7 @@ P@10 when each colour's products are ranked by the probe's probability. If the t
 already reaches the embedding probe's P@10, the text side is not the limit; if the histogram probe is
 below both, the colour labels themselves are (Cream / Off White / Beige overlap).
 
-    python scripts/colour_probe.py --model runs/small/best --data ../shared/data/fashion-product-images-small
+    python experiments/colour_probe.py --model runs/small/best --data ../shared/data/fashion-product-images-small
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from collections import Counter
 import numpy as np
 import torch
 
-from fashion_search import evaluate, metrics
+from fashion_search.evaluation import metrics
+from fashion_search.evaluation import run as evaluate
 from fashion_search.catalog.products import open_catalog
 from fashion_search.model.embed import Embedder
 from fashion_search.model.clip import load_clip

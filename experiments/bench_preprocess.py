@@ -1,6 +1,6 @@
 """ImagePreprocessor's fast path vs the Hugging Face processor, ms per image on real catalog images.
 
-    nice -n 19 .venv/bin/python scripts/bench_preprocess.py --data ../shared/data/fashion-product-images-small
+    nice -n 19 .venv/bin/python experiments/bench_preprocess.py --data ../shared/data/fashion-product-images-small
 
 Images are decoded once up front (not timed). Each repetition runs every side over all images,
 interleaved (fashion_search.bench.timing), with 1 torch thread as in a DataLoader worker. `single`

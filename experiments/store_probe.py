@@ -1,6 +1,6 @@
 """Measure store latency at catalog scale: Qdrant Edge after optimize vs qdrant-client local mode.
 
-    nice .venv/bin/python scripts/store_probe.py --n 41154 --dim 512 --queries 200
+    nice .venv/bin/python experiments/store_probe.py --n 41154 --dim 512 --queries 200
 
 Vectors are a random gaussian mixture (clustered like embeddings); payloads are the real catalog's
 metadata when ../shared/data is present (so filter selectivities are real), else drawn at random.

@@ -10,7 +10,7 @@ forced HNSW: boosted 0.998 (0.80-0.83 before every boosted stage carried the ACO
 Session 6, both shopper sets (82 queries): default thresholds 1.000; forced HNSW 0.987 with session 5's
 one-request boost, 0.999 with a search per level (store/boost.py says why).
 
-    python scripts/boost_recall.py --store .qdrant --model runs/demo/best [--forced-hnsw]
+    python experiments/boost_recall.py --store .qdrant --model runs/demo/best [--forced-hnsw]
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import numpy as np
 from fashion_search.model.embed import Embedder
 from fashion_search.model.clip import load_clip
 from fashion_search.query.search import Searcher
-from fashion_search.evaluation.queries.shopper import SHOPPER_QUERIES
-from fashion_search.evaluation.queries.shopper_heldout import HELDOUT_SHOPPER_QUERIES
+from fashion_search.evaluation.queries import HELDOUT_SHOPPER_QUERIES, SHOPPER_QUERIES
 from fashion_search.store import open_store
 from fashion_search.store.base import VECTOR_KEY
 

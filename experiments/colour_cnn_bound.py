@@ -7,7 +7,7 @@ labels allow: if it barely passes 0.70, the colour target sits at the data's cei
 Measured here (session 5, 6 epochs, 18-25 min on 2 cores): P@10 0.705, accuracy 0.670 (a draft flipping at
 random instead of every other batch: 0.720, 0.673), against 0.645-0.695 for the small CLIP (test split, 20 colours).
 
-    python scripts/colour_cnn_bound.py --model runs/small/best --data ../shared/data/fashion-product-images-small
+    python experiments/colour_cnn_bound.py --model runs/small/best --data ../shared/data/fashion-product-images-small
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from colour_probe import train_and_test  # scripts/ is on sys.path when run as `python scripts/...`
+from colour_probe import train_and_test  # experiments/ is on sys.path when run as `python experiments/...`
 
-from fashion_search import metrics
+from fashion_search.evaluation import metrics
 
 BATCH = 128
 

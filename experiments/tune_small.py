@@ -8,7 +8,7 @@ Split (the same for every run): fashion_search.catalog.splits.split_ids(all_ids,
 test_frac=0.05). We train on "train", evaluate on "test" (~2,000 products, the corpus) with
 fashion_search.evaluation.tasks (name -> image R@10, category/articleType and category/baseColour P@10).
 
-    .venv/bin/python scripts/tune_small.py --epochs 8 --lr 1e-3 --image_size 48 --patch_size 8 --tag my-run
+    .venv/bin/python experiments/tune_small.py --epochs 8 --lr 1e-3 --image_size 48 --patch_size 8 --tag my-run
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fashion_search import eval_scoring, eval_tasks  # noqa: E402
-from fashion_search.catalog.captions import _weighted_captions  # noqa: E402
-from fashion_search.catalog.products import open_catalog  # noqa: E402
-from fashion_search.model.embed import image_features, text_features  # noqa: E402
-from fashion_search.model.loss import clamp_logit_scale_, clip_loss  # noqa: E402
-from fashion_search.model.clip import build_small, load_clip  # noqa: E402
-from fashion_search.catalog.splits import split_ids  # noqa: E402
+from fashion_search.evaluation import scoring as eval_scoring
+from fashion_search.evaluation import tasks as eval_tasks
+from fashion_search.catalog.captions import _weighted_captions
+from fashion_search.catalog.products import open_catalog
+from fashion_search.model.embed import image_features, text_features
+from fashion_search.model.loss import clamp_logit_scale_, clip_loss
+from fashion_search.model.clip import build_small, load_clip
+from fashion_search.catalog.splits import split_ids
 
 CATALOG = "/work/shared/data/fashion-product-images-small"
 SPLIT = dict(seed=0, val_frac=0.05, test_frac=0.05)

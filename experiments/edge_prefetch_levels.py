@@ -7,7 +7,7 @@ boosted request's shape). Measured (session 6, qdrant-edge-py 0.9.0, .qdrant of 
 products, "panties for women", Briefs and Women): (a) 10 and (b) 10 in every build, (c) 0 in 7 of 8
 (two runs of 4 builds).
 
-    python scripts/edge_prefetch_levels.py --store .qdrant --model runs/demo/best [--builds 4]
+    python experiments/edge_prefetch_levels.py --store .qdrant --model runs/demo/best [--builds 4]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 import qdrant_edge as qe
-from boost_recall import forced_hnsw_copy, read_points  # scripts/ is on sys.path when run as `python scripts/...`
+from boost_recall import forced_hnsw_copy, read_points  # experiments/ is on sys.path when run as `python experiments/...`
 
 from fashion_search.model.embed import Embedder
 from fashion_search.model.clip import load_clip
