@@ -5,10 +5,10 @@ this checks a store as ingest builds it (Qdrant's default thresholds), over both
 vectors and payloads are read back from the store, the boosted order is recomputed in numpy (matches,
 then similarity), and compared with store.search(boost=...) and with the plain search.
 --forced-hnsw copies the points into a temporary store with 1 KB thresholds (as `make eval` builds its own).
-Measured (session 5, .qdrant of `make demo`, 41,154 products, 128-d): boosted and plain recall@10 1.000;
+Measured (2026-12-02, .qdrant of `make demo`, 41,154 products, 128-d): boosted and plain recall@10 1.000;
 forced HNSW: boosted 0.998 (0.80-0.83 before every boosted stage carried the ACORN params, edge.py).
-Session 6, both shopper sets (82 queries): default thresholds 1.000; forced HNSW 0.987 with session 5's
-one-request boost, 0.999 with a search per level (store/boost.py says why).
+Both shopper sets (82 queries): default thresholds 1.000; forced HNSW 0.987 with a single request
+holding one prefetch per match level, 0.999 with a search per level (store/boost.py says why).
 
     python experiments/boost_recall.py --store .qdrant --model runs/demo/best [--forced-hnsw]
 """

@@ -4,7 +4,7 @@ The CLIP model must learn names, types and colours at once at 48 px; this networ
 colour, from every training product's label, at the photos' full size. Its P@10 on `make eval`'s test
 corpus (ranking each colour's products by the classifier's probability) is an estimate of what the
 labels allow: if it barely passes 0.70, the colour target sits at the data's ceiling, not the model's.
-Measured here (session 5, 6 epochs, 18-25 min on 2 cores): P@10 0.705, accuracy 0.670 (a draft flipping at
+Measured here (2026-12-02, 6 epochs, 18-25 min on 2 cores): P@10 0.705, accuracy 0.670 (a draft flipping at
 random instead of every other batch: 0.720, 0.673), against 0.645-0.695 for the small CLIP (test split, 20 colours).
 
     python experiments/colour_cnn_bound.py --model runs/small/best --data ../shared/data/fashion-product-images-small

@@ -2,8 +2,8 @@
 
 Copies a filled store's points into fresh stores with forced HNSW (1 KB thresholds) and, per build,
 counts how many of a selective filter's true top 10 come back (a) from the filter as a plain query,
-(b) as a request's only prefetch, (c) as one of three prefetches with other filters (the session-5
-boosted request's shape). Measured (session 6, qdrant-edge-py 0.9.0, .qdrant of `make demo`, 41,154
+(b) as a request's only prefetch, (c) as one of three prefetches with other filters (the shape of
+the earlier single-request boosted search). Measured (2026-12-02, qdrant-edge-py 0.9.0, .qdrant of `make demo`, 41,154
 products, "panties for women", Briefs and Women): (a) 10 and (b) 10 in every build, (c) 0 in 7 of 8
 (two runs of 4 builds).
 

@@ -1,4 +1,4 @@
-"""models.py: loading (local / offline hub / missing), the `small` preset, tokenizer, EOS pooling, identity."""
+"""model/clip.py: loading (local / offline hub / missing), the `small` preset, tokenizer, EOS pooling, identity."""
 
 import json
 

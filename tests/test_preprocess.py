@@ -1,4 +1,4 @@
-"""image_preprocess.py + ImagePreprocessor: the fast path gives the HF processor's pixel_values bit for bit.
+"""model/preprocess.py (ImagePreprocessor): the fast path gives the HF processor's pixel_values bit for bit.
 
 Random-noise images make every pixel differ from its neighbours, so a crop or resize that is off
 by one pixel, a wrong filter or a float rounding difference shows up as a mismatch.

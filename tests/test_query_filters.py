@@ -117,7 +117,7 @@ def test_shopper_words_for_values_the_catalog_lacks_name_nothing():
 @pytest.mark.realdata
 def test_every_vocabulary_value_is_a_real_catalog_value_and_no_phrase_is_shadowed(real_parquet_dir):
     # A typo in the table would silently never match; a phrase equal to the key of a catalog value of the
-    # same or a narrower field never fires (query_filters.value_index).
+    # same or a narrower field never fires (named_values.value_index).
     import pandas as pd
 
     from fashion_search.query.named_values import SUGGEST_FIELDS, _key, value_index

@@ -8,7 +8,7 @@ counts every matching image in the global batch as a positive; the val loss stay
     python train/train.py --help                     # every flag, with its default
 
 The run directory ends up with checkpoints/step_<N>/ (resume with --resume latest), best/ and
-final/ (save_pretrained exports that models.load_clip reads), splits.json, and report.{json,csv,md}
+final/ (save_pretrained exports that model.clip.load_clip reads), splits.json, and report.{json,csv,md}
 + curves.png: per-epoch train/val loss and val retrieval, epoch 0 being the zero-shot baseline.
 """
 

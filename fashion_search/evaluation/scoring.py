@@ -1,4 +1,4 @@
-"""Scoring the tasks of eval_tasks from embeddings (exact, brute force) or from store hits, and folding
+"""Scoring the tasks of evaluation/tasks.py from embeddings (exact, brute force) or from store hits, and folding
 the scores into the report.
 
 Tie handling follows fashion_search.evaluation.metrics: ranks are pessimistic (documents scoring >= the relevant

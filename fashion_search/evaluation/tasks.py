@@ -1,4 +1,4 @@
-"""Retrieval tasks over a product corpus: the queries and what is relevant to each (eval_scoring scores them).
+"""Retrieval tasks over a product corpus: the queries and what is relevant to each (evaluation/scoring.py scores them).
 
 Kept free of models and stores so the scoring can be checked with hand-made vectors:
 - name_to_image: the query is a product's display name; the one relevant document is that product.
@@ -7,7 +7,7 @@ Kept free of models and stores so the scoring can be checked with hand-made vect
   the products with that value. Scored by P@1, P@10, macro-averaged over values.
 - compound: "men black casual shoes"; relevant when gender, baseColour and articleType all match.
 - name_to_image+filters: the name query with every filter the search page offers for its words
-  (query_filters: "Spykar Women Blue Jeans" -> gender Women, colour Blue, type Jeans) clicked; a product
+  (query/named_values.py: "Spykar Women Blue Jeans" -> gender Women, colour Blue, type Jeans) clicked; a product
   whose own label disagrees with an offer is filtered out and scores rank infinity.
 
 Category and compound queries also have a *filtered* form: a shorter text plus store filters

@@ -39,7 +39,7 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(len(SPECIAL_TOKENS))
 
 # The `small` preset: sized so a 2-core CPU trains it on ~41k 60x80 product photos in minutes.
 # 48 px images in 12 px patches (16 tokens): on one core fwd+bwd+AdamW runs ~420 samples/s vs ~180
-# for 64/8, and after one full-data epoch it scores like 32/8 and 64/8 (scripts/tune_small_results.md).
+# for 64/8, and after one full-data epoch it scores like 32/8 and 64/8 (experiments/tune_small_results.md).
 # The vision tower dominates; hidden 192 was ~35-40% slower.
 # Keys: "vocab_size" (tokenizer), "image_size", "patch_size", "vision_hidden", "vision_layers",
 # "text_hidden", "text_layers", "heads", "mlp_ratio", "projection_dim", "max_position_embeddings".
@@ -253,7 +253,7 @@ def small_image_processor(image_size: int) -> CLIPImageProcessorPil:
     # The PIL backend: pure CPU, no torchvision needed, picklable for DataLoader workers.
     # Resize the whole photo to image_size x image_size (no centre crop): a 60x80 product shot
     # cropped to a square loses a quarter of its height (collars, hems, shoe tips), while the
-    # from-scratch model learns the fixed 4:3 squash like any other feature (scripts/tune_small.py).
+    # from-scratch model learns the fixed 4:3 squash like any other feature (experiments/tune_small.py).
     return CLIPImageProcessorPil(
         size={"height": image_size, "width": image_size},
         do_center_crop=False,

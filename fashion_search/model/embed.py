@@ -82,7 +82,7 @@ class ImagePreprocessor:
     """PIL images -> pixel_values (N, 3, H, W) float32. Pure CPU and picklable (DataLoader workers).
 
     For the processor configurations we ship (CLIP PIL processor: squash or shortest edge + centre
-    crop) a fast path gives bit-identical pixel_values at a fraction of the cost (image_preprocess.py);
+    crop) a fast path gives bit-identical pixel_values at a fraction of the cost (model/preprocess.py);
     any other processor goes through the Hugging Face processor itself. Decided once, here.
     """
 

@@ -12,7 +12,7 @@ reruns the store query only.
 Matching is on whole words, case-insensitive, with hyphens and spaces ignored inside a phrase
 ("t-shirt" = "tshirt", "navy-blue" = "navy blue") and singular = plural (captions.singular); longer
 phrases win ("navy blue" claims both words before "blue" could, "casual shoes" before "casual").
-Shoppers' words count too (shopper_vocabulary.py: "sneakers" -> Casual Shoes or Sports Shoes), below
+Shoppers' words count too (query/vocabulary.py: "sneakers" -> Casual Shoes or Sports Shoes), below
 the catalog's own. On the 41,154 real product names (which the vocabulary was not written from), per
 name and field the values offered include that product's label as often with them as without:
 articleType 0.956 of 36,837 names (0.958 of 33,816), baseColour 0.961 (0.964), gender 0.988 (0.990).
@@ -43,7 +43,7 @@ def _key(text: str) -> str:
 
 class Named(NamedTuple):
     """What one phrase names: its (field, value) pairs (several = any of them) and whether the words are a
-    shopper's (shopper_vocabulary.py) rather than the catalog's own."""
+    shopper's (query/vocabulary.py) rather than the catalog's own."""
     pairs: tuple[tuple[str, str], ...]
     shopper_words: bool = False
 
@@ -51,7 +51,7 @@ class Named(NamedTuple):
 def value_index(values_by_field: Mapping[str, Iterable[str]], vocabulary: bool = True) -> dict[str, Named]:
     """Phrase key ("navyblue", "tshirt", "sneakers") -> Named, catalog values first in SUGGEST_FIELDS order.
 
-    vocabulary: also the shopper words for values this catalog has (shopper_vocabulary.py)."""
+    vocabulary: also the shopper words for values this catalog has (query/vocabulary.py)."""
     index: dict[str, Named] = {}
     present = {field: list(values_by_field.get(field, ())) for field in SUGGEST_FIELDS}  # read iterators once
     for field in SUGGEST_FIELDS:

@@ -147,7 +147,7 @@ class Searcher:
         self._values_lock = threading.Lock()
 
     def named_values(self, query: str, filters: Filters | None = None) -> list[tuple[str, str]]:
-        """The catalog values the query's words name (query_filters), minus those already filtered on.
+        """The catalog values the query's words name (query/named_values.py), minus those already filtered on.
 
         The value index is read from the store's facets once per Searcher (the page keeps one per
         store), so values added by a later ingest are named after the page restarts.

@@ -1,11 +1,11 @@
 """Shopper words for catalog values: "sneakers" -> Casual Shoes or Sports Shoes, "navy" -> Navy Blue.
 
-Why: the query matcher (query_filters.py) finds the values a query names in the catalog's own words,
+Why: the query matcher (query/named_values.py) finds the values a query names in the catalog's own words,
 but shoppers use others. The catalog has no "Sneakers", "Navy", "Hoodie" or "Perfume": a polo shirt is
 labelled Tshirts, a perfume "Perfume and Body Mist", a navy one "Navy Blue". Without these words "navy
 polo shirt" named only Shirts and ranked the wrong type first.
 
-Rules (query_filters.py applies them):
+Rules (query/named_values.py applies them):
 - a phrase is matched like a catalog value (whole words, hyphens and spaces ignored, longer phrases first);
 - the catalog's own words win: a phrase that is also a catalog value's key is ignored (unless that value
   is of a broader field: "perfume" is the catalog's subCategory Perfumes, 5 products, and here the

@@ -19,7 +19,7 @@ that level's. Hits keep the similarity as their score.
 Why separate searches and not one request with a prefetch per level: qdrant-edge 0.9.0 answered such a
 request wrongly once the points sat in HNSW-indexed segments. Under forced HNSW at 41k, "panties for
 women" (Briefs and Women, 270 products) got none of its 10 in 7 of 8 builds, although the same filter
-alone, or as the request's only prefetch, found all 10 (scripts/edge_prefetch_levels.py; a store
+alone, or as the request's only prefetch, found all 10 (experiments/edge_prefetch_levels.py; a store
 below Qdrant's indexing threshold, as the 41k demo's is, scans and was never affected).
 """
 

@@ -47,12 +47,12 @@ MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
 # Seed recipe: fine-tuning a pretrained CLIP, the usual small-lr, few-epoch regime.
 SEED_RECIPE = dict(epochs=3, batch_size=32, lr=5e-5, weight_decay=0.1, warmup_ratio=0.05, max_grad_norm=1.0,
                    attribute_loss_weight=0.0)
-# From-scratch `small` (scripts/tune_small_results.md): a large lr and a large batch (more negatives),
+# From-scratch `small` (experiments/tune_small_results.md, docs/results.md): a large lr and a large batch (more negatives),
 # and as many epochs as fit the 30-minute budget on a 2-core CPU with the image cache, plus the
 # attribute-prompt loss (training/prompts.py, both directions, weight 1.0). `make train MODEL=small` on an
 # otherwise idle 2-core box: 16 epochs in 21-24 min end to end (the host's speed varied 1.4-2.3 steps/s);
 # test split: name->image R@10 0.696, articleType P@10 0.849, baseColour P@10 0.695. Without the
-# attribute loss (session 1): 0.708 / 0.843 / 0.620; with its image->value half only (weight 0.5): 0.700 /
+# attribute loss: 0.708 / 0.843 / 0.620; with its image->value half only (weight 0.5): 0.700 /
 # 0.857 / 0.660.
 SMALL_EPOCHS = 16
 SMALL_ATTRIBUTE_LOSS_WEIGHT = 1.0
