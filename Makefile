@@ -29,7 +29,7 @@ export TOKENIZERS_PARALLELISM := false
 # The catalog a bare target uses: DATA, else one already on disk, else a download, else synthetic.
 RESOLVE_CATALOG = $(PY) -m fashion_search.catalog.datasets resolve $(if $(DATA),--data "$(DATA)")
 
-.PHONY: install test test-fast demo data synthetic stats train ingest ui eval bench clean
+.PHONY: install lint test test-fast demo data synthetic stats train ingest ui eval bench clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q $(TORCH_SPEC) $(TORCH_INDEX)
 	$(PIP) install -q -e ".[dev]"
 	touch $@
+
+lint: install
+	$(VENV)/bin/ruff check .
 
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

@@ -104,7 +104,8 @@ def test_recipe_defaults_and_config_errors(tmp_path):
     small = parse_config(["--catalog", str(catalog), "--model", "small"])
     assert small.attribute_loss_weight == 1.0
     assert list(small.attribute_loss_field_weights().items()) == [("baseColour", 1.0), ("articleType", 1.0)]
-    assert parse_config(["--catalog", str(catalog), "--model", "small", "--attribute-loss-weight", "0"]).attribute_loss_weight == 0
+    off = parse_config(["--catalog", str(catalog), "--model", "small", "--attribute-loss-weight", "0"])
+    assert off.attribute_loss_weight == 0
     with pytest.raises(ConfigError, match="--attribute-loss-fields"):
         parse_config(["--catalog", str(catalog), "--model", "small", "--attribute-loss-fields", "colour"])
     with pytest.raises(ConfigError, match="--attribute-loss-weight must be >= 0"):

@@ -140,7 +140,7 @@ def test_load_rejects_missing_tampered_and_malformed_files(tmp_path):
         "not ints": lambda d: d["train"].append("12"),
         "missing": lambda d: d.pop("val"),
     }
-    for label, edit in edits.items():
+    for edit in edits.values():
         broken = json.loads(json.dumps(document))
         edit(broken)
         path.write_text(json.dumps(broken))

@@ -4,7 +4,8 @@ Each repetition runs fashion_search.ingest's run_ingest into a fresh Edge store 
 workers decoding + preprocessing, the model, upserts) and, interleaved with it, encodes the same
 products' already preprocessed pixels in batches of the same size. Target: ingest >= 0.85 x encoder.
 
-Ratios are medians over repetitions of each back-to-back pair. Two are reported: `loop` (the job's own embed-loop rate: decode wait + encode + upsert, what
+Ratios are medians over repetitions of each back-to-back pair. Two are reported: `loop` (the job's
+own embed-loop rate: decode wait + encode + upsert, what
 scales with catalog size) and `job` (everything incl. model load, catalog read and the final HNSW
 optimize, which a benchmark-sized catalog over-weights). The target applies to `loop`.
 """

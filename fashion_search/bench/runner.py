@@ -79,7 +79,8 @@ class BenchConfig:
     bench_products: int | None = option(None, "Synthetic catalog size for ingest/train (default 2048; quick 32).")
     batch_size: int | None = option(None, "Train-section batch size (default 32; quick 8; vit-b32 on a CPU 8).")
     ingest_batch_size: int | None = option(None, "Ingest-section batch size (default 64, the ingest job's; quick 8).")
-    section_reps: int | None = option(None, "Interleaved repetitions of the ingest/train pairs (default 5; quick 2; vit-b32 on a CPU 2).")
+    section_reps: int | None = option(None, "Interleaved repetitions of the ingest/train pairs "
+                                                     "(default 5; quick 2; vit-b32 on a CPU 2).")
     train_steps: int | None = option(None, "Steps per timed training epoch (default 16; quick 4; vit-b32 on a CPU 12).")
     torch_threads: int | None = option(None, "torch intra-op threads for the whole run (default: torch's, i.e. the "
                                            "core count). On a busy shared CPU 1 is often several times faster.")

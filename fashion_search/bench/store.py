@@ -2,7 +2,8 @@
 qdrant-client local mode.
 
 All stores are built first, then queried in one interleaved loop (every size, filtered, unfiltered and
-filtered + a boosted colour as the search page sends it, alternating order), so the comparisons are paired. Targets: filtered p50 <= 2 ms at
+filtered + a boosted colour as the search page sends it, alternating order), so the comparisons are
+paired. Targets: filtered p50 <= 2 ms at
 41k and <= 20 ms at 1M vectors on 2 CPU cores. Vectors have the model's width by default (128 for
 the small preset, 512 for ViT-B/32) with synthetic clustered contents (bench/points.py). int8 scalar
 quantization is the default (1M x 512 float32 is 2 GB; int8 keeps a quarter-size copy in RAM for

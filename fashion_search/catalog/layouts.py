@@ -90,7 +90,7 @@ class ParquetLayout:
     def __init__(self, root: Path, files: list[Path]):
         self.root = root
         self.files = {f.relative_to(root).as_posix(): f for f in files}
-        for relname, path in self.files.items():
+        for path in self.files.values():
             names = pq.ParquetFile(path).schema_arrow.names
             missing = [c for c in self.COLUMNS if c not in names]
             if missing:

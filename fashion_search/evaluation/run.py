@@ -104,7 +104,8 @@ def select_corpus(products: list, cfg: EvalConfig) -> tuple[list, dict]:
 
         test_ids = set(load_splits(splits_path)["test"])
         chosen = [p for p in products if p.id in test_ids]
-        info.update(splits_file=str(splits_path), split_test_ids=len(test_ids), split_ids_not_in_catalog=len(test_ids) - len(chosen))
+        info.update(splits_file=str(splits_path), split_test_ids=len(test_ids),
+                    split_ids_not_in_catalog=len(test_ids) - len(chosen))
         coverage = len(chosen) / max(1, len(test_ids))
         if cfg.splits == "auto" and coverage < MIN_AUTO_SPLIT_COVERAGE:
             # The model's splits describe another catalog; ids shared by accident would make a
@@ -253,7 +254,7 @@ def markdown_table(report: dict) -> str:
     models = report["models"]
     keys = list(next(iter(models.values()))["metrics"])
     header = ["metric"]
-    for label, entry in models.items():
+    for label in models:
         header += [f"{label} exact", f"{label} exact 95% CI", f"{label} store", f"{label} store-exact"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 

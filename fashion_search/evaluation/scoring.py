@@ -177,7 +177,8 @@ def score_hits(task: Task, hits_per_query: Sequence[Sequence], doc_label_of: dic
                by_position: bool = False) -> dict:
     """Scores from store results: hits_per_query[i] is the ranked hit list (objects with .id and
     .score) for query i, fetched with limit=rank_cutoff for rank tasks; doc_label_of maps a point
-    id to its label for this task; by_position ranks by list position (boosted lists). A relevant product missing from the list has rank infinity, so
+    id to its label for this task; by_position ranks by list position (boosted lists). A relevant product
+missing from the list has rank infinity, so
     rank tasks report MRR@rank_cutoff rather than a full-depth MRR.
     """
     if len(hits_per_query) != len(task.queries):

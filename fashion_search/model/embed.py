@@ -186,7 +186,8 @@ class Embedder:
     def encode_pixels(self, pixel_values: torch.Tensor, progress: bool = False) -> np.ndarray:
         """(N, D) float32 unit vectors from already preprocessed pixel_values."""
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
-            raise ValueError(f"pixel_values must be a (N, 3, H, W) tensor, got {getattr(pixel_values, 'shape', type(pixel_values))}")
+            got = getattr(pixel_values, "shape", type(pixel_values))
+            raise ValueError(f"pixel_values must be a (N, 3, H, W) tensor, got {got}")
         if len(pixel_values) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = []
