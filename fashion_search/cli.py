@@ -26,6 +26,15 @@ class ConfigError(ValueError):
     """A flag, setting or variable that cannot work; the message names it and the fix."""
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each flag's default, unless it is None/False or the help text already says it."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def option(default, help: str, **extra):
     """A config field with its --help text; extra metadata: choices=..., flag="--from", positional=True."""
     return field(default=default, metadata={"help": help, **extra})
@@ -97,7 +106,8 @@ def parse_dataclass(cls: type[T], argv=None, prog: str | None = None, descriptio
     """Parse argv into `cls`. A failed validation is a usage error (exit 2) unless exit_on_error=False,
     in which case the ConfigError reaches the caller (jobs that report it themselves, and tests).
     """
-    parser = add_dataclass_arguments(argparse.ArgumentParser(prog=prog, description=description), cls)
+    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_HelpFormatter)
+    add_dataclass_arguments(parser, cls)
     argv = modernize_argv(list(sys.argv[1:] if argv is None else argv), [cls])
     namespace = parser.parse_args(argv)
     try:
@@ -111,10 +121,10 @@ def parse_dataclass(cls: type[T], argv=None, prog: str | None = None, descriptio
 def parse_command(commands: dict[str, tuple[type, str]], argv=None, prog: str | None = None,
                   description: str | None = None) -> tuple[str, object]:
     """`prog COMMAND [flags]` where each command has its own dataclass: {name: (cls, help)} -> (name, config)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (cls, help_text) in commands.items():
-        add_dataclass_arguments(sub.add_parser(name, help=help_text), cls)
+        add_dataclass_arguments(sub.add_parser(name, help=help_text, formatter_class=_HelpFormatter), cls)
     argv = modernize_argv(list(sys.argv[1:] if argv is None else argv), [cls for cls, _ in commands.values()])
     namespace = vars(parser.parse_args(argv))
     name = namespace.pop("command")
