@@ -14,12 +14,12 @@ import argparse
 import statistics
 
 import torch
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 from fashion_search.bench.timing import interleaved
 from fashion_search.catalog.products import open_catalog
-from fashion_search.model.embed import ImagePreprocessor
 from fashion_search.model.clip import small_image_processor
-from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+from fashion_search.model.embed import ImagePreprocessor
 
 
 def main(argv=None) -> None:

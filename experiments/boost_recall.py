@@ -20,10 +20,10 @@ import tempfile
 
 import numpy as np
 
-from fashion_search.model.embed import Embedder
-from fashion_search.model.clip import load_clip
-from fashion_search.query.search import Searcher
 from fashion_search.evaluation.queries import HELDOUT_SHOPPER_QUERIES, SHOPPER_QUERIES
+from fashion_search.model.clip import load_clip
+from fashion_search.model.embed import Embedder
+from fashion_search.query.search import Searcher
 from fashion_search.store import open_store
 from fashion_search.store.base import VECTOR_KEY
 

@@ -18,9 +18,8 @@ from collections import Counter
 
 import numpy as np
 import torch
-from torch import nn
-
 from colour_probe import train_and_test  # experiments/ is on sys.path when run as `python experiments/...`
+from torch import nn
 
 from fashion_search.evaluation import metrics
 

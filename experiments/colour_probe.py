@@ -20,12 +20,12 @@ from collections import Counter
 import numpy as np
 import torch
 
+from fashion_search.catalog.products import open_catalog
+from fashion_search.catalog.splits import load_splits
 from fashion_search.evaluation import metrics
 from fashion_search.evaluation import run as evaluate
-from fashion_search.catalog.products import open_catalog
-from fashion_search.model.embed import Embedder
 from fashion_search.model.clip import load_clip
-from fashion_search.catalog.splits import load_splits
+from fashion_search.model.embed import Embedder
 
 BACKGROUND = 230  # a pixel with every channel above this is the studio background
 BINS = 6

@@ -17,10 +17,13 @@ import tempfile
 
 import numpy as np
 import qdrant_edge as qe
-from boost_recall import forced_hnsw_copy, read_points  # experiments/ is on sys.path when run as `python experiments/...`
+from boost_recall import (  # experiments/ is on sys.path when run as `python experiments/...`
+    forced_hnsw_copy,
+    read_points,
+)
 
-from fashion_search.model.embed import Embedder
 from fashion_search.model.clip import load_clip
+from fashion_search.model.embed import Embedder
 from fashion_search.store.edge_requests import boost_conditions, search_params, to_edge_filter
 
 

@@ -17,7 +17,6 @@ import argparse
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,14 +26,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from fashion_search.evaluation import scoring as eval_scoring
-from fashion_search.evaluation import tasks as eval_tasks
 from fashion_search.catalog.captions import _weighted_captions
 from fashion_search.catalog.products import open_catalog
+from fashion_search.catalog.splits import split_ids
+from fashion_search.evaluation import scoring as eval_scoring
+from fashion_search.evaluation import tasks as eval_tasks
+from fashion_search.model.clip import build_small, load_clip
 from fashion_search.model.embed import image_features, text_features
 from fashion_search.model.loss import clamp_logit_scale_, clip_loss
-from fashion_search.model.clip import build_small, load_clip
-from fashion_search.catalog.splits import split_ids
 
 CATALOG = "/work/shared/data/fashion-product-images-small"
 SPLIT = dict(seed=0, val_frac=0.05, test_frac=0.05)

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fashion_search.cli import option, parse_dataclass
 from fashion_search.catalog.datasets import REPO_ROOT, DatasetError, resolve_catalog
+from fashion_search.cli import option, parse_dataclass
 from fashion_search.store.boost import by_field
 
 log = logging.getLogger("demo")
@@ -101,8 +101,8 @@ def training_summary(run_dir: Path) -> str:
 
 
 def example_queries(config: DemoConfig, model_dir: Path, queries=EXAMPLE_QUERIES, top: int = 5) -> str:
-    from fashion_search.model.embed import Embedder
     from fashion_search.model.clip import load_clip
+    from fashion_search.model.embed import Embedder
     from fashion_search.query.search import Searcher
     from fashion_search.store import open_store
 

@@ -18,8 +18,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from fashion_search.catalog.products import KEYWORD_FIELDS
-from fashion_search.model.embed import Embedder
 from fashion_search.model.clip import ModelLoadError, load_clip, model_identity
+from fashion_search.model.embed import Embedder
 from fashion_search.query.named_values import suggest_filters
 from fashion_search.query.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info
 from fashion_search.settings import SettingsError

@@ -7,8 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from fashion_search.catalog.captions import (canonical_caption, canonical_caption_with_constraints, random_caption,
-                                     random_caption_with_constraints, singular, training_captions)
+from fashion_search.catalog.captions import (
+    canonical_caption,
+    canonical_caption_with_constraints,
+    random_caption,
+    random_caption_with_constraints,
+    singular,
+    training_captions,
+)
 from fashion_search.catalog.products import METADATA_FIELDS, Product
 
 SHIRT = Product(id=15970, gender="Men", masterCategory="Apparel", subCategory="Topwear", articleType="Shirts",

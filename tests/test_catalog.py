@@ -13,7 +13,12 @@ import pytest
 from PIL import Image
 
 from fashion_search.catalog.products import (
-    METADATA_FIELDS, CatalogError, ImageError, Product, main, open_catalog,
+    METADATA_FIELDS,
+    CatalogError,
+    ImageError,
+    Product,
+    main,
+    open_catalog,
 )
 
 HEADER = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"

@@ -3,8 +3,8 @@
 import pytest
 
 from fashion_search import demo
-from fashion_search.store import open_store
 from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
+from fashion_search.store import open_store
 
 
 @pytest.mark.slow

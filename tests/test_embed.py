@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 from tiny_model import TINY_OVERRIDES, build_tiny_clip
 
-from fashion_search.model.embed import Embedder, ImagePreprocessor, image_features, text_features
 from fashion_search.model.clip import load_clip
+from fashion_search.model.embed import Embedder, ImagePreprocessor, image_features, text_features
 
 DIM = TINY_OVERRIDES["projection_dim"]
 TEXTS = [

@@ -8,13 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from fashion_search.evaluation import scoring as eval_scoring
-
-from fashion_search.evaluation import tasks as eval_tasks
-
-from fashion_search.evaluation import run as evaluate
 from fashion_search.catalog.products import Product
 from fashion_search.catalog.splits import save_splits, split_ids
+from fashion_search.evaluation import run as evaluate
+from fashion_search.evaluation import scoring as eval_scoring
+from fashion_search.evaluation import tasks as eval_tasks
 from fashion_search.store import Hit
 
 
@@ -244,8 +242,8 @@ def test_eval_job_writes_side_by_side_reports(tiny_setup, tmp_path):
 
 def test_exact_store_search_equals_brute_force(tiny_setup):
     from fashion_search.catalog.products import open_catalog
-    from fashion_search.model.embed import Embedder
     from fashion_search.model.clip import load_clip
+    from fashion_search.model.embed import Embedder
 
     _, catalog_dir, model_dir = tiny_setup
     catalog = open_catalog(catalog_dir)

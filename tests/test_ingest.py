@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_model import build_tiny_clip
 
 from fashion_search.catalog.captions import canonical_caption
 from fashion_search.catalog.products import open_catalog
@@ -22,7 +23,6 @@ from fashion_search.ingest import runner as runner_module
 from fashion_search.ingest.writer import DirectWriter, needs_single_writer
 from fashion_search.model.clip import load_clip, model_identity
 from fashion_search.store import Filters, StoreError, open_store
-from tiny_model import build_tiny_clip
 
 REPO = Path(__file__).resolve().parents[1]
 N_PRODUCTS = 40

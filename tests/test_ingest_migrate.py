@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_ingest import BATCH, ingest_args, write_catalog
+from tiny_model import build_tiny_clip
 
 from fashion_search.ingest import ConfigError, main
 from fashion_search.ingest import migrate as migrate_module
 from fashion_search.store import StoreError, open_store
 from fashion_search.store.base import VECTOR_KEY
 from fashion_search.store.server import ServerStore
-from test_ingest import BATCH, ingest_args, write_catalog
-from tiny_model import build_tiny_clip
 
 N_PRODUCTS = 30
 

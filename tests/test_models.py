@@ -7,7 +7,6 @@ import pytest
 import torch
 from tiny_model import TINY_OVERRIDES, build_tiny_clip, default_captions
 
-from fashion_search.model.embed import Embedder, text_features
 from fashion_search.model.clip import (
     DEFAULT_MODEL,
     EOS_ID,
@@ -19,6 +18,7 @@ from fashion_search.model.clip import (
     load_clip,
     model_identity,
 )
+from fashion_search.model.embed import Embedder, text_features
 
 CAPTIONS = [
     "men navy blue shirt for casual wear in summer 2012",

@@ -17,9 +17,9 @@ from transformers.image_utils import ChannelDimension, PILImageResampling
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 from fashion_search.catalog.products import open_catalog
+from fashion_search.model.clip import small_image_processor
 from fashion_search.model.embed import ImagePreprocessor
 from fashion_search.model.preprocess import plan_for, shortest_edge_size
-from fashion_search.model.clip import small_image_processor
 
 SIZES = [(1, 1), (7, 300), (301, 7), (60, 80), (500, 333)]  # (width, height)
 # openai/clip-vit-base-patch32's preprocessor_config.json as published (ints for size and crop_size).

@@ -8,9 +8,15 @@ from PIL import Image
 from ui_fixtures import build_demo
 
 from fashion_search.catalog.products import open_catalog
-from fashion_search.model.embed import Embedder
 from fashion_search.model.clip import load_clip
-from fashion_search.query.search import CatalogImages, ProductHit, Searcher, TextVectorCache, catalog_root_from_model_info
+from fashion_search.model.embed import Embedder
+from fashion_search.query.search import (
+    CatalogImages,
+    ProductHit,
+    Searcher,
+    TextVectorCache,
+    catalog_root_from_model_info,
+)
 from fashion_search.store import Filters, Hit, open_store
 
 

@@ -10,7 +10,13 @@ import pytest
 
 from fashion_search.catalog.products import Product, open_catalog
 from fashion_search.catalog.splits import (
-    SplitsError, assign_split, is_high_quality, load_splits, quality_subsample, save_splits, split_ids,
+    SplitsError,
+    assign_split,
+    is_high_quality,
+    load_splits,
+    quality_subsample,
+    save_splits,
+    split_ids,
 )
 
 GOOD = Product(id=1, gender="Men", masterCategory="Apparel", subCategory="Topwear", articleType="Tshirts",

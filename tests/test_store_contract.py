@@ -5,9 +5,9 @@ counts and facets, the written arrays for retrieve/scroll.
 """
 
 import os
-from collections import Counter
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 from qdrant_client import models as qm
 
-from fashion_search.store import FILTER_FIELDS, Filters, open_store
-from fashion_search.store import edge_requests, server_requests
+from fashion_search.store import FILTER_FIELDS, Filters, edge_requests, open_store, server_requests
 from fashion_search.store.base import TENANT_INDEX_FIELDS, index_kind
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from tiny_model import build_tiny_clip
 
-from fashion_search.model.embed import Embedder, text_features, text_features_bucketed
 from fashion_search.model.clip import load_clip
+from fashion_search.model.embed import Embedder, text_features, text_features_bucketed
 
 TEXTS = ["red", "navy blue tshirts", "men's black casual shoes for summer. Puma Men Black Shoes",
          "watch", "women's pink kurtas", "grey", "a photo of white jeans for men, casual wear", "caps",

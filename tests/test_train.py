@@ -22,9 +22,9 @@ from transformers.models.clip.image_processing_pil_clip import CLIPImageProcesso
 
 from fashion_search.catalog.captions import canonical_caption
 from fashion_search.catalog.products import ImageError, open_catalog
-from fashion_search.model.embed import Embedder, ImagePreprocessor
-from fashion_search.model.clip import ModelLoadError, load_clip, small_image_processor
 from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
+from fashion_search.model.clip import ModelLoadError, load_clip, small_image_processor
+from fashion_search.model.embed import Embedder, ImagePreprocessor
 from fashion_search.model.loss import UNCONSTRAINED, positive_mask
 from fashion_search.training.attributes import ATTR_FIELDS, MISSING, attr_code, product_attr_codes
 from fashion_search.training.checkpoints import list_checkpoints

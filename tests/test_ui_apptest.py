@@ -15,12 +15,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 from ui_fixtures import build_demo
 
-from fashion_search.ui import components as ui
-
-from fashion_search.model.embed import Embedder
 from fashion_search.model.clip import load_clip
+from fashion_search.model.embed import Embedder
 from fashion_search.query.search import Searcher
 from fashion_search.store import Filters, open_store
+from fashion_search.ui import components as ui
 
 SEARCH_UI = Path(__file__).resolve().parents[1] / "search_ui"
 APP = str(SEARCH_UI / "app.py")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tiny_model import build_tiny_clip
 
-from fashion_search.ingest import main as ingest_main
 from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
+from fashion_search.ingest import main as ingest_main
 
 N_PRODUCTS = 240
 COLLECTION = "products"

@@ -21,17 +21,22 @@ from pathlib import Path
 from accelerate.utils import set_seed
 
 from fashion_search.catalog.products import CatalogError
-from fashion_search.model.clip import ModelLoadError
 from fashion_search.catalog.splits import SplitsError
+from fashion_search.model.clip import ModelLoadError
 from fashion_search.training.checkpoints import TrainerState, check_compatible, resolve_resume
 from fashion_search.training.config import ConfigError, parse_config
 from fashion_search.training.evaluation import Evaluator
 from fashion_search.training.image_cache import ImageCache, use_cache
-from fashion_search.training.loop import (BEST_DIRNAME, FINAL_DIRNAME, evaluate_into_history, export_model,
-                                          fit)
+from fashion_search.training.loop import BEST_DIRNAME, FINAL_DIRNAME, evaluate_into_history, export_model, fit
 from fashion_search.training.report import markdown_table, write_report
-from fashion_search.training.setup import (build_small_model, build_training_parts, configure_model,
-                                           load_pretrained, load_run_data, make_accelerator)
+from fashion_search.training.setup import (
+    build_small_model,
+    build_training_parts,
+    configure_model,
+    load_pretrained,
+    load_run_data,
+    make_accelerator,
+)
 
 log = logging.getLogger("train")
 

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from fashion_search.store import Filters, open_store
 from fashion_search.catalog.synthetic.generate import iter_synthetic_products
+from fashion_search.store import Filters, open_store
 
 log = logging.getLogger(__name__)
 

@@ -212,9 +212,9 @@ def environment(device) -> dict:
 
 def run(cfg: BenchConfig) -> dict:
     from fashion_search.bench import ingest, search, store, train
-    from fashion_search.model.embed import Embedder
-    from fashion_search.model.clip import load_clip
     from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
+    from fashion_search.model.clip import load_clip
+    from fashion_search.model.embed import Embedder
 
     sections = cfg.sections.split(",")
     if cfg.torch_threads is not None:

@@ -26,13 +26,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from fashion_search.evaluation import scoring as eval_scoring
-
-from fashion_search.evaluation import shopper as eval_shopper
-
-from fashion_search.evaluation import tasks as eval_tasks
-from fashion_search.cli import option, parse_dataclass
 from fashion_search.catalog.products import KEYWORD_FIELDS, ImageError, open_catalog
+from fashion_search.cli import option, parse_dataclass
+from fashion_search.evaluation import scoring as eval_scoring
+from fashion_search.evaluation import shopper as eval_shopper
+from fashion_search.evaluation import tasks as eval_tasks
 
 log = logging.getLogger(__name__)
 
@@ -287,8 +285,8 @@ def write_reports(report: dict, out_dir) -> tuple[Path, Path]:
 
 
 def run(cfg: EvalConfig) -> dict:
-    from fashion_search.model.embed import Embedder
     from fashion_search.model.clip import load_clip, model_identity
+    from fashion_search.model.embed import Embedder
 
     catalog = open_catalog(cfg.data)
     products, corpus = select_corpus(list(catalog.products()), cfg)

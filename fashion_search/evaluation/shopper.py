@@ -17,11 +17,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from fashion_search.evaluation import scoring as eval_scoring
-
 from fashion_search.evaluation import metrics
-from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index
+from fashion_search.evaluation import scoring as eval_scoring
 from fashion_search.evaluation.queries import HELDOUT_SHOPPER_QUERIES, SHOPPER_QUERIES
+from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index
 
 KS = (1, 10)
 QUERY_SETS = {"shopper": SHOPPER_QUERIES, "shopper_heldout": HELDOUT_SHOPPER_QUERIES}

@@ -25,7 +25,13 @@ from fashion_search.ingest.dataset import make_image_loader
 from fashion_search.ingest.distributed import ProcessGroup, current_process_group
 from fashion_search.ingest.reader import batches_per_process, load_split_ids, missing_ids, select_products, shard_ids
 from fashion_search.ingest.report import StageTimer, log_ingest_report, merge_stage_seconds, write_report
-from fashion_search.ingest.writer import BackgroundWriter, DirectWriter, GatheredWriter, needs_single_writer, payload_lookup
+from fashion_search.ingest.writer import (
+    BackgroundWriter,
+    DirectWriter,
+    GatheredWriter,
+    needs_single_writer,
+    payload_lookup,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +39,8 @@ logger = logging.getLogger(__name__)
 def run_ingest(cfg: IngestConfig, group: ProcessGroup | None = None) -> dict:
     from fashion_search.catalog.captions import canonical_caption
     from fashion_search.catalog.products import open_catalog
-    from fashion_search.model.embed import Embedder
     from fashion_search.model.clip import DEFAULT_MODEL, load_clip, model_identity
+    from fashion_search.model.embed import Embedder
 
     group = group or current_process_group()
     timer = StageTimer()

@@ -15,8 +15,16 @@ from __future__ import annotations
 import os
 
 from fashion_search.settings import COLLECTION_NAME_RE, DEFAULT_STORE_PATH, Settings, load_settings
-from fashion_search.store.base import (FACET_FIELDS, FILTER_FIELDS, CollectionNotFound, Filters, Hit, IndexOptions, StoreError,
-                   VectorStore)
+from fashion_search.store.base import (
+    FACET_FIELDS,
+    FILTER_FIELDS,
+    CollectionNotFound,
+    Filters,
+    Hit,
+    IndexOptions,
+    StoreError,
+    VectorStore,
+)
 
 __all__ = ["CollectionNotFound", "FACET_FIELDS", "FILTER_FIELDS", "Filters", "Hit", "IndexOptions", "StoreError",
            "VectorStore", "open_store", "open_store_from_settings"]

@@ -23,10 +23,31 @@ from qdrant_client.http.exceptions import ApiException
 
 from fashion_search.settings import LOCAL_HOSTS
 from fashion_search.store import boost as boosting
-from fashion_search.store.base import (DISTANCE, FILTER_FIELDS, VECTOR_KEY, CollectionNotFound, Filters, Hit,
-                   IndexOptions, StoreError, VectorStore, batched, check_dim, check_facet_field, check_limit,
-                   check_model_identity, check_point_ids, check_query_vector, check_vectors, clean_payloads,
-                   dim_conflict_message, index_kind, model_conflict_message, same_model, sort_facets)
+from fashion_search.store.base import (
+    DISTANCE,
+    FILTER_FIELDS,
+    VECTOR_KEY,
+    CollectionNotFound,
+    Filters,
+    Hit,
+    IndexOptions,
+    StoreError,
+    VectorStore,
+    batched,
+    check_dim,
+    check_facet_field,
+    check_limit,
+    check_model_identity,
+    check_point_ids,
+    check_query_vector,
+    check_vectors,
+    clean_payloads,
+    dim_conflict_message,
+    index_kind,
+    model_conflict_message,
+    same_model,
+    sort_facets,
+)
 from fashion_search.store.server_requests import boost_conditions, payload_index_schema, to_client_filter
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from torch.utils.data import DataLoader
 
 from fashion_search.catalog.captions import canonical_caption
 from fashion_search.catalog.products import Catalog, Product
+from fashion_search.evaluation.metrics import bidirectional_metrics, precision_at_k
 from fashion_search.model.embed import Embedder
 from fashion_search.model.loss import clip_loss
-from fashion_search.evaluation.metrics import bidirectional_metrics, precision_at_k
 from fashion_search.training.data import PairCollator, PairDataset
 from fashion_search.training.image_cache import ImageCache
 

@@ -16,9 +16,9 @@ from transformers import get_cosine_schedule_with_warmup
 
 from fashion_search.catalog.captions import training_captions
 from fashion_search.catalog.products import Catalog, Product, open_catalog
-from fashion_search.model.embed import image_features, text_features, text_features_bucketed
-from fashion_search.model.clip import SMALL_NAME, build_small, load_clip
 from fashion_search.catalog.splits import load_splits, quality_subsample, save_splits, split_ids
+from fashion_search.model.clip import SMALL_NAME, build_small, load_clip
+from fashion_search.model.embed import image_features, text_features, text_features_bucketed
 from fashion_search.training.config import ConfigError, TrainConfig
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from typing import Callable
 import streamlit as st
 from PIL import Image, UnidentifiedImageError
 
-from fashion_search.store.boost import by_field
 from fashion_search.query.search import ProductHit
+from fashion_search.store.boost import by_field
 
 STYLE_CSS = Path(__file__).with_name("style.css")
 GRID_COLUMNS = 4  # four cards fit a 1280 px window beside the sidebar

@@ -12,7 +12,6 @@ CLI: python -m fashion_search.catalog.synthetic OUT_DIR --n N --seed S [--worker
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import logging
@@ -26,11 +25,16 @@ from typing import Iterator
 from PIL import Image
 from tqdm import tqdm
 
-from fashion_search.cli import parse_dataclass
 from fashion_search.catalog.synthetic.draw import PATTERN_WORDS, SILHOUETTES, draw_product
 from fashion_search.catalog.synthetic.specs import (  # ARTICLE_TYPES and COLOUR_RGB are public here too
-    ARTICLE_TYPES, COLOUR_RGB, COLOUR_WEIGHTS, SEASON_WEIGHTS, USAGE_WEIGHTS, YEAR_WEIGHTS,
+    ARTICLE_TYPES,
+    COLOUR_RGB,
+    COLOUR_WEIGHTS,
+    SEASON_WEIGHTS,
+    USAGE_WEIGHTS,
+    YEAR_WEIGHTS,
 )
+from fashion_search.cli import parse_dataclass
 
 log = logging.getLogger(__name__)
 
