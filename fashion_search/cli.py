@@ -28,16 +28,33 @@ def _value_type(annotation) -> type:
     return str
 
 
-def parse_dataclass(cls: type[T], argv=None, prog: str | None = None, description: str | None = None) -> T:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors as one line (`prog: error: ...`), without the usage block: for commands whose
+    errors are read in a terminal or a log one line at a time (--help still prints the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_dataclass(cls: type[T], argv=None, prog: str | None = None, description: str | None = None,
+                    one_line_errors: bool = False) -> T:
+    """A tuple-typed field is a repeatable flag (`--filter a=1 --filter b=2` -> ("a=1", "b=2"))."""
+    parser = (_OneLineErrorParser if one_line_errors else argparse.ArgumentParser)(prog=prog, description=description)
+    repeated = []
     for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
             parser.add_argument(flag, action="store_true", help=f.metadata["help"])
+        elif str(f.type).startswith("tuple"):
+            repeated.append(f)
+            parser.add_argument(flag, action="append", default=None, help=f.metadata["help"] + " (repeatable)")
         else:
             parser.add_argument(flag, type=_value_type(f.type), default=f.default, help=f.metadata["help"],
                                 choices=f.metadata.get("choices"))
+    args = vars(parser.parse_args(argv))
+    for f in repeated:
+        args[f.name] = f.default if args[f.name] is None else tuple(args[f.name])
     try:
-        return cls(**vars(parser.parse_args(argv)))
+        return cls(**args)
     except ValueError as err:
         parser.error(str(err))
