@@ -133,7 +133,8 @@ def check_collection(store, location: str, collection: str) -> None:
 
 def load_embedder(config: SearchConfig, model_info: dict | None):
     """The model the page would use: --model, FASHION_MODEL, the collection's own, else --fallback-model."""
-    from transformers.utils import logging as hf_logging  # torch: only once the store and filters are good
+    # torch and transformers load only once the store and the filters are known to be good
+    from transformers.utils import logging as hf_logging
 
     from fashion_search.model.clip import load_clip, model_identity
     from fashion_search.model.embed import Embedder

@@ -37,8 +37,8 @@ def _named(pairs) -> str:
 
 def table(query: str, found: PageSearch) -> str:
     result = found.result
-    lines = [f'"{query}": {len(result.hits)} hits · text encoding {result.encode_ms:.1f} ms · '
-             f"search {result.search_ms:.1f} ms"]
+    timing = f"text encoding {result.encode_ms:.1f} ms · search {result.search_ms:.1f} ms"
+    lines = [f'"{query}": {len(result.hits)} hits · {timing}']
     if result.boosted:
         lines.append(f"first: products matching {_named(result.boosted)}")
     elif found.named:
