@@ -4,7 +4,9 @@ stderr with a non-zero exit."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -166,7 +168,7 @@ def test_table_truncates_wide_columns_and_says_when_nothing_matches():
     assert empty.splitlines()[1].startswith("no products match these filters")
 
 
-def test_queries_file_gives_one_line_per_query_in_order(capsys, cli_store, reference, tmp_path):
+def test_queries_file_gives_one_line_per_query_in_order(capsys, monkeypatch, cli_store, reference, tmp_path):
     queries = ["blue jeans", "red dresses", "black watch", "blue jeans"]
     path = tmp_path / "queries.txt"
     path.write_text("blue jeans\n\n   red dresses  \n\t\nblack watch\nblue jeans\n")
@@ -177,6 +179,8 @@ def test_queries_file_gives_one_line_per_query_in_order(capsys, cli_store, refer
         assert ranked(line["hits"]) == ranked(expected.result.hits) and all(h["gender"] == "Men" for h in line["hits"])
     code, out, _ = run_cli(capsys, "--store", cli_store, "--queries", path, "--limit", 2)
     assert code == 0 and [b.splitlines()[0].split('"')[1] for b in out.strip().split("\n\n")] == queries
+    monkeypatch.setattr("sys.stdin", io.StringIO("red dresses\n\nblue jeans\n"))  # --queries - reads stdin
+    assert [line["query"] for line in search_json(capsys, cli_store, "--queries", "-")] == ["red dresses", "blue jeans"]
 
 
 def hostile_cases(tmp_path: Path):
@@ -249,8 +253,13 @@ def test_model_comes_from_the_collection_else_the_fallback(capsys, demo, cli_sto
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_search_needs_q_and_passes_store_and_model_only_when_given():
+    # Not the variables of a make that runs this test (`make test STORE=...` would pass them down).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "Q", "STORE", "MODEL_DIR", "ARGS")}
+
     def dry_run(*args):
-        return subprocess.run(["make", "-n", "-s", "search", *args], cwd=REPO, capture_output=True, text=True)
+        return subprocess.run(["make", "-n", "-s", "search", *args], cwd=REPO, env=env, capture_output=True,
+                              text=True, check=False)
 
     missing = dry_run()
     assert missing.returncode != 0 and 'Q is required: make search Q="striped t-shirt"' in missing.stderr
