@@ -29,7 +29,7 @@ export TOKENIZERS_PARALLELISM := false
 # The catalog a bare target uses: DATA, else one already on disk, else a download, else synthetic.
 RESOLVE_CATALOG = $(PY) -m fashion_search.catalog.datasets resolve $(if $(DATA),--data "$(DATA)")
 
-.PHONY: install lint test test-fast demo data synthetic stats train ingest ui eval bench clean
+.PHONY: install lint test test-fast demo data synthetic stats train ingest ui search eval bench clean
 
 install: $(VENV)/.installed
 
@@ -74,6 +74,14 @@ ui: install
 	QDRANT_PATH=$(STORE) $(PY) -m streamlit run search_ui/app.py --server.address localhost --server.port 8501 \
 	    --server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer -- \
 	    $(if $(DATA),--catalog "$(DATA)") $(ARGS)
+
+# Ranked as the page ranks. STORE and MODEL_DIR count only when given (else QDRANT_URL/QDRANT_PATH, and the
+# model the collection records, falling back to MODEL_DIR's default); @ keeps stdout clean for --json.
+search: install
+	@$(if $(Q)$(findstring --queries,$(ARGS)),,$(error Q is required: make search Q="striped t-shirt" [ARGS="--json"], or ARGS="--queries FILE"))
+	@$(PY) -m fashion_search.query.cli $(if $(Q),--query '$(subst ','\'',$(Q))') \
+	    $(if $(filter command line environment,$(origin STORE)),--store "$(STORE)") \
+	    $(if $(filter command line environment,$(origin MODEL_DIR)),--model,--fallback-model) "$(MODEL_DIR)" $(ARGS)
 
 eval: install
 	catalog=$$($(RESOLVE_CATALOG)) && \

@@ -53,6 +53,26 @@ def _is_bool(f) -> bool:
     return f.type in ("bool", bool)
 
 
+def _is_repeated(f) -> bool:
+    return str(f.type).startswith("tuple")
+
+
+def _build(cls: type[T], namespace: dict) -> T:
+    """The dataclass from parsed flags: repeated flags become tuples (the field's default when absent)."""
+    for f in fields(cls):
+        if _is_repeated(f) and f.name in namespace:
+            namespace[f.name] = f.default if namespace[f.name] is None else tuple(namespace[f.name])
+    return cls(**namespace)
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors as one line (`prog: error: ...`) without the usage block, for commands read one line
+    at a time in a terminal or a log (--help still prints the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _flag(f) -> str:
     return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
 
@@ -67,6 +87,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls) -> argparse.Ar
         elif _is_bool(f):
             action = argparse.BooleanOptionalAction if default else "store_true"
             parser.add_argument(_flag(f), dest=f.name, action=action, default=bool(default), help=help_text)
+        elif _is_repeated(f):  # `--filter a=1 --filter b=2` -> ("a=1", "b=2")
+            parser.add_argument(_flag(f), dest=f.name, action="append", default=None, help=help_text + " (repeatable)")
         else:
             parser.add_argument(_flag(f), dest=f.name, type=_value_type(f.type), default=default, help=help_text,
                                 choices=f.metadata.get("choices"))
@@ -102,16 +124,17 @@ def modernize_argv(argv: list[str], classes) -> list[str]:
 
 
 def parse_dataclass(cls: type[T], argv=None, prog: str | None = None, description: str | None = None,
-                    exit_on_error: bool = True) -> T:
+                    exit_on_error: bool = True, one_line_errors: bool = False) -> T:
     """Parse argv into `cls`. A failed validation is a usage error (exit 2) unless exit_on_error=False,
     in which case the ConfigError reaches the caller (jobs that report it themselves, and tests).
     """
-    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_HelpFormatter)
+    parser_class = _OneLineErrorParser if one_line_errors else argparse.ArgumentParser
+    parser = parser_class(prog=prog, description=description, formatter_class=_HelpFormatter)
     add_dataclass_arguments(parser, cls)
     argv = modernize_argv(list(sys.argv[1:] if argv is None else argv), [cls])
     namespace = parser.parse_args(argv)
     try:
-        return cls(**vars(namespace))
+        return _build(cls, vars(namespace))
     except ValueError as err:
         if not exit_on_error:
             raise
@@ -129,6 +152,6 @@ def parse_command(commands: dict[str, tuple[type, str]], argv=None, prog: str | 
     namespace = vars(parser.parse_args(argv))
     name = namespace.pop("command")
     try:
-        return name, commands[name][0](**namespace)
+        return name, _build(commands[name][0], namespace)
     except ValueError as err:
         parser.error(str(err))

@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from fashion_search.catalog.products import KEYWORD_FIELDS
 from fashion_search.model.clip import ModelLoadError, load_clip, model_identity
 from fashion_search.model.embed import Embedder
-from fashion_search.query.named_values import suggest_filters
+from fashion_search.query.page_ranking import search_as_page
 from fashion_search.query.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info
 from fashion_search.settings import SettingsError
 from fashion_search.store import Filters, StoreError, open_store
@@ -225,12 +225,9 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
                 "or pick one of the examples above.", icon=":material/search:")
         return
     else:
-        # The catalog values the words name, among those with products under the other filters (the
-        # page's facets), so neither a boost nor an offer ever points at nothing.
-        values = {field: [value for value, count in facets.get(field, []) if count] for field in KEYWORD_FIELDS}
-        named = suggest_filters(state.query, values, filters.values)
-        boost = named if state.boost_named else []
-        result, what = searcher.text(state.query, filters, limit, boost=boost), "text"
+        # The page's default ranking lives in the package, shared with the command line.
+        found = search_as_page(searcher, state.query, filters, limit, boost_named=state.boost_named, facets=facets)
+        result, named, what = found.result, found.named, "text"
     if not result.hits:
         loosen = ("Loosen them: remove a filter in the sidebar or widen the year range."
                   if not filters.is_empty() else "The collection has nothing else to show.")

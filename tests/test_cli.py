@@ -79,3 +79,23 @@ def test_one_config_error_for_every_job():
 
     assert TrainConfigError is ConfigError and IngestConfigError is ConfigError
     assert issubclass(SettingsError, ConfigError) and issubclass(PageConfigError, ConfigError)
+
+
+@dataclass
+class _Repeated:
+    tag: tuple[str, ...] = option((), "a repeatable tag")
+    count: int = option(1, "how many")
+
+    def __post_init__(self):
+        if self.count < 1:
+            raise ValueError("--count must be >= 1")
+
+
+def test_tuple_fields_repeat_and_one_line_errors_print_no_usage(capsys):
+    assert parse_dataclass(_Repeated, []).tag == ()
+    assert parse_dataclass(_Repeated, ["--tag", "a=1", "--tag", "b=2"]).tag == ("a=1", "b=2")
+    for argv in (["--count", "0"], ["--count", "x"]):
+        with pytest.raises(SystemExit) as exit_:
+            parse_dataclass(_Repeated, argv, prog="job", one_line_errors=True)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.startswith("job: error: ") and len(err.splitlines()) == 1
