@@ -67,7 +67,7 @@ def read_upload(data: bytes, name: str = "the upload") -> Image.Image:
         raise InputError(f"{name} declares more pixels than any photo; at most {MAX_UPLOAD_PIXELS / 1e6:.0f} MP",
                          "upload_too_many_pixels", 413) from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise InputError(f"{name} is not an image this service can read (try a JPEG or PNG)",
+        raise InputError(f"{name} is not an image that can be read (try a JPEG or PNG)",
                          "upload_not_image", 415) from err
     width, height = image.size
     if width * height > MAX_UPLOAD_PIXELS:
