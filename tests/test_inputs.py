@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from hostile_inputs import accepted, refused
 
-from fashion_search.query.inputs import MAX_QUERY_CHARS, InputError, clean_query, read_upload
+from fashion_search.query.inputs import (
+    MAX_QUERY_CHARS,
+    InputError,
+    clean_query,
+    read_upload,
+)
 
 
 @pytest.mark.parametrize("name", sorted(refused()))
@@ -49,9 +54,8 @@ def test_sixteen_bit_grey_is_rescaled_not_clipped_white():
 
 
 def test_transparent_pixels_become_white():
-    from PIL import Image
-
     from hostile_inputs import encoded
+    from PIL import Image
     clear = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
     assert np.asarray(read_upload(encoded(clear, "PNG"))).min() == 255
 

@@ -214,7 +214,7 @@ def test_metrics_count_requests_stages_and_errors(client):
     client.post("/search", json={"query": ""})
     client.get("/products/424242")
     after = client.get("/metrics").text
-    delta = lambda name, **kw: metric(after, name, **kw) - metric(before, name, **kw)  # noqa: E731
+    delta = lambda name, **kw: metric(after, name, **kw) - metric(before, name, **kw)
     assert delta("search_requests_total", endpoint="/search", status="200") == 1
     assert delta("search_requests_total", endpoint="/search", status="422") == 1
     assert delta("search_errors_total", endpoint="/search", kind="validation") == 1

@@ -7,8 +7,8 @@ import pytest
 import streamlit as st
 from hostile_inputs import accepted, refused
 from streamlit import config as st_config
-from test_ui_apptest import APP, TIMEOUT_S, shown_ids, texts
 from streamlit.testing.v1 import AppTest
+from test_ui_apptest import APP, TIMEOUT_S, shown_ids, texts
 from ui_fixtures import build_demo
 
 

@@ -14,9 +14,13 @@ from dataclasses import asdict
 
 import uvicorn
 
-from fashion_search.service.app import create_app
 from fashion_search.model.clip import ModelLoadError
-from fashion_search.service.config import ServiceConfig, ServiceConfigError, parse_config
+from fashion_search.service.app import create_app
+from fashion_search.service.config import (
+    ServiceConfig,
+    ServiceConfigError,
+    parse_config,
+)
 from fashion_search.service.resources import open_resources
 from fashion_search.settings import SettingsError
 from fashion_search.store import StoreError
@@ -36,8 +40,8 @@ def main(argv=None) -> int:
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    common = dict(host=config.host, port=config.port, log_level="info", access_log=False,
-                  timeout_graceful_shutdown=10)
+    common = {"host": config.host, "port": config.port, "log_level": "info", "access_log": False,
+              "timeout_graceful_shutdown": 10}
     if config.workers > 1:
         os.environ[CONFIG_VAR] = json.dumps(asdict(config))
         uvicorn.run("fashion_search.service.__main__:app_from_env", factory=True, workers=config.workers, **common)

@@ -14,7 +14,12 @@ import torch
 
 from fashion_search.model.clip import load_clip, model_identity
 from fashion_search.model.embed import Embedder
-from fashion_search.query.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info
+from fashion_search.query.search import (
+    CatalogImages,
+    Searcher,
+    TextVectorCache,
+    catalog_root_from_model_info,
+)
 from fashion_search.service.config import ServiceConfig, ServiceConfigError
 from fashion_search.store import VectorStore, open_store
 

@@ -10,13 +10,28 @@ import io
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from PIL import Image, UnidentifiedImageError
 
 from fashion_search.query.inputs import MAX_UPLOAD_BYTES, read_upload
 from fashion_search.query.search import FACET_FIELDS, ProductHit, SearchResult
 from fashion_search.service import schemas
-from fashion_search.service.queries import ApiError, filter_params, ranking_options, to_filters
+from fashion_search.service.queries import (
+    ApiError,
+    filter_params,
+    ranking_options,
+    to_filters,
+)
 from fashion_search.service.resources import Resources
 
 ProductId = Annotated[int, Path(ge=0, le=2**63 - 1, description="the product id")]
@@ -51,7 +66,7 @@ def search_response(request: Request, res: Res, result: SearchResult, start: flo
                                              encoded=result.encode_ms > 0 and not result.cached)
     if result.cached:
         request.app.state.metrics.cache_hits.inc()
-    pairs = lambda items: [schemas.NamedValue(field=f, value=v) for f, v in items]  # noqa: E731
+    pairs = lambda items: [schemas.NamedValue(field=f, value=v) for f, v in items]
     return schemas.SearchResponse(
         hits=[product_model(p, res, schemas.Hit) for p in result.products], named_values=pairs(named),
         boosted=pairs(result.boosted), cached=result.cached,
