@@ -21,7 +21,7 @@ from fashion_search.query.search import (
     catalog_root_from_model_info,
 )
 from fashion_search.service.config import ServiceConfig, ServiceConfigError
-from fashion_search.store import VectorStore, open_store
+from fashion_search.store import StoreError, VectorStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,9 @@ def open_resources(config: ServiceConfig) -> Resources:
     StoreError / ModelLoadError / ServiceConfigError with a message naming the fix."""
     store = open_store(config.store, collection=config.collection)
     try:
+        if store.count() == 0:  # also raises CollectionNotFound, naming the ingest job
+            raise StoreError(f"collection {config.collection!r} at {config.store} is empty: run `make ingest` "
+                             "(or ingest/ingest.py) into it first")
         model_info = store.model_info()
         model = config.model or (model_info or {}).get("name")
         if not model:
