@@ -91,6 +91,10 @@ def open_resources(config: ServiceConfig) -> Resources:
     cache = TextVectorCache(config.text_cache_size) if config.text_cache_size else None
     images = CatalogImages(r for r in (config.catalog, catalog_root_from_model_info(model_info)) if r)
     problems += images.problems
-    return Resources(config=config, store=store, embedder=embedder, identity=identity,
-                     searcher=Searcher(embedder, store, text_cache=cache), images=images, model_info=model_info,
-                     problems=problems)
+    resources = Resources(config=config, store=store, embedder=embedder, identity=identity,
+                          searcher=Searcher(embedder, store, text_cache=cache), images=images, model_info=model_info,
+                          problems=problems)
+    # Read the filter values and the named-value index now, not in the first shopper's request.
+    resources.known_values()
+    resources.searcher.named_values("warm up")
+    return resources
