@@ -29,7 +29,7 @@ export TOKENIZERS_PARALLELISM := false
 # The catalog a bare target uses: DATA, else one already on disk, else a download, else synthetic.
 RESOLVE_CATALOG = $(PY) -m fashion_search.catalog.datasets resolve $(if $(DATA),--data "$(DATA)")
 
-.PHONY: install lint test test-fast demo data synthetic stats train ingest ui search eval bench clean
+.PHONY: install lint test test-fast demo data synthetic stats train ingest ui search serve eval bench clean
 
 install: $(VENV)/.installed
 
@@ -72,7 +72,14 @@ ingest: install
 
 ui: install
 	QDRANT_PATH=$(STORE) $(PY) -m streamlit run search_ui/app.py --server.address localhost --server.port 8501 \
-	    --server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer -- \
+	    --server.headless true --browser.gatherUsageStats false --client.toolbarMode viewer \
+	    --client.showErrorDetails none -- $(if $(DATA),--catalog "$(DATA)") $(ARGS)
+
+# The search API (docs/service.md). Beyond localhost it needs SEARCH_API_KEY, e.g. HOST=0.0.0.0 SEARCH_API_KEY=...
+HOST ?= localhost
+PORT ?= 8000
+serve: install
+	QDRANT_PATH=$(STORE) $(PY) -m fashion_search.service --host $(HOST) --port $(PORT) \
 	    $(if $(DATA),--catalog "$(DATA)") $(ARGS)
 
 # Ranked as the page ranks. STORE and MODEL_DIR count only when given (else QDRANT_URL/QDRANT_PATH, and the

@@ -131,7 +131,7 @@ def start_ui(config: DemoConfig, catalog: Path) -> None:
     env = {**os.environ, "QDRANT_PATH": config.store, "QDRANT_COLLECTION": config.collection}
     argv = [sys.executable, "-m", "streamlit", "run", "search_ui/app.py", "--server.address", "localhost",
             "--server.port", str(config.port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer", "--", "--catalog", str(catalog)]
+            "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none", "--", "--catalog", str(catalog)]
     os.chdir(REPO_ROOT)
     os.execve(sys.executable, argv, env)
 

@@ -10,16 +10,15 @@ fashion_search.query.search; this file wires state, caches and layout.
 
 from __future__ import annotations
 
-import io
 import logging
 
 import streamlit as st
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from fashion_search.catalog.products import KEYWORD_FIELDS
 from fashion_search.model.clip import ModelLoadError, load_clip, model_identity
 from fashion_search.model.embed import Embedder
+from fashion_search.query.inputs import InputError, clean_query, read_upload
 from fashion_search.query.page_ranking import search_as_page
 from fashion_search.query.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info
 from fashion_search.settings import SettingsError
@@ -70,14 +69,19 @@ def facet_table(_searcher: Searcher, data_key: str, filters_key: tuple) -> dict:
 
 def init_state() -> None:
     defaults = {"query_box": "", "query": "", "mode": "text", "similar_to": None, "top_k": 24,
-                "boost_named": True, "upload_bytes": None, "upload_name": None, "upload_error": None, "upload_generation": 0}
+                "boost_named": True, "query_error": None, "upload_bytes": None, "upload_name": None,
+                "upload_error": None, "upload_generation": 0}
     defaults.update({ui.filter_key(f): [] for f in KEYWORD_FIELDS})
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
 
 
 def on_submit() -> None:
-    st.session_state.update(query=st.session_state.query_box.strip(), mode="text", similar_to=None)
+    try:  # the same checks as the API: control characters dropped, empty or overlong refused
+        query, error = clean_query(st.session_state.query_box), None
+    except InputError as err:
+        query, error = "", (None if err.kind == "query_empty" else str(err))  # empty: the prompt says enough
+    st.session_state.update(query=query, query_error=error, mode="text", similar_to=None)
 
 
 def on_example(query: str) -> None:
@@ -113,12 +117,11 @@ def on_upload() -> None:
         st.session_state.update(mode="text", upload_bytes=None, upload_name=None)
         return
     data = upload.getvalue()
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.verify()
-    except (UnidentifiedImageError, OSError) as err:
-        log.warning("uploaded file %s is not a readable image: %s", upload.name, err)
-        st.session_state.upload_error = f"{upload.name} is not an image this page can read (try a JPEG or PNG)."
+    try:  # the API's checks (size, pixel count before decoding, damage), so a crafted file is a message
+        read_upload(data, name=upload.name)
+    except InputError as err:
+        log.info("upload %s refused: %s (%s)", upload.name, err, err.kind)
+        st.session_state.upload_error = f"{err}."
         return
     st.session_state.update(mode="image", upload_bytes=data, upload_name=upload.name, similar_to=None)
 
@@ -210,16 +213,17 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
     state = st.session_state
     limit = int(state.top_k)
     image_uri = lambda product: ui.image_data_uri(images.image_bytes(product))  # noqa: E731
-    if state.upload_error:
-        st.warning(state.upload_error)
+    for error in (state.upload_error, state.query_error):
+        if error:
+            st.warning(error)
     if state.mode == "similar":
         source = searcher.product(state.similar_to)
         ui.similar_banner_ui(source, image_uri(source) if source else None, on_back_to_text)
         result, what = searcher.more_like_this(state.similar_to, filters, limit), ""
     elif state.mode == "image" and state.upload_bytes:
         ui.image_banner_ui(ui.image_data_uri(state.upload_bytes), state.upload_name, on_back_to_text)
-        with Image.open(io.BytesIO(state.upload_bytes)) as img:
-            result, what = searcher.image(img, filters, limit), "image"
+        # First frame, EXIF rotation applied, RGB (checked in on_upload, so this cannot refuse it now).
+        result, what = searcher.image(read_upload(state.upload_bytes), filters, limit), "image"
     elif not state.query:
         st.info("Type what you are looking for, e.g. *red summer dress*, and press Enter, "
                 "or pick one of the examples above.", icon=":material/search:")
@@ -252,6 +256,7 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     st.set_page_config(page_title="Fashion search", page_icon=":material/checkroom:", layout="wide")
+    st.set_option("client.showErrorDetails", "none")  # whatever the launch flags: no traceback reaches a browser
     init_state()
     try:
         config = parse_config(script_argv() if argv is None else argv)

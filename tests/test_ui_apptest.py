@@ -261,7 +261,7 @@ def test_search_by_uploaded_image_finds_that_product(page_env, demo):
     assert shown_ids(at)[0] == 17
     assert "image encoding" in texts(at.caption)
     at.file_uploader[0].set_value(("notes.png", b"not an image", "image/png")).run()
-    assert "not an image this page can read" in texts(at.warning)
+    assert "not an image that can be read" in texts(at.warning)
 
 
 def test_images_come_from_the_catalog_the_collection_records(page_env):

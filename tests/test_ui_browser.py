@@ -159,3 +159,36 @@ def test_search_filter_and_more_like_this_in_a_real_browser(page_url):
             page.screenshot(path=str(SCREENSHOT.with_name("ui_screenshot_similar.png")))
         finally:
             browser.close()
+
+
+def test_a_crafted_upload_is_a_message_in_a_real_browser(page_url, tmp_path):
+    """A decompression bomb (a 400-byte PNG declaring 10 gigapixels), then a truncated JPEG: each a warning
+    naming the file, no exception box, no server path; the page still searches afterwards."""
+    from hostile_inputs import png_bomb, refused
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    bomb, truncated = tmp_path / "bomb.png", tmp_path / "broken.jpg"
+    bomb.write_bytes(png_bomb())
+    truncated.write_bytes(refused()["truncated_jpeg"][0])
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox",
+                                                                                 "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            page.goto(page_url)
+            page.get_by_text("Type what you are looking for").wait_for(timeout=4 * STEP_TIMEOUT_MS)  # may load the model
+            uploader = page.get_by_test_id("stSidebar").locator("input[type=file]")
+            for path, message in ((bomb, "MP"), (truncated, "damaged")):
+                uploader.set_input_files(str(path))
+                page.get_by_text(f"{path.name} ").filter(has_text=message).first.wait_for()
+                wait_idle(page)
+                body = page.inner_text("body")
+                assert page.get_by_test_id("stException").count() == 0
+                assert "Traceback" not in body and str(REPO) not in body and "site-packages" not in body
+            box = page.get_by_label("What are you looking for?")
+            box.fill("blue jeans")
+            box.press("Enter")
+            page.locator(".fs-card").first.wait_for()
+        finally:
+            browser.close()

@@ -68,6 +68,25 @@ def summary_rows(sections: dict) -> list[dict]:
                          _pair(s["trainer_samples_per_s"], s["forward_backward_samples_per_s"], "samples/s"),
                          f">= {s['ratio_target']:.2f}", s["ratio_met"]))
         rows.append(_row("train", "epoch start-up s (first-batch wait, outside the ratio)", s["epoch_start_s"]))
+    if "serve" in sections:
+        rows += serve_rows(sections["serve"])
+    return rows
+
+
+def serve_rows(s: dict) -> list[dict]:
+    rows = [_row("serve", "API QPS at 4 clients / in-process Searcher QPS at 4 threads", s["api_vs_in_process_qps"],
+                 _pair(s["api_qps_4_clients"], s["in_process_qps_4_threads"], "QPS"), f">= {s['ratio_target']:.2f}",
+                 s["ratio_met"]),
+            _row("serve", "API errors under load (all levels)", float(s["api_errors"]), "", "0", s["api_errors"] == 0)]
+    for level in s["api"]:
+        rows.append(_row("serve", f"API {level['clients']} clients: QPS (p50 / p95 / p99 ms)", level["qps"],
+                         f"{level['p50_ms']:.3g} / {level['p95_ms']:.3g} / {level['p99_ms']:.3g} ms"
+                         if level["requests"] else "no answers"))
+    if "page_get_loaded" in s:
+        idle, loaded = s["page_get_idle"], s["page_get_loaded"]
+        rows.append(_row("serve", f"page GET p95 ms with {s['page_loaded_clients']} API clients (vs idle)",
+                         loaded["p95_ms"], _pair(loaded["p95_ms"], idle["p95_ms"], "ms"),
+                         f"<= {s['page_p95_target_ms']:g} ms", s["page_responsive"]))
     return rows
 
 

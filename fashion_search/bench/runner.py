@@ -32,7 +32,7 @@ from fashion_search.cli import option, parse_dataclass
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("search", "store", "ingest", "train")
+SECTIONS = ("search", "store", "ingest", "train", "serve")
 DEFAULT_TRAINED_MODEL = Path("runs/small/best")
 ARCHS = ("model", "vit-b32")
 CATALOG_PRODUCTS = 41_154  # the real catalog's size: the search store and the smaller Edge store hold this many
@@ -49,6 +49,7 @@ SIZE_DEFAULTS = {
     # 16 steps of 32 a pass: with 8 x 3 the trainer/fwd+bwd ratio of one model moved 0.81-0.89 between
     # runs on a slow host (each batch's captions set its text length); 16 x 5 gave 1.006.
     "train_steps": (16, 4),
+    "serve_seconds": (10.0, 1.5),
 }
 # vit-b32 on a CPU: ~15x the small preset's compute per query and ~100x per image, so fewer samples
 # (the full-size defaults would take over an hour here). Explicit flags still win.
@@ -86,6 +87,13 @@ class BenchConfig:
                                            "core count). On a busy shared CPU 1 is often several times faster.")
     num_workers: int = option(2, "DataLoader workers in the ingest section (train uses the trainer's default).")
     train_image_cache: str = option("auto", "The trainer's --image-cache in the train section.", choices=("auto", "on", "off"))
+    serve_seconds: float | None = option(None, "Serve section: seconds per load level (default 10; quick 1.5).")
+    serve_clients: str = option("1,4,16", "Serve section: concurrent API clients per level (4 is the ratio's).")
+    serve_store: str | None = option(None, "Serve section, model run: an ingested store (Edge dir or URL) to serve "
+                                           "instead of a synthetic one of --search-points, e.g. the real catalog's.")
+    serve_collection: str = option("products", "Collection of --serve-store.")
+    serve_page: str = option("on", "Serve section: time the search page's GET while the API is loaded.",
+                             choices=("on", "off"))
 
     def __post_init__(self) -> None:
         if self.archs is None:
@@ -126,6 +134,14 @@ class BenchConfig:
                      "section_reps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        try:
+            clients = [int(c) for c in self.serve_clients.split(",")]
+        except ValueError:
+            raise ValueError(f"--serve-clients {self.serve_clients!r} must be integers, e.g. 1,4,16") from None
+        if min(clients) < 1 or 4 not in clients:
+            raise ValueError(f"--serve-clients {self.serve_clients!r}: positive counts including 4 (the ratio's)")
+        if not self.serve_seconds > 0:
+            raise ValueError(f"--serve-seconds must be > 0, got {self.serve_seconds}")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ValueError(f"--torch-threads must be >= 1, got {self.torch_threads}")
         if self.num_workers < 0:
@@ -149,6 +165,7 @@ class BenchConfig:
     def for_arch(self, arch: str) -> BenchConfig:
         """This config for one architecture: the size knobs left unset take that architecture's defaults."""
         return replace(self, archs=arch, model=self.model if arch == "model" else None,
+                       serve_store=self.serve_store if arch == "model" else None,
                        **{name: None for name in self._defaulted})
 
 
@@ -211,7 +228,7 @@ def environment(device) -> dict:
 
 
 def run(cfg: BenchConfig) -> dict:
-    from fashion_search.bench import ingest, search, store, train
+    from fashion_search.bench import ingest, search, serve, store, train
     from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
     from fashion_search.model.clip import load_clip
     from fashion_search.model.embed import Embedder
@@ -241,6 +258,11 @@ def run(cfg: BenchConfig) -> dict:
             elif name == "train":
                 results[name] = train.run(model_dir, str(catalog_dir), cfg.batch_size, cfg.section_reps, cfg.train_steps,
                                           image_cache=cfg.train_image_cache)
+            elif name == "serve":
+                results[name] = serve.run(embedder, model_dir, cfg.search_points, cfg.serve_seconds,
+                                          clients=[int(c) for c in cfg.serve_clients.split(",")],
+                                          store_location=cfg.serve_store, collection=cfg.serve_collection,
+                                          seed=cfg.seed, page=cfg.serve_page == "on")
             timings[name] = round(time.perf_counter() - started, 1)
         from fashion_search.bench.report import summary_rows
 

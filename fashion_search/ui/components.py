@@ -16,6 +16,7 @@ from typing import Callable
 import streamlit as st
 from PIL import Image, UnidentifiedImageError
 
+from fashion_search.query.inputs import MAX_QUERY_CHARS, UPLOAD_TYPES
 from fashion_search.query.search import ProductHit
 from fashion_search.store.boost import by_field
 
@@ -51,7 +52,7 @@ def query_ui(on_submit: Callable, on_example: Callable) -> None:
     """The query box (Enter submits the form) and one-click example queries."""
     with st.form("search_form", border=False):
         box, button = st.columns([6, 1], vertical_alignment="bottom")
-        box.text_input("What are you looking for?", key="query_box",
+        box.text_input("What are you looking for?", key="query_box", max_chars=MAX_QUERY_CHARS,
                        placeholder="e.g. red summer dress", label_visibility="collapsed")
         button.form_submit_button("Search", key="search_submit", type="primary", on_click=on_submit,
                                   width="stretch")
@@ -91,7 +92,7 @@ def filters_ui(facets: dict, year_bounds: tuple[int, int] | None, on_clear: Call
 
 def upload_ui(on_upload: Callable, key: str) -> None:
     st.sidebar.markdown("### Search by image")
-    st.sidebar.file_uploader("Upload a product photo", type=["jpg", "jpeg", "png", "webp"],
+    st.sidebar.file_uploader("Upload a product photo", type=list(UPLOAD_TYPES),
                              key=key, on_change=on_upload, label_visibility="collapsed")
 
 
