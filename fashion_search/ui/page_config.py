@@ -1,6 +1,7 @@
 """The search page's configuration: flags after `--` override the environment, validated up front.
 
     streamlit run search_ui/app.py -- [--store S] [--collection C] [--model M] [--catalog DIR]
+                                      [--text-encoder torch|onnx|onnx-int8]
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from fashion_search.model.query_encoder import TEXT_ENCODER_HELP, TEXT_ENCODERS
 from fashion_search.settings import load_settings
 
 # The page script whose own flags come after `--` (streamlit run search_ui/app.py -- ...).
@@ -27,8 +29,12 @@ class PageConfig:
     collection: str
     model: str | None  # None: the model recorded in the collection
     catalog: str | None  # catalog root images may be read from (besides the collection's own)
+    text_encoder: str = "torch"  # model.query_encoder.TEXT_ENCODERS
 
     def __post_init__(self):
+        if self.text_encoder not in TEXT_ENCODERS:
+            raise PageConfigError(f"text encoder {self.text_encoder!r} (--text-encoder or FASHION_TEXT_ENCODER): "
+                                  f"choose one of {', '.join(TEXT_ENCODERS)}")
         if self.catalog and not Path(self.catalog).exists():
             raise PageConfigError(f"catalog {self.catalog} does not exist; pass --catalog (or FASHION_CATALOG) "
                                   "pointing at the catalog the collection was ingested from")
@@ -45,13 +51,16 @@ def parse_config(argv: list[str]) -> PageConfig:
                         help="CLIP model dir or hub id (default: FASHION_MODEL, else the collection's model)")
     parser.add_argument("--catalog", default=os.environ.get("FASHION_CATALOG") or None,
                         help="catalog root to show images from (default: FASHION_CATALOG)")
+    parser.add_argument("--text-encoder", default=os.environ.get("FASHION_TEXT_ENCODER") or "torch",
+                        help=TEXT_ENCODER_HELP + " Default: FASHION_TEXT_ENCODER, else torch.")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits on bad flags; the page shows why instead
         raise PageConfigError(f"bad page arguments {argv} (usage printed in the server log): "
                               "streamlit run search_ui/app.py -- [--store S] [--collection C] "
-                              "[--model M] [--catalog DIR]") from exit_
-    return PageConfig(store=args.store, collection=args.collection, model=args.model, catalog=args.catalog)
+                              "[--model M] [--catalog DIR] [--text-encoder torch|onnx|onnx-int8]") from exit_
+    return PageConfig(store=args.store, collection=args.collection, model=args.model, catalog=args.catalog,
+                      text_encoder=args.text_encoder)
 
 
 def script_argv() -> list[str]:
