@@ -64,7 +64,7 @@ def test_point_generator_is_deterministic_clustered_and_filterable():
 
 def test_config_defaults_and_errors(tmp_path):
     quick = runner.BenchConfig(quick=True)
-    assert quick.store_size_list == [2000] and quick.reps == 20 and quick.sections == "search,store,ingest,train"
+    assert quick.store_size_list == [2000] and quick.reps == 20 and quick.sections == "search,store,ingest,train,text_encoder"
     assert quick.arch_list == ["model"]
     full = runner.BenchConfig(sections="train,search")
     assert full.store_size_list == [41154, 1_000_000] and full.sections == "search,train"
@@ -133,7 +133,8 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     out = tmp_path / "reports"
     argv = ["--quick", "--model", str(model), "--out-dir", str(out), "--store-sizes", "300,600",
             "--search-points", "300", "--reps", "6", "--local-reps", "2", "--bench-products", "16",
-            "--batch-size", "4", "--section-reps", "1", "--num-workers", "0", "--store-dim", "32"]
+            "--batch-size", "4", "--section-reps", "1", "--num-workers", "0", "--store-dim", "32",
+            "--sections", "search,store,ingest,train"]  # text_encoder: tests/test_bench_text_encoder.py
     assert runner.main(argv) == 0
     bench = json.loads((out / "bench.json").read_text())
     assert list(bench["runs"]) == ["model"]  # --quick: the model under test only

@@ -130,15 +130,15 @@ def _versions() -> dict:
             "onnxruntime": onnxruntime.__version__}
 
 
-def export_text_encoder(model_dir, int8: bool = True, opset: int = DEFAULT_OPSET) -> dict:
-    """Export, check and install MODEL_DIR/onnx/; returns the manifest written."""
+def export_text_encoder(model_dir, int8: bool = True, opset: int = DEFAULT_OPSET, export_dir=None) -> dict:
+    """Export, check and install MODEL_DIR/onnx/ (or export_dir); returns the manifest written."""
     model_dir = Path(model_dir)
     started = time.perf_counter()
     model, processor = load_clip(str(model_dir))
     identity = model_identity(str(model_dir), model)
     embedder = Embedder(model, processor, device="cpu")
-    out = onnx_dir(model_dir)
-    out.mkdir(exist_ok=True)
+    out = Path(export_dir or onnx_dir(model_dir))
+    out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_NAME).unlink(missing_ok=True)  # until the new files are in place, there is no export
     files: dict = {}
     with tempfile.TemporaryDirectory(dir=out, prefix=".partial-") as tmp_name:

@@ -52,15 +52,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(model_dir) -> dict:
-    """The export's manifest, or OnnxExportError saying how to make one."""
+def read_manifest(model_dir, export_dir=None) -> dict:
+    """The export's manifest (in export_dir, default MODEL_DIR/onnx), or OnnxExportError saying how to make one."""
     local = Path(str(model_dir)).expanduser()
-    if not (local / "config.json").is_file():
+    if export_dir is None and not (local / "config.json").is_file():
         raise OnnxExportError(
             f"the ONNX text encoder needs a local model directory, and '{model_dir}' is not one. Download or "
             "train the model into a directory, pass that as the model, and export it with "
             + export_command("DIR") + "; or use --text-encoder torch.")
-    path = onnx_dir(local) / MANIFEST_NAME
+    path = Path(export_dir or onnx_dir(local)) / MANIFEST_NAME
     if not path.is_file():
         raise OnnxExportError(f"no ONNX export of the text encoder for {local} (no {path}). Export it with "
                               f"{export_command(local)}, or use --text-encoder torch.")
@@ -74,27 +74,28 @@ def read_manifest(model_dir) -> dict:
     return manifest
 
 
-def check_export(model_dir, identity: dict, variant: str) -> Path:
+def check_export(model_dir, identity: dict, variant: str, export_dir=None) -> Path:
     """The verified ONNX file of `variant` ("fp32" | "int8") exported from exactly these weights."""
     if variant not in VARIANT_FILES:
         raise ValueError(f"unknown ONNX variant {variant!r}; choose from {sorted(VARIANT_FILES)}")
     local = Path(str(model_dir)).expanduser()
-    manifest = read_manifest(local)
+    manifest = read_manifest(local, export_dir)
+    where = Path(export_dir or onnx_dir(local))
     fix = f"Re-export with {export_command(local)}, or use --text-encoder torch."
     exported_hash = (manifest.get("model") or {}).get("weights_hash")
     if exported_hash != identity["weights_hash"]:
         raise OnnxExportError(
-            f"the ONNX export in {onnx_dir(local)} was made from other weights (weights hash "
+            f"the ONNX export in {where} was made from other weights (weights hash "
             f"{str(exported_hash)[:12]}…, this model's is {identity['weights_hash'][:12]}…): it would encode "
             f"queries unlike the catalog. {fix}")
     entry = (manifest.get("files") or {}).get(variant)
     if not entry:
-        raise OnnxExportError(f"the ONNX export in {onnx_dir(local)} has no {variant} model "
+        raise OnnxExportError(f"the ONNX export in {where} has no {variant} model "
                               f"(exported with --no-int8?). {fix}")
     if entry.get("rejected"):
-        raise OnnxExportError(f"the {variant} ONNX model in {onnx_dir(local)} was rejected at export: "
+        raise OnnxExportError(f"the {variant} ONNX model in {where} was rejected at export: "
                               f"{entry['rejected']}. Use --text-encoder onnx (float32) or torch.")
-    path = onnx_dir(local) / entry["file"]
+    path = where / entry["file"]
     if not path.is_file():
         raise OnnxExportError(f"{path} is missing although the manifest lists it. {fix}")
     if file_sha256(path) != entry.get("sha256"):
@@ -121,13 +122,14 @@ class OnnxTextEmbedder(Embedder):
 
     Images stay on torch (the page's image search, ingest), so the whole Embedder interface works.
     threads: ONNX Runtime intra-op threads; default torch's current setting, so a process that pins
-    torch to one thread for single queries (the page) pins this encoder too.
+    torch to one thread for single queries (the page) pins this encoder too. export_dir: where the
+    export is (default MODEL_DIR/onnx; the benchmark exports elsewhere to leave the model dir alone).
     """
 
     def __init__(self, model, processor, model_dir, identity: dict, variant: str = "fp32", device=None,
-                 batch_size: int = 64, threads: int | None = None):
+                 batch_size: int = 64, threads: int | None = None, export_dir=None):
         super().__init__(model, processor, device=device, batch_size=batch_size)
-        self.onnx_path = check_export(model_dir, identity, variant)
+        self.onnx_path = check_export(model_dir, identity, variant, export_dir)
         self.variant = variant
         self.threads = int(threads or torch.get_num_threads())
         if self.threads < 1:
