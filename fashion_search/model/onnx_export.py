@@ -174,7 +174,8 @@ def export_text_encoder(model_dir, int8: bool = True, opset: int = DEFAULT_OPSET
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("onnx_ir").setLevel(logging.WARNING)  # one INFO line per graph rewrite otherwise
+    for noisy in ("onnx_ir", "onnxscript"):  # one INFO line per graph rewrite otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     cfg = parse_dataclass(ExportConfig, argv, prog="python -m fashion_search.model.onnx_export",
                           description=__doc__.split("\n")[0])
     try:
