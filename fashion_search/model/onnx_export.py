@@ -134,6 +134,8 @@ def export_text_encoder(model_dir, int8: bool = True, opset: int = DEFAULT_OPSET
     """Export, check and install MODEL_DIR/onnx/ (or export_dir); returns the manifest written."""
     model_dir = Path(model_dir)
     started = time.perf_counter()
+    for noisy in ("onnx_ir", "onnxscript"):  # one INFO line per graph rewrite under a job's INFO logging
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger(noisy).level))
     model, processor = load_clip(str(model_dir))
     identity = model_identity(str(model_dir), model)
     embedder = Embedder(model, processor, device="cpu")
@@ -174,8 +176,6 @@ def export_text_encoder(model_dir, int8: bool = True, opset: int = DEFAULT_OPSET
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("onnx_ir", "onnxscript"):  # one INFO line per graph rewrite otherwise
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     cfg = parse_dataclass(ExportConfig, argv, prog="python -m fashion_search.model.onnx_export",
                           description=__doc__.split("\n")[0])
     try:
