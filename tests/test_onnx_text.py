@@ -10,8 +10,14 @@ from tiny_model import TINY_OVERRIDES, build_tiny_clip
 
 from fashion_search.model.clip import ModelLoadError, load_clip, model_identity
 from fashion_search.model.embed import Embedder
-from fashion_search.model.onnx_export import export_text_encoder, main as export_main
-from fashion_search.model.onnx_text import MANIFEST_NAME, OnnxExportError, OnnxTextEmbedder, onnx_dir
+from fashion_search.model.onnx_export import export_text_encoder
+from fashion_search.model.onnx_export import main as export_main
+from fashion_search.model.onnx_text import (
+    MANIFEST_NAME,
+    OnnxExportError,
+    OnnxTextEmbedder,
+    onnx_dir,
+)
 from fashion_search.model.query_encoder import TEXT_ENCODERS, build_embedder
 
 MAX_LENGTH = TINY_OVERRIDES["max_position_embeddings"]
@@ -131,7 +137,7 @@ def test_missing_export_names_make_target(exported, tmp_path):
 
 def test_export_for_other_weights_is_refused(exported, tmp_path):
     model_dir = copy_model(exported, tmp_path)
-    model, processor = load_clip(str(model_dir))
+    model, _ = load_clip(str(model_dir))
     with torch.no_grad():
         model.text_projection.weight.mul_(1.01)  # a fine-tuning step later
     model.save_pretrained(model_dir)

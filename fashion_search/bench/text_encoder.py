@@ -18,11 +18,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fashion_search.bench.timing import interleaved, latency_summary, paired_ratio, ratio
+from fashion_search.bench.timing import (
+    interleaved,
+    latency_summary,
+    paired_ratio,
+    ratio,
+)
 from fashion_search.evaluation.queries.shopper import SHOPPER_QUERIES
 from fashion_search.evaluation.queries.shopper_heldout import HELDOUT_SHOPPER_QUERIES
 from fashion_search.model.embed import Embedder
-from fashion_search.model.onnx_export import FP32_MIN_COSINE, INT8_MIN_COSINE, export_text_encoder
+from fashion_search.model.onnx_export import (
+    FP32_MIN_COSINE,
+    INT8_MIN_COSINE,
+    export_text_encoder,
+)
 from fashion_search.model.onnx_text import OnnxTextEmbedder
 
 log = logging.getLogger(__name__)

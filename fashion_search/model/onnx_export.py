@@ -30,8 +30,17 @@ import torch.nn.functional as F
 from fashion_search.cli import option, parse_dataclass
 from fashion_search.model.clip import load_clip, model_identity
 from fashion_search.model.embed import Embedder, text_features
-from fashion_search.model.onnx_text import (INPUT_NAMES, MANIFEST_FORMAT, MANIFEST_NAME, OUTPUT_NAME, VARIANT_FILES,
-                                            OnnxExportError, create_session, file_sha256, onnx_dir)
+from fashion_search.model.onnx_text import (
+    INPUT_NAMES,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    OUTPUT_NAME,
+    VARIANT_FILES,
+    OnnxExportError,
+    create_session,
+    file_sha256,
+    onnx_dir,
+)
 
 log = logging.getLogger(__name__)
 
