@@ -181,3 +181,21 @@ def test_export_cli_refuses_bad_model_dir(tmp_path, capsys):
     with pytest.raises(SystemExit):
         export_main(["--model", str(tmp_path / "nowhere")])
     assert "no config.json" in capsys.readouterr().err
+
+
+def test_export_failures_are_messages(exported, tmp_path, monkeypatch, capsys):
+    from fashion_search.model import onnx_export
+
+    model_dir = copy_model(exported, tmp_path)
+    shutil.rmtree(onnx_dir(model_dir))
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(onnx_export.torch.onnx, "export", broken_export)
+    assert export_main(["--model", str(model_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "could not export" in err and "unsupported operator" in err and "--text-encoder torch" in err
+    assert not (onnx_dir(model_dir) / MANIFEST_NAME).exists() and not list(onnx_dir(model_dir).iterdir())
+    with pytest.raises(OnnxExportError, match="make export-onnx"):  # nothing half-made is ever used
+        build_embedder(str(model_dir), "onnx")

@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from fashion_search.cli import option, parse_dataclass
-from fashion_search.model.clip import load_clip, model_identity
+from fashion_search.model.clip import ModelLoadError, load_clip, model_identity
 from fashion_search.model.embed import Embedder, text_features
 from fashion_search.model.onnx_text import (
     INPUT_NAMES,
@@ -88,10 +89,14 @@ def export_fp32(model, embedder: Embedder, path: Path, opset: int) -> None:
     # tracer tie the two axes together.
     example = embedder.tokenize(["red summer dress", "men black casual shoes for party wear", "watch"])
     dims = {0: "batch", 1: "sequence"}
-    torch.onnx.export(TextTower(model).eval(), (example["input_ids"], example["attention_mask"]), str(path),
-                      input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME], opset_version=opset,
-                      dynamo=True, external_data=False, verbose=False,  # one file (< 2 GB), hashed whole by the manifest
-                      dynamic_shapes={name: dims for name in INPUT_NAMES})
+    with warnings.catch_warnings():
+        # Notes about the exporter's own internals, and that both inputs share one "sequence" axis (as meant).
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*axis name: sequence will not be used.*", category=UserWarning)
+        torch.onnx.export(TextTower(model).eval(), (example["input_ids"], example["attention_mask"]), str(path),
+                          input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME], opset_version=opset,
+                          dynamo=True, external_data=False,  # one file (< 2 GB), hashed whole by the manifest
+                          verbose=False, dynamic_shapes={name: dims for name in INPUT_NAMES})
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
@@ -155,7 +160,11 @@ def export_text_encoder(model_dir, int8: bool = True, opset: int = DEFAULT_OPSET
     with tempfile.TemporaryDirectory(dir=out, prefix=".partial-") as tmp_name:
         tmp = Path(tmp_name)
         staged = {"fp32": tmp / VARIANT_FILES["fp32"]}
-        export_fp32(model, embedder, staged["fp32"], opset)
+        try:
+            export_fp32(model, embedder, staged["fp32"], opset)
+        except Exception as err:  # the exporter raises many types (torch.export, onnxscript); name them all one way
+            raise OnnxExportError(f"torch.onnx.export could not export the text tower of {model_dir}: "
+                                  f"{type(err).__name__}: {err}. Keep --text-encoder torch.") from err
         if int8:
             staged["int8"] = tmp / VARIANT_FILES["int8"]
             quantize_int8(staged["fp32"], staged["int8"])
@@ -189,8 +198,12 @@ def main(argv=None) -> int:
                           description=__doc__.split("\n")[0])
     try:
         manifest = export_text_encoder(cfg.model, int8=not cfg.no_int8, opset=cfg.opset)
-    except OnnxExportError as err:
+    except ModelLoadError as err:  # OnnxExportError included
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"error: cannot write {onnx_dir(cfg.model)}: {err}. Free disk space or make the model directory "
+              "writable (or copy the model to a writable directory and export that).", file=sys.stderr)
         return 1
     for variant, entry in manifest["files"].items():
         state = f"REJECTED ({entry['rejected']})" if entry.get("rejected") else "ok"
