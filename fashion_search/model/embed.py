@@ -171,12 +171,15 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         ordered = [texts[i] for i in order]
         out = []
-        with self._inference():
+        with self._text_inference():
             for part in tqdm(list(_batches(len(texts), self.batch_size)), desc="encode texts", disable=not progress):
                 out.append(self._encode_text_batch(ordered[part]))
         features = np.empty((len(texts), self.dim), dtype=np.float32)
         features[order] = np.concatenate(out)
         return features
+
+    def _text_inference(self):
+        return self._inference()
 
     def _encode_text_batch(self, texts: list[str]) -> np.ndarray:
         # The one step another text backend replaces (model/onnx_text.py); validation, batching and
