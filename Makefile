@@ -29,7 +29,7 @@ export TOKENIZERS_PARALLELISM := false
 # The catalog a bare target uses: DATA, else one already on disk, else a download, else synthetic.
 RESOLVE_CATALOG = $(PY) -m fashion_search.catalog.datasets resolve $(if $(DATA),--data "$(DATA)")
 
-.PHONY: install lint test test-fast demo data synthetic stats train ingest ui search serve eval bench clean
+.PHONY: install lint test test-fast demo data synthetic stats train ingest ui search serve eval bench clean export-onnx
 
 install: $(VENV)/.installed
 
@@ -93,6 +93,10 @@ search: install
 eval: install
 	catalog=$$($(RESOLVE_CATALOG)) && \
 	$(PY) -m fashion_search.evaluation --model $(MODEL_DIR) --data "$$catalog" $(ARGS)
+
+# The text tower as ONNX (float32 + int8) in $(MODEL_DIR)/onnx/, for --text-encoder onnx|onnx-int8 (docs/onnx.md).
+export-onnx: install
+	$(PY) -m fashion_search.model.onnx_export --model $(MODEL_DIR) $(ARGS)
 
 bench: install
 	$(PY) -m fashion_search.bench $(ARGS)

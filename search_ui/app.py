@@ -16,8 +16,9 @@ import streamlit as st
 import torch
 
 from fashion_search.catalog.products import KEYWORD_FIELDS
-from fashion_search.model.clip import ModelLoadError, load_clip, model_identity
+from fashion_search.model.clip import ModelLoadError
 from fashion_search.model.embed import Embedder
+from fashion_search.model.query_encoder import build_embedder
 from fashion_search.query.inputs import InputError, clean_query, read_upload
 from fashion_search.query.page_ranking import search_as_page
 from fashion_search.query.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info
@@ -38,13 +39,12 @@ def get_store(location: str, collection: str):
 
 
 @st.cache_resource(show_spinner="Loading the CLIP model…")
-def get_embedder(model: str) -> tuple[Embedder, dict]:
+def get_embedder(model: str, text_encoder: str = "torch") -> tuple[Embedder, dict]:
     if not torch.cuda.is_available():
         # The page encodes one short query at a time: intra-op threads buy nothing there, and on a busy
         # 2-core machine they fight over the cores (make bench: 4.8 ms with 1 thread vs ~300 ms with 2).
         torch.set_num_threads(1)
-    clip, processor = load_clip(model)
-    return Embedder(clip, processor), model_identity(model, clip)
+    return build_embedder(model, text_encoder)
 
 
 @st.cache_resource
@@ -184,7 +184,7 @@ def run_page(config: PageConfig) -> None:
         st.error("No model to encode queries with: pass `--model DIR` (or set FASHION_MODEL); "
                  "this collection does not record the model it was built with.")
         return
-    embedder, identity = get_embedder(model)
+    embedder, identity = get_embedder(model, config.text_encoder)
     searcher = Searcher(embedder, store, text_cache=get_text_cache(model))
     images = get_images(tuple(r for r in (config.catalog, catalog_root_from_model_info(model_info)) if r))
     data_key = f"{config.store}|{config.collection}|{n_products}"
@@ -204,7 +204,8 @@ def run_page(config: PageConfig) -> None:
     ui.upload_ui(on_upload, key=f"upload_{st.session_state.upload_generation}")
     facets = facet_table(searcher, data_key, filters_key(filters))  # each field under the others' filters
     ui.filters_ui(facets, year_bounds, on_clear_filters)
-    st.sidebar.caption(f"Store {config.store} · collection {config.collection} · model {model}")
+    st.sidebar.caption(f"Store {config.store} · collection {config.collection} · model {model} "
+                       f"· text encoder {config.text_encoder}")
     ui.query_ui(on_submit, on_example)
     results_ui(searcher, images, filters, facets)
 

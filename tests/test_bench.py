@@ -64,7 +64,8 @@ def test_point_generator_is_deterministic_clustered_and_filterable():
 
 def test_config_defaults_and_errors(tmp_path):
     quick = runner.BenchConfig(quick=True)
-    assert quick.store_size_list == [2000] and quick.reps == 20 and quick.sections == "search,store,ingest,train,serve"
+    assert quick.store_size_list == [2000] and quick.reps == 20
+    assert quick.sections == "search,store,ingest,train,serve,text_encoder"
     assert quick.arch_list == ["model"]
     full = runner.BenchConfig(sections="train,search")
     assert full.store_size_list == [41154, 1_000_000] and full.sections == "search,train"
@@ -134,7 +135,7 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     argv = ["--quick", "--model", str(model), "--out-dir", str(out), "--store-sizes", "300,600",
             "--search-points", "300", "--reps", "6", "--local-reps", "2", "--bench-products", "16",
             "--batch-size", "4", "--section-reps", "1", "--num-workers", "0", "--store-dim", "32",
-            "--sections", "search,store,ingest,train"]  # serve: tests/test_bench_serve.py
+            "--sections", "search,store,ingest,train"]  # serve, text_encoder: their own test files
     assert runner.main(argv) == 0
     bench = json.loads((out / "bench.json").read_text())
     assert list(bench["runs"]) == ["model"]  # --quick: the model under test only

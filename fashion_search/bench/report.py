@@ -68,6 +68,16 @@ def summary_rows(sections: dict) -> list[dict]:
                          _pair(s["trainer_samples_per_s"], s["forward_backward_samples_per_s"], "samples/s"),
                          f">= {s['ratio_target']:.2f}", s["ratio_met"]))
         rows.append(_row("train", "epoch start-up s (first-batch wait, outside the ratio)", s["epoch_start_s"]))
+    if "text_encoder" in sections:
+        s, lat = sections["text_encoder"], sections["text_encoder"]["latency"]
+        for name, label in (("onnx", "onnx"), ("onnx_int8", "onnx-int8")):
+            entry = s[name]
+            rows.append(_row("text_encoder", f"{label} p50 / torch p50, one query, 1 thread", entry["p50_ratio"],
+                             _pair(lat[name]["p50_ms"], lat["torch"]["p50_ms"], "ms"), f"<= {entry['target']:.2f}",
+                             entry["met"]))
+            rows.append(_row("text_encoder", f"{label} min cosine to torch ({s['queries']} shopper queries)",
+                             entry["cosine"]["min"], f"min {entry['cosine']['min']:.5f}, mean {entry['cosine']['mean']:.5f}",
+                             f">= {entry['cosine_floor']}", entry["cosine_met"]))
     if "serve" in sections:
         rows += serve_rows(sections["serve"])
     return rows

@@ -32,7 +32,7 @@ from fashion_search.cli import option, parse_dataclass
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("search", "store", "ingest", "train", "serve")
+SECTIONS = ("search", "store", "ingest", "train", "serve", "text_encoder")
 DEFAULT_TRAINED_MODEL = Path("runs/small/best")
 ARCHS = ("model", "vit-b32")
 CATALOG_PRODUCTS = 41_154  # the real catalog's size: the search store and the smaller Edge store hold this many
@@ -228,7 +228,7 @@ def environment(device) -> dict:
 
 
 def run(cfg: BenchConfig) -> dict:
-    from fashion_search.bench import ingest, search, serve, store, train
+    from fashion_search.bench import ingest, search, serve, store, text_encoder, train
     from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
     from fashion_search.model.clip import load_clip
     from fashion_search.model.embed import Embedder
@@ -263,6 +263,9 @@ def run(cfg: BenchConfig) -> dict:
                                           clients=[int(c) for c in cfg.serve_clients.split(",")],
                                           store_location=cfg.serve_store, collection=cfg.serve_collection,
                                           seed=cfg.seed, page=cfg.serve_page == "on")
+            elif name == "text_encoder":  # on the CPU whatever --device says: the serving case
+                cpu = embedder if embedder.device.type == "cpu" else Embedder(*load_clip(model_dir), device="cpu")
+                results[name] = text_encoder.run(cpu.model, cpu.processor, model_dir, tmp / "onnx", cfg.reps)
             timings[name] = round(time.perf_counter() - started, 1)
         from fashion_search.bench.report import summary_rows
 

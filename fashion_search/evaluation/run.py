@@ -31,6 +31,7 @@ from fashion_search.cli import option, parse_dataclass
 from fashion_search.evaluation import scoring as eval_scoring
 from fashion_search.evaluation import shopper as eval_shopper
 from fashion_search.evaluation import tasks as eval_tasks
+from fashion_search.model.query_encoder import TEXT_ENCODER_HELP, TEXT_ENCODERS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class EvalConfig:
     out_dir: str = option("reports", "Where eval.json and eval.md go.")
     batch_size: int = option(64, "Embedding batch size.")
     device: str | None = option(None, "Torch device (default cuda if available, else cpu).")
+    text_encoder: str = option("torch", TEXT_ENCODER_HELP + " Applies to --model; --baseline is always torch, "
+                                        "so --baseline set to the same dir compares the two.", choices=TEXT_ENCODERS)
     no_store: bool = option(False, "Only brute-force scores (skip the Qdrant Edge comparison).")
     store_limit: int = option(100, "Hits fetched per name query from the store; both variants report MRR@this.")
     hnsw_thresholds_kb: int = option(1, "Store indexing/full-scan thresholds in KB; the default 1 makes even "
@@ -72,6 +75,13 @@ class EvalConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.max_products < 0 or self.hnsw_thresholds_kb < 0:
             raise ValueError("--max-products and --hnsw-thresholds-kb must be >= 0 (0 = no cap / Qdrant defaults)")
+        if self.text_encoder != "torch":
+            from fashion_search.model.onnx_text import OnnxExportError, read_manifest
+
+            try:
+                read_manifest(self.model)  # a missing export fails now, before any image is decoded
+            except OnnxExportError as err:
+                raise ValueError(str(err)) from err
 
 
 def parse_args(argv=None) -> EvalConfig:
@@ -285,8 +295,7 @@ def write_reports(report: dict, out_dir) -> tuple[Path, Path]:
 
 
 def run(cfg: EvalConfig) -> dict:
-    from fashion_search.model.clip import load_clip, model_identity
-    from fashion_search.model.embed import Embedder
+    from fashion_search.model.query_encoder import build_embedder
 
     catalog = open_catalog(cfg.data)
     products, corpus = select_corpus(list(catalog.products()), cfg)
@@ -299,10 +308,11 @@ def run(cfg: EvalConfig) -> dict:
     for label, path in (("model", cfg.model), ("baseline", cfg.baseline)):
         if path is None:
             continue
-        model, processor = load_clip(path)
-        embedder = Embedder(model, processor, device=cfg.device, batch_size=cfg.batch_size)
-        log.info("evaluating %s (%s) on %d products", label, path, len(products))
-        entry = {"identity": model_identity(path, model), **evaluate_embedder(embedder, products, images, tasks, cfg)}
+        text_encoder = cfg.text_encoder if label == "model" else "torch"
+        embedder, identity = build_embedder(path, text_encoder, device=cfg.device, batch_size=cfg.batch_size)
+        log.info("evaluating %s (%s, %s text encoder) on %d products", label, path, text_encoder, len(products))
+        entry = {"identity": identity, "text_encoder": text_encoder,
+                 **evaluate_embedder(embedder, products, images, tasks, cfg)}
         report["models"][label] = entry
     return report
 

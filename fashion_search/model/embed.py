@@ -171,13 +171,21 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         ordered = [texts[i] for i in order]
         out = []
-        with self._inference():
+        with self._text_inference():
             for part in tqdm(list(_batches(len(texts), self.batch_size)), desc="encode texts", disable=not progress):
-                tok = {k: v.to(self.device) for k, v in self.tokenize(ordered[part]).items()}
-                out.append(self._finish(text_features(self.model, **tok)))
+                out.append(self._encode_text_batch(ordered[part]))
         features = np.empty((len(texts), self.dim), dtype=np.float32)
         features[order] = np.concatenate(out)
         return features
+
+    def _text_inference(self):
+        return self._inference()
+
+    def _encode_text_batch(self, texts: list[str]) -> np.ndarray:
+        # The one step another text backend replaces (model/onnx_text.py); validation, batching and
+        # ordering above are shared, so every backend sees the same batches.
+        tok = {k: v.to(self.device) for k, v in self.tokenize(texts).items()}
+        return self._finish(text_features(self.model, **tok))
 
     def preprocess_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """pixel_values (N, 3, H, W) float32 on CPU; safe to call from DataLoader workers."""

@@ -1,7 +1,7 @@
 """The search API's configuration: flags override the environment, validated before anything is opened.
 
     python -m fashion_search.service [--host H] [--port P] [--store S] [--collection C] [--model M]
-                                     [--catalog DIR] [--text-encoder torch] [--workers N]
+                                     [--catalog DIR] [--text-encoder torch|onnx|onnx-int8] [--workers N]
 
 Environment: QDRANT_* (fashion_search.settings), FASHION_MODEL, FASHION_CATALOG, SEARCH_API_KEY.
 """
@@ -14,16 +14,15 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fashion_search.cli import ConfigError
+from fashion_search.model.query_encoder import TEXT_ENCODER_HELP, TEXT_ENCODERS
 from fashion_search.settings import LOCAL_HOSTS, load_settings
 
-# Query encoders the service can build (service/resources.py: build_embedder). Faster CPU encoders
-# plug in here and in build_embedder.
-TEXT_ENCODERS = ("torch",)
 API_KEY_VAR = "SEARCH_API_KEY"
 MIN_API_KEY_CHARS = 16
 
 
-class ServiceConfigError(ValueError):
+class ServiceConfigError(ConfigError):
     """A flag or variable that cannot work; the message names the fix."""
 
 
@@ -101,7 +100,7 @@ def parse_config(argv: list[str] | None = None, environ=None) -> ServiceConfig:
                         help="CLIP model dir (default: FASHION_MODEL, else the collection's model)")
     parser.add_argument("--catalog", default=env.get("FASHION_CATALOG") or None,
                         help="catalog root to serve images from (default: FASHION_CATALOG)")
-    parser.add_argument("--text-encoder", default="torch", choices=TEXT_ENCODERS, help="query text encoder")
+    parser.add_argument("--text-encoder", default="torch", choices=TEXT_ENCODERS, help=TEXT_ENCODER_HELP)
     parser.add_argument("--text-cache-size", type=int, default=1024,
                         help="recent query vectors kept in memory (0: none)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads on a CPU (default 1)")

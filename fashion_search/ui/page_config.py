@@ -1,6 +1,7 @@
 """The search page's configuration: flags after `--` override the environment, validated up front.
 
     streamlit run search_ui/app.py -- [--store S] [--collection C] [--model M] [--catalog DIR]
+                                      [--text-encoder torch|onnx|onnx-int8]
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fashion_search.cli import ConfigError, add_dataclass_arguments, option
+from fashion_search.model.query_encoder import TEXT_ENCODER_HELP, TEXT_ENCODERS
 from fashion_search.settings import load_settings
 
 # The page script whose own flags come after `--` (streamlit run search_ui/app.py -- ...).
@@ -28,8 +30,13 @@ class PageConfig:
     collection: str = option(None, "collection name (default: QDRANT_COLLECTION, else products)")
     model: str | None = option(None, "CLIP model dir or hub id (default: FASHION_MODEL, else the collection's model)")
     catalog: str | None = option(None, "catalog root to show images from (default: FASHION_CATALOG)")
+    text_encoder: str | None = option(None, TEXT_ENCODER_HELP + " Default: FASHION_TEXT_ENCODER, else torch.")
 
     def __post_init__(self):
+        object.__setattr__(self, "text_encoder", self.text_encoder or "torch")  # frozen: normalise once here
+        if self.text_encoder not in TEXT_ENCODERS:
+            raise PageConfigError(f"text encoder {self.text_encoder!r} (--text-encoder or FASHION_TEXT_ENCODER): "
+                                  f"choose one of {', '.join(TEXT_ENCODERS)}")
         if self.catalog and not Path(self.catalog).exists():
             raise PageConfigError(f"catalog {self.catalog} does not exist; pass --catalog (or FASHION_CATALOG) "
                                   "pointing at the catalog the collection was ingested from")
@@ -45,10 +52,11 @@ def parse_config(argv: list[str]) -> PageConfig:
     except SystemExit as exit_:  # argparse exits on bad flags; the page shows why instead
         raise PageConfigError(f"bad page arguments {argv} (usage printed in the server log): "
                               "streamlit run search_ui/app.py -- [--store S] [--collection C] "
-                              "[--model M] [--catalog DIR]") from exit_
+                              "[--model M] [--catalog DIR] [--text-encoder torch|onnx|onnx-int8]") from exit_
     return PageConfig(store=args.store or settings.location, collection=args.collection or settings.collection,
                       model=args.model or os.environ.get("FASHION_MODEL") or None,
-                      catalog=args.catalog or os.environ.get("FASHION_CATALOG") or None)
+                      catalog=args.catalog or os.environ.get("FASHION_CATALOG") or None,
+                      text_encoder=args.text_encoder or os.environ.get("FASHION_TEXT_ENCODER") or "torch")
 
 
 def script_argv() -> list[str]:
