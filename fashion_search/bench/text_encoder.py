@@ -24,8 +24,7 @@ from fashion_search.bench.timing import (
     paired_ratio,
     ratio,
 )
-from fashion_search.evaluation.queries.shopper import SHOPPER_QUERIES
-from fashion_search.evaluation.queries.shopper_heldout import HELDOUT_SHOPPER_QUERIES
+from fashion_search.evaluation.queries import HELDOUT_SHOPPER_QUERIES, SHOPPER_QUERIES
 from fashion_search.model.embed import Embedder
 from fashion_search.model.onnx_export import (
     FP32_MIN_COSINE,
