@@ -61,3 +61,26 @@ def payload_index_schema(name: str):
     if kind == "integer":
         return qe.PayloadSchemaType.Integer
     return qe.KeywordIndexParams(is_tenant=True) if kind == "tenant keyword" else qe.PayloadSchemaType.Keyword
+
+
+def ranked_request(vector: list[float], words, flt, limit: int, params: qe.SearchParams, fusion,
+                   diversity: float | None) -> qe.QueryRequest:
+    """One level of a hybrid and/or diverse search (store/hybrid.py): image and words prefetches under
+    `flt`, fused; with `diversity`, MMR over the fused candidates. words: (indices, values) or None."""
+    from fashion_search.store.hybrid import mmr_candidates
+    from fashion_search.store.lexical import WORDS_VECTOR
+
+    prefetch = max(fusion.prefetch, limit)
+    channels = [qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(vector), filter=flt, params=params)]
+    if words is not None:
+        channels.append(qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(qe.SparseVector(*words), using=WORDS_VECTOR),
+                                    filter=flt))
+    fused = qe.Fusion.Rrf(k=fusion.rrf_k) if fusion.method == "rrf" else qe.Fusion.Dbsf()
+    if diversity is None:
+        return qe.QueryRequest(limit=limit, prefetches=channels, query=fused, with_payload=True, with_vector=False)
+    candidates = mmr_candidates(limit, prefetch)
+    pool = (qe.Prefetch(limit=candidates, prefetches=channels, query=fused) if words is not None
+            else qe.Prefetch(limit=candidates, query=qe.Query.Nearest(vector), filter=flt, params=params))
+    # Qdrant Edge takes MMR's lambda (1 = relevance only), the server its complement, "diversity".
+    return qe.QueryRequest(limit=limit, prefetches=[pool], query=qe.Mmr(vector, 1.0 - diversity, candidates),
+                           with_payload=True, with_vector=False)
