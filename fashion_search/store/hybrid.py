@@ -7,6 +7,11 @@ order (more named values matched first), so words and image only order products 
 match can never lift a product of the wrong type above the type the query names.
 
 Fusions (which one the page uses is query/ranking.py's choice, by measurement, docs/hybrid.md):
+  "formula" similarity + word_weight * BM25, a Qdrant formula query. Its candidates are both channels'
+          prefetches; the image similarity is computed for all of them (a nested prefetch re-scores the
+          union by the image vector), the BM25 score is 0 for an image candidate outside the words'
+          prefetch. Products whose names hold the same words tie on BM25 and are ordered by similarity,
+          so both backends agree on the order (rank fusions order such ties arbitrarily);
   "rrf"   Qdrant's reciprocal rank fusion, sum of 1 / (k + rank) over the channels;
   "dbsf"  Qdrant's distribution-based score fusion, each channel's scores normalised by mean +- 3 sd.
 Optional diversity: Qdrant's MMR over the fused candidates, re-ranked by the image vector.
@@ -19,15 +24,16 @@ from dataclasses import dataclass
 
 from fashion_search.store.base import StoreError
 
-FUSIONS = ("rrf", "dbsf")
+FUSIONS = ("formula", "rrf", "dbsf")
 
 
 @dataclass(frozen=True)
 class Fusion:
     """How the image and the words channel are fused inside Qdrant."""
 
-    method: str = "rrf"
+    method: str = "formula"
     rrf_k: int = 60            # RRF's rank offset; larger flattens the head of each list
+    word_weight: float = 1.0   # formula: similarity + word_weight * BM25 score
     prefetch: int = 100        # candidates per channel and level (at least the page's limit is used)
 
     def __post_init__(self) -> None:
@@ -35,6 +41,9 @@ class Fusion:
             raise StoreError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.method!r}")
         if isinstance(self.rrf_k, bool) or not isinstance(self.rrf_k, int) or self.rrf_k < 1:
             raise StoreError(f"rrf_k must be a positive integer, got {self.rrf_k!r}")
+        if isinstance(self.word_weight, bool) or not isinstance(self.word_weight, (int, float)) \
+                or not self.word_weight >= 0:
+            raise StoreError(f"word_weight must be a number >= 0, got {self.word_weight!r}")
         if isinstance(self.prefetch, bool) or not isinstance(self.prefetch, int) or self.prefetch < 1:
             raise StoreError(f"prefetch must be a positive integer, got {self.prefetch!r}")
 

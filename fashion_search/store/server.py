@@ -76,6 +76,7 @@ class ServerStore(VectorStore):
             finally:
                 probe.close()
         self._dim: int | None = None
+        self._has_words = False
         self._closed = False
 
     def _check_open(self) -> None:
@@ -110,8 +111,17 @@ class ServerStore(VectorStore):
         if self._dim is None:
             params = self._config().config.params
             self._dim = int(params.vectors.size)
-            self.has_words = lexical.WORDS_VECTOR in (params.sparse_vectors or {})
+            self._has_words = lexical.WORDS_VECTOR in (params.sparse_vectors or {})
         return self._dim
+
+    @property
+    def has_words(self) -> bool:
+        """Whether the collection holds the products' words (read once with its vector size)."""
+        try:
+            self._require_dim()
+        except CollectionNotFound:
+            return False
+        return self._has_words
 
     # --- lifecycle -------------------------------------------------------------------------
     def ensure_collection(self, dim: int, model: dict | None = None, recreate: bool = False) -> None:
@@ -135,7 +145,7 @@ class ServerStore(VectorStore):
                 raise StoreError(dim_conflict_message(self.collection, self._where(), params.size,
                                                       have_distance, dim))
             self._dim = dim
-            self.has_words = lexical.WORDS_VECTOR in (info.config.params.sparse_vectors or {})
+            self._has_words = lexical.WORDS_VECTOR in (info.config.params.sparse_vectors or {})
             recorded = ((info.config.metadata or {}).get(METADATA_KEY) or {}).get("model")
             if model is not None:
                 if recorded is not None and not same_model(recorded, model):

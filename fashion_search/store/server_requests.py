@@ -63,10 +63,16 @@ def ranked_query(vector: list[float], words, flt, limit: int, params, fusion, di
                                     filter=flt, limit=prefetch))
     fused = (qm.RrfQuery(rrf=qm.Rrf(k=fusion.rrf_k)) if fusion.method == "rrf"
              else qm.FusionQuery(fusion=qm.Fusion.DBSF))
+    if words is not None and fusion.method == "formula":   # as edge_requests.ranked_request
+        union = qm.Prefetch(prefetch=channels, query=vector, limit=2 * prefetch, params=params)
+        channels = [union, channels[1]]
+        fused = qm.FormulaQuery(formula=qm.SumExpression(sum=[
+            "$score[0]", qm.MultExpression(mult=[float(fusion.word_weight), "$score[1]"])]),
+            defaults={"$score[1]": 0.0})
     if diversity is None:
         return {"prefetch": channels, "query": fused, "limit": limit}
     candidates = mmr_candidates(limit, prefetch)
     pool = (qm.Prefetch(prefetch=channels, query=fused, limit=candidates) if words is not None
             else qm.Prefetch(query=vector, filter=flt, limit=candidates, params=params))
-    return {"prefetch": [pool], "limit": limit,
+    return {"prefetch": [pool], "limit": limit, "query_filter": flt, "search_params": params,
             "query": qm.NearestQuery(nearest=vector, mmr=qm.Mmr(diversity=diversity, candidates_limit=candidates))}
