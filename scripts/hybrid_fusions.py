@@ -31,15 +31,15 @@ from fashion_search.query.search import Searcher
 VARIANTS = {
     "image": IMAGE_ONLY,
     "boost": RankingOptions(words=False),
-    "words_formula1": RankingOptions(named_values_first=False),
+    "words_formula0.3": RankingOptions(named_values_first=False),
     "words_rrf60": RankingOptions(named_values_first=False, fusion="rrf"),
     "words_dbsf": RankingOptions(named_values_first=False, fusion="dbsf"),
-    "page_formula1": RankingOptions(),
+    "page_formula1": RankingOptions(word_weight=1.0),
     "page_formula0.3": RankingOptions(word_weight=0.3),
     "page_formula0.1": RankingOptions(word_weight=0.1),
     "page_formula0.03": RankingOptions(word_weight=0.03),
-    "page_formula1_p30": RankingOptions(prefetch=30),
-    "page_formula1_p300": RankingOptions(prefetch=300),
+    "page_formula0.3_p30": RankingOptions(prefetch=30),
+    "page_formula0.3_p300": RankingOptions(prefetch=300),
     "page_rrf60": RankingOptions(fusion="rrf"),
     "page_rrf10": RankingOptions(fusion="rrf", rrf_k=10),
     "page_rrf2": RankingOptions(fusion="rrf", rrf_k=2),
@@ -86,6 +86,7 @@ def main() -> None:
         searcher = Searcher(eval_page._Vectors(encode), eval_page._Exhaustive(store))
         print("variant | " + " | ".join(f"{s} P@10" for s in shown) + " | descriptive distinct@10"
               + (" | name R@10" if args.names else ""))
+        ceilings: dict = {}
         for name in args.variants.split(","):
             options = VARIANTS[name]
             row = []
@@ -94,6 +95,7 @@ def main() -> None:
                 score = eval_page._precision(texts, masks, ids, lambda t: searcher.text(t, limit=10, options=options),
                                              with_ci=False)
                 row.append(f"{score['P@10']:.3f}")
+                ceilings[set_name] = score["P@10_ceiling"]
                 if set_name == "descriptive":
                     distinct = score["distinct@10"]
             row.append(f"{distinct:.1f}")
@@ -102,6 +104,7 @@ def main() -> None:
                 ranks = eval_page._name_ranks(named, lambda t: searcher.text(t, limit=100, options=options), False)
                 row.append(f"{ranks['R@10']:.3f}")
             print(f"{name} | " + " | ".join(row), flush=True)
+        print("ceiling | " + " | ".join(f"{ceilings[s]:.3f}" for s in shown))
         store.close()
 
 

@@ -21,6 +21,7 @@ from fashion_search.catalog.products import KEYWORD_FIELDS
 from fashion_search.model.embed import Embedder
 from fashion_search.model.clip import ModelLoadError, load_clip, model_identity
 from fashion_search.query.named_values import suggest_filters
+from fashion_search.query.ranking import RankingOptions
 from fashion_search.query.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info
 from fashion_search.settings import SettingsError
 from fashion_search.store import Filters, StoreError, open_store
@@ -70,7 +71,7 @@ def facet_table(_searcher: Searcher, data_key: str, filters_key: tuple) -> dict:
 
 def init_state() -> None:
     defaults = {"query_box": "", "query": "", "mode": "text", "similar_to": None, "top_k": 24,
-                "boost_named": True, "upload_bytes": None, "upload_name": None, "upload_error": None, "upload_generation": 0}
+                "boost_named": True, "match_words": True, "upload_bytes": None, "upload_name": None, "upload_error": None, "upload_generation": 0}
     defaults.update({ui.filter_key(f): [] for f in KEYWORD_FIELDS})
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -230,7 +231,8 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
         values = {field: [value for value, count in facets.get(field, []) if count] for field in KEYWORD_FIELDS}
         named = suggest_filters(state.query, values, filters.values)
         boost = named if state.boost_named else []
-        result, what = searcher.text(state.query, filters, limit, boost=boost), "text"
+        options = RankingOptions(words=bool(state.match_words), named_values_first=bool(state.boost_named))
+        result, what = searcher.text(state.query, filters, limit, boost=boost, options=options), "text"
     if not result.hits:
         loosen = ("Loosen them: remove a filter in the sidebar or widen the year range."
                   if not filters.is_empty() else "The collection has nothing else to show.")
@@ -240,7 +242,9 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
         return
     ui.latency_caption_ui(len(result.hits), result.encode_ms, result.search_ms, what, cached=result.cached)
     if what == "text":
-        ui.boost_caption_ui(result.boosted)
+        ui.boost_caption_ui(result.boosted, words=result.words is not None)
+        if result.note:
+            st.info(f"Ranked by the photos alone: {result.note}.", icon=":material/build:")
         ui.filter_suggestions_ui(named, on_add_filter)
     products = result.products
     hidden_roots = sorted({str(p.catalog) for p in products if not images.allows(p)})

@@ -71,6 +71,8 @@ def _precision(texts: list[str], masks: list[np.ndarray], ids: np.ndarray, run: 
             per[f"P@{k}"].append(float(np.mean([h.id in good for h in hits[:k]])) if hits else 0.0)
         per["distinct@10"].append(float(len({(h.payload or {}).get("name") for h in hits[:10]})))
     out = {m: float(np.mean(v)) for m, v in per.items()}
+    # The best P@10 any ranking can reach: a query with 6 relevant products caps at 0.6.
+    out["P@10_ceiling"] = float(np.mean([min(len(g), 10) / 10 for g in good_sets]))
     out["per_value"] = {t: {m: per[m][i] for m in per} for i, t in enumerate(texts)}
     if with_ci:
         out["ci95"] = {m: list(metrics.bootstrap_ci(np.asarray(v))) for m, v in per.items() if m.startswith("P@")}

@@ -30,10 +30,10 @@ class RankingOptions:
     words: bool = True
     named_values_first: bool = True
     diversity: float | None = None
-    fusion: str = "formula"
-    rrf_k: int = 60
-    word_weight: float = 1.0
-    prefetch: int = 100
+    fusion: str = Fusion.method              # the store's defaults, chosen by measurement (docs/hybrid.md)
+    rrf_k: int = Fusion.rrf_k
+    word_weight: float = Fusion.word_weight
+    prefetch: int = Fusion.prefetch
 
     def __post_init__(self) -> None:
         for name in ("words", "named_values_first"):
