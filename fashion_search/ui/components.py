@@ -26,7 +26,7 @@ FILTER_LABELS = {
     "gender": "Gender", "masterCategory": "Category", "subCategory": "Sub-category",
     "articleType": "Article type", "baseColour": "Colour", "season": "Season", "usage": "Usage",
 }
-EXAMPLE_QUERIES = ("red summer dress", "black formal shoes", "blue denim jeans", "white sports tshirt",
+EXAMPLE_QUERIES = ("red summer dress", "black formal shoes", "blue denim jeans", "striped t-shirt",
                    "brown handbag")
 
 
