@@ -3,7 +3,7 @@
 Each query runs through Searcher.text with a RankingOptions (query/ranking.py), exactly the code the
 page, the CLI and the API call, against the eval store; "exact" searches it exhaustively (no HNSW),
 "store" as a deployed store would (HNSW), so store - exact isolates the index's approximation.
-Forms: image (the text vector alone), boost (named values first: the page before word match),
+Forms: image (the text vector alone), named (named values first: the page before word match),
 words (image + the words' BM25, no named values), page (the default: named values first, hybrid inside
 each level) and page+mmr (the page with MMR diversity).
 Sets: the descriptive queries (evaluation/descriptive.py, P@1 / P@10 / distinct names in the top 10),
@@ -28,7 +28,7 @@ from fashion_search.query.search import Searcher
 MMR_DIVERSITY = 0.3
 FORMS: dict[str, RankingOptions] = {
     "image": IMAGE_ONLY,
-    "boost": RankingOptions(words=False),
+    "named": RankingOptions(words=False),
     "words": RankingOptions(named_values_first=False),
     "page": PAGE_DEFAULT,
     "page+mmr": PAGE_DEFAULT.with_(diversity=MMR_DIVERSITY),

@@ -58,5 +58,6 @@ def check_diversity(diversity) -> float | None:
 
 
 def mmr_candidates(limit: int, prefetch: int) -> int:
-    """How many candidates MMR picks from: the fused list a level would return, at least 3x the page."""
-    return max(3 * limit, prefetch)
+    """How many candidates MMR picks from: the head of the level's fused list, twice the page. MMR
+    re-ranks by the image vector alone, so a deeper pool would let it trade the words' matches away."""
+    return min(2 * limit, max(limit, prefetch))
