@@ -100,7 +100,7 @@ def main() -> None:
                 ceilings[set_name] = score["P@10_ceiling"]
                 if set_name == "descriptive":
                     distinct = score["distinct@10"]
-            row.append(f"{distinct:.1f}")
+            row.append(f"{distinct:.3f}")
             if args.names:
                 named = [p for p in products if p.name]
                 ranks = eval_page._name_ranks(named, lambda t: searcher.text(t, limit=100, options=options), False)

@@ -6,7 +6,8 @@ page, the CLI and the API call, against the eval store; "exact" searches it exha
 Forms: image (the text vector alone), named (named values first: the page before word match),
 words (image + the words' BM25, no named values), page (the default: named values first, hybrid inside
 each level) and page+mmr (the page with MMR diversity).
-Sets: the descriptive queries (evaluation/descriptive.py, P@1 / P@10 / distinct names in the top 10),
+Sets: the descriptive queries (evaluation/descriptive.py, P@1 / P@10 / distinct@10: the share of distinct
+names in the top 10 / P@10_ceiling: the best P@10 any ranking reaches with that many relevant products),
 the label queries (compound, shopper, shopper_heldout) and product name -> image (R@1, R@10, MRR@100).
 With hide_names the descriptive sets are also ranked on a store whose payloads have no names (so no
 words either) and judged with them: what the image vectors alone find ("<set>/hidden_names+<form>").
@@ -69,7 +70,9 @@ def _precision(texts: list[str], masks: list[np.ndarray], ids: np.ndarray, run: 
         hits = run(text).hits
         for k in KS:
             per[f"P@{k}"].append(float(np.mean([h.id in good for h in hits[:k]])) if hits else 0.0)
-        per["distinct@10"].append(float(len({(h.payload or {}).get("name") for h in hits[:10]})))
+        # Share of distinct product names among the top 10 (1.0: no design shown twice).
+        top = hits[:10]
+        per["distinct@10"].append(len({(h.payload or {}).get("name") or h.id for h in top}) / len(top) if top else 1.0)
     out = {m: float(np.mean(v)) for m, v in per.items()}
     # The best P@10 any ranking can reach: a query with 6 relevant products caps at 0.6.
     out["P@10_ceiling"] = float(np.mean([min(len(g), 10) / 10 for g in good_sets]))
