@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from fashion_search.evaluation import descriptive
-from fashion_search.evaluation import metrics
+from fashion_search.evaluation import descriptive, metrics
 from fashion_search.evaluation import scoring as eval_scoring
 from fashion_search.evaluation import shopper as eval_shopper
 from fashion_search.query.ranking import IMAGE_ONLY, PAGE_DEFAULT, RankingOptions
