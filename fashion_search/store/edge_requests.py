@@ -92,5 +92,6 @@ def ranked_request(vector: list[float], words, flt, limit: int, params: qe.Searc
             else qe.Prefetch(limit=candidates, query=qe.Query.Nearest(vector), filter=flt, params=params))
     # Qdrant Edge takes MMR's lambda (1 = relevance only), the server its complement, "diversity".
     # The filter again on the MMR stage: Qdrant Edge 0.9 otherwise draws MMR's picks from outside the pool.
+    # And an exact MMR stage: through HNSW its picks differed between two builds of the same store.
     return qe.QueryRequest(limit=limit, prefetches=[pool], query=qe.Mmr(vector, 1.0 - diversity, candidates),
-                           filter=flt, params=params, with_payload=True, with_vector=False)
+                           filter=flt, params=qe.SearchParams(exact=True), with_payload=True, with_vector=False)

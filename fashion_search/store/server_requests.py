@@ -74,5 +74,6 @@ def ranked_query(vector: list[float], words, flt, limit: int, params, fusion, di
     candidates = mmr_candidates(limit, prefetch)
     pool = (qm.Prefetch(prefetch=channels, query=fused, limit=candidates) if words is not None
             else qm.Prefetch(query=vector, filter=flt, limit=candidates, params=params))
-    return {"prefetch": [pool], "limit": limit, "query_filter": flt, "search_params": params,
+    exact = None if params is None else qm.SearchParams(exact=True)   # as edge_requests: an exact MMR stage
+    return {"prefetch": [pool], "limit": limit, "query_filter": flt, "search_params": exact,
             "query": qm.NearestQuery(nearest=vector, mmr=qm.Mmr(diversity=diversity, candidates_limit=candidates))}
