@@ -24,8 +24,10 @@ from fashion_search.store.boost import by_field
 
 log = logging.getLogger("demo")
 
-# The seed's three example queries, printed with their top results before the page starts.
-EXAMPLE_QUERIES = ("red summer dress", "men's black casual shoes", "blue denim jeans")
+# The three queries this product is known for (catalog values named) and two descriptive ones (a detail
+# only the photo or the product's name shows), printed with their top results before the page starts.
+EXAMPLE_QUERIES = ("red summer dress", "blue denim jeans", "men formal black shoes", "striped t-shirt",
+                   "digital watch")
 # The demo recipe: the small preset's defaults (batch 256, lr 1e-3, warmup + cosine) over 5 epochs,
 # which a 2-core CPU trains in about 6 minutes on the 41k-product catalog (3 epochs: 3.5 min).
 DEMO_TRAIN_ARGS = ("--epochs", "5", "--max-val-products", "1000")
@@ -112,15 +114,18 @@ def example_queries(config: DemoConfig, model_dir: Path, queries=EXAMPLE_QUERIES
     with open_store(config.store, collection=config.collection) as store:
         searcher = Searcher(Embedder(model, processor), store)
         for query in queries:
-            # As the page shows it by default: the values the words name rank first (and are offered).
-            named = searcher.named_values(query)
-            result = searcher.text(query, limit=top, boost=named)
+            # As the page ranks it by default (query/ranking.py): the values the words name first (and
+            # offered as filters), then the photo and the words in product names together.
+            result = searcher.text(query, limit=top)
             lines.append(f'"{query}"  ({result.encode_ms:.1f} ms encode, {result.search_ms:.1f} ms search)')
-            if named:
-                matching = ", ".join(f"{f}={' or '.join(vs)}" for f, vs in by_field(named))
+            if result.boosted:
+                matching = ", ".join(f"{f}={' or '.join(vs)}" for f, vs in by_field(result.boosted))
                 lines.append("   first: products matching " + matching
                              + " (the page also offers them as one-click filters)")
+            if result.note:
+                lines.append(f"   note: {result.note}")
             lines += [f"   {p.score:.3f}  {p.title}  [{p.articleType}, {p.baseColour}, {p.gender}]"
+                      + (f"  words: {', '.join(p.matched_words)}" if p.matched_words else "")
                       for p in result.products]
     return "\n".join(lines)
 

@@ -69,8 +69,8 @@ def facet_table(_searcher: Searcher, data_key: str, filters_key: tuple) -> dict:
 
 def init_state() -> None:
     defaults = {"query_box": "", "query": "", "mode": "text", "similar_to": None, "top_k": 24,
-                "boost_named": True, "query_error": None, "upload_bytes": None, "upload_name": None,
-                "upload_error": None, "upload_generation": 0}
+                "boost_named": True, "match_words": True, "query_error": None, "upload_bytes": None,
+                "upload_name": None, "upload_error": None, "upload_generation": 0}
     defaults.update({ui.filter_key(f): [] for f in KEYWORD_FIELDS})
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -231,7 +231,8 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
         return
     else:
         # The page's default ranking lives in the package, shared with the command line.
-        found = search_as_page(searcher, state.query, filters, limit, boost_named=state.boost_named, facets=facets)
+        found = search_as_page(searcher, state.query, filters, limit, boost_named=bool(state.boost_named),
+                               match_words=bool(state.match_words), facets=facets)
         result, named, what = found.result, found.named, "text"
     if not result.hits:
         loosen = ("Loosen them: remove a filter in the sidebar or widen the year range."
@@ -242,7 +243,9 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
         return
     ui.latency_caption_ui(len(result.hits), result.encode_ms, result.search_ms, what, cached=result.cached)
     if what == "text":
-        ui.boost_caption_ui(result.boosted)
+        ui.boost_caption_ui(result.boosted, words=result.words is not None)
+        if result.note:
+            st.info(f"Ranked by the photos alone: {result.note}.", icon=":material/build:")
         ui.filter_suggestions_ui(named, on_add_filter)
     products = result.products
     hidden_roots = sorted({str(p.catalog) for p in products if not images.allows(p)})

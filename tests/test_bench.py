@@ -152,6 +152,8 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     assert search["filter_click"]["n"] == 6 and search["boosted"]["n"] == 6
     assert math.isfinite(search["boosted_overhead_p50"]) and search["boosted_overhead_p50"] > -1
     assert search["boosted_queries"] == 6  # "men black casual shoes" + gender, type filters: Black is boosted
+    assert search["hybrid"]["n"] == 6 and _finite_positive(search["hybrid_vs_image_p50"])
+    assert search["hybrid_met"] == (search["hybrid_vs_image_p50"] <= search["hybrid_target"])
     for key in ("qps_4_clients", "qps_1_client", "qps_ratio_4_vs_1", "one_thread_speedup_p50",
                 "filter_click_vs_encoder_p50"):
         assert _finite_positive(search[key]), key
@@ -176,11 +178,11 @@ def test_tiny_bench_run_writes_every_section(tmp_path):
     assert "overhead p50 (end-to-end / encoder - 1)" in figures and len(report["summary"]) >= 13
     # Targeted figures: search overhead, ingest and train ratios (300/600-point stores have no target).
     assert [(row["section"], set(row["by_arch"])) for row in bench["targets"]] == [
-        ("search", {"model"}), ("ingest", {"model"}), ("train", {"model"})]
+        ("search", {"model"}), ("search", {"model"}), ("ingest", {"model"}), ("train", {"model"})]
     assert bench["targets"][0]["by_arch"]["model"]["met"] == search["overhead_met"]
     table = (out / "bench.md").read_text()
-    # The targets table (header + 3 rows), then the run's table (header + one row per figure).
-    assert table.count("\n| ") == 1 + 3 + 1 + len(report["summary"])
+    # The targets table (header + 4 rows: overhead, hybrid, ingest, train), then the run's table.
+    assert table.count("\n| ") == 1 + 4 + 1 + len(report["summary"])
 
 
 def _tiny_vit_config():
@@ -210,7 +212,8 @@ def test_bench_of_two_archs_reports_both_verdicts_side_by_side(tmp_path, monkeyp
     assert runs["model"]["model"] == {"name": str(model), "source": "given", "dim": 16}
     assert runs["vit-b32"]["model"]["source"] == "vit-b32 random init" and runs["vit-b32"]["model"]["dim"] == 24
     assert runs["vit-b32"]["sections"]["search"]["dim"] == 24  # its own store, at its own width
-    [overhead] = bench["targets"]
+    overhead, hybrid = bench["targets"]
+    assert hybrid["figure"].startswith("hybrid") and set(hybrid["by_arch"]) == {"model", "vit-b32"}
     for arch, run in runs.items():
         search = run["sections"]["search"]
         assert overhead["by_arch"][arch] == {

@@ -229,6 +229,11 @@ def test_eval_job_writes_side_by_side_reports(tiny_setup, tmp_path):
     for key in ("name_to_image/R@1", "name_to_image/R@10", "name_to_image/MRR@100", "category/articleType/P@10",
                 "category/baseColour/P@1", "category/mean/P@10", "compound/P@10", "compound+filters/P@10"):
         assert set(metrics[key]) >= {"exact", "store", "store_minus_exact"}, key
+    # The ranking forms: each query set as the page ranks it, through the same Searcher.text.
+    for key in ("compound+image/P@10", "compound+named/P@10", "compound+page/P@10", "name_to_image+page/R@10",
+                "name_to_image+image/R@10", "compound+page+mmr/distinct@10"):
+        assert set(metrics[key]) >= {"exact", "store", "store_minus_exact"}, key
+    assert metrics["compound+named/P@10"]["exact"] >= metrics["compound+image/P@10"]["exact"]
     for entry in metrics.values():
         for variant in set(entry) & {"exact", "store"}:
             assert 0.0 <= entry[variant] <= 1.0

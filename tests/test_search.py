@@ -10,6 +10,7 @@ from ui_fixtures import build_demo
 from fashion_search.catalog.products import open_catalog
 from fashion_search.model.clip import load_clip
 from fashion_search.model.embed import Embedder
+from fashion_search.query.ranking import IMAGE_ONLY, RankingOptions
 from fashion_search.query.search import (
     CatalogImages,
     ProductHit,
@@ -41,7 +42,7 @@ def satisfies(payload: dict, filters: Filters) -> bool:
 
 
 def test_text_search_ranks_by_score_and_reports_both_timings(searcher):
-    result = searcher.text("red summer dress", limit=10)
+    result = searcher.text("red summer dress", limit=10, options=IMAGE_ONLY)
     assert len(result.hits) == 10
     scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True)
@@ -181,8 +182,9 @@ def test_image_search_accepts_non_rgb_images(searcher):
 def test_boost_named_ranks_products_matching_the_typed_values_first(searcher):
     """'red dresses': Red and Dresses are named; hits matching both come first, then one, then none,
     each group by similarity; the same products as the plain query's neighbours, reordered."""
-    plain = searcher.text("red dresses", limit=240)  # every product of the demo store, by similarity
-    boosted = searcher.text("red dresses", limit=240, boost=searcher.named_values("red dresses"))
+    plain = searcher.text("red dresses", limit=240, options=IMAGE_ONLY)  # every product, by similarity
+    boosted = searcher.text("red dresses", limit=240, boost=searcher.named_values("red dresses"),
+                            options=RankingOptions(words=False))
     assert set(boosted.boosted) == {("baseColour", "Red"), ("articleType", "Dresses")}
     assert plain.boosted == []
 
@@ -196,3 +198,47 @@ def test_boost_named_ranks_products_matching_the_typed_values_first(searcher):
     only_red = Filters({"baseColour": ["Red"]})
     assert searcher.named_values("red dresses", only_red) == [("articleType", "Dresses")]
     assert searcher.named_values("something nice") == []
+
+
+def test_default_ranking_is_the_pages_named_values_then_words(searcher):
+    """The default options: named values first (computed by the Searcher), then similarity + the words'
+    BM25 inside each level; the cards learn which query words each name holds."""
+    default = searcher.text("red dresses", limit=240)
+    assert set(default.boosted) == {("baseColour", "Red"), ("articleType", "Dresses")}
+    assert default.words == "red dresses" and default.note is None and searcher.store.has_words
+
+    def matched(hit):
+        return sum(hit.payload.get(f) == v for f, v in default.boosted)
+
+    levels = [matched(h) for h in default.hits]
+    assert levels == sorted(levels, reverse=True) and levels[0] == 2
+    no_words = searcher.text("red dresses", limit=240, options=RankingOptions(words=False))
+    assert no_words.words is None and [h.id for h in no_words.hits] != [h.id for h in default.hits]
+    assert {h.id for h in no_words.hits} == {h.id for h in default.hits}      # reordered, nothing hidden
+    for product in default.products:
+        name_words = set((product.name or "").lower().replace("-", " ").split())
+        assert set(product.matched_words) <= {"red", "dresses"}
+        assert ("dresses" in product.matched_words) == bool(name_words & {"dress", "dresses"})
+        assert ("red" in product.matched_words) == ("red" in name_words)
+    assert any(p.matched_words for p in default.products)
+    with pytest.raises(ValueError, match="RankingOptions"):
+        searcher.text("red dresses", options={"words": False})
+    with pytest.raises(ValueError, match="diversity"):
+        RankingOptions(diversity=2)
+
+
+def test_a_store_without_words_ranks_by_image_and_says_how_to_rebuild(searcher):
+    class OldStore:
+        has_words = False
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    old = Searcher(searcher.embedder, OldStore(searcher.store))
+    result = old.text("red dresses", limit=20)
+    assert result.words is None and "make ingest ARGS=--recreate" in result.note
+    want = searcher.text("red dresses", limit=20, options=RankingOptions(words=False))
+    assert [h.id for h in result.hits] == [h.id for h in want.hits]

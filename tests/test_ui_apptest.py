@@ -17,6 +17,7 @@ from ui_fixtures import build_demo
 
 from fashion_search.model.clip import load_clip
 from fashion_search.model.embed import Embedder
+from fashion_search.query.ranking import RankingOptions
 from fashion_search.query.search import Searcher
 from fashion_search.store import Filters, open_store
 from fashion_search.ui import components as ui
@@ -77,10 +78,13 @@ def shown_ids(at: AppTest) -> list[int]:
     return [int(re.search(r'data-product-id="(\d+)"', card).group(1)) for card in cards]
 
 
-def page_ranking(reference: Searcher, query: str, filters: Filters | None = None, boost: bool = True):
-    """The library's answer for what the page shows: by default the values the query names rank first."""
+def page_ranking(reference: Searcher, query: str, filters: Filters | None = None, boost: bool = True,
+                 words: bool = True):
+    """The library's answer for what the page shows: by default the values the query names rank first,
+    then image and words together."""
     named = reference.named_values(query, filters) if boost else []
-    return reference.text(query, filters, limit=24, boost=named)
+    return reference.text(query, filters, limit=24, boost=named,
+                          options=RankingOptions(words=words, named_values_first=boost))
 
 
 def texts(elements) -> str:
@@ -133,8 +137,9 @@ def test_values_the_query_names_are_one_click_filters(page_env, reference):
 
 def test_named_values_rank_first_and_the_toggle_turns_it_off(page_env, reference):
     query = "red dresses"  # no other test searches this text
-    at = search(run_page(), query)
-    boosted = page_ranking(reference, query)
+    # Word match off: the synthetic names spell colour and type, so words alone would order alike.
+    at = search(run_page(match_words=False), query)
+    boosted = page_ranking(reference, query, words=False)
     assert boosted.boosted == [("baseColour", "Red"), ("articleType", "Dresses")]
     assert shown_ids(at) == [h.id for h in boosted.hits]
     first = boosted.hits[0].payload
@@ -148,11 +153,57 @@ def test_named_values_rank_first_and_the_toggle_turns_it_off(page_env, reference
     assert {h.payload["articleType"] == "Dresses" for h in boosted.hits} == {True, False}  # both kinds shown
     at.toggle(key="boost_named").set_value(False).run()
     assert not at.exception, [e.value for e in at.exception]
-    plain = page_ranking(reference, query, boost=False)
+    plain = page_ranking(reference, query, boost=False, words=False)
     assert shown_ids(at) == [h.id for h in plain.hits] != [h.id for h in boosted.hits]
     assert "First: products matching" not in texts(at.caption)
     assert not any("fs-chip-match" in m.value for m in at.markdown)
     assert re.search(r"text encoding cached", texts(at.caption))  # the toggle reran the store query only
+
+
+def test_words_in_names_count_by_default_cards_tick_them_and_the_toggle_turns_them_off(page_env, reference):
+    query = "striped shirts"  # no other test searches this text; the synthetic names carry "Striped"
+    at = search(run_page(), query)
+    hybrid = page_ranking(reference, query)
+    assert hybrid.words == query and shown_ids(at) == [h.id for h in hybrid.hits]
+    cards = [m.value for m in at.markdown if "fs-card" in m.value]
+    # Each card ticks exactly the query words its name holds, under the same tokenizer.
+    for card, product in zip(cards, hybrid.products):
+        ticked = re.findall(r'class="fs-word fs-word-match"[^>]*>([^<]+)<', card)
+        assert ticked == list(product.matched_words), product.name
+    assert "the words in product names" in texts(at.caption)
+    at.toggle(key="match_words").set_value(False).run()
+    assert not at.exception, [e.value for e in at.exception]
+    no_words = reference.text(query, limit=24, boost=reference.named_values(query),
+                              options=RankingOptions(words=False))
+    assert shown_ids(at) == [h.id for h in no_words.hits] != [h.id for h in hybrid.hits]
+    striped = [sum("Striped" in (p.name or "") for p in r.products[:10]) for r in (hybrid, no_words)]
+    assert striped[0] > striped[1] and striped[0] >= 5       # the word lifted the products that hold it
+    assert not any("fs-word-match" in m.value for m in at.markdown)
+    assert "the words in product names" not in texts(at.caption)
+    assert re.search(r"text encoding cached", texts(at.caption))  # the toggle reran the store query only
+
+
+def test_a_store_built_without_words_ranks_by_photo_and_says_how_to_rebuild(page_env, demo, tmp_path, reference):
+    import numpy as np
+    import qdrant_edge as qe
+
+    # The same products in a collection created the way stores were before words existed.
+    with open_store(str(demo.store_copy(tmp_path / "src")), "products") as src:
+        hits = [h for batch in src.scroll(batch=512) for h in batch]
+        model = src.model_info()
+    shard = qe.EdgeShard.create(str(tmp_path / "old" / "products"), qe.EdgeConfig(
+        vectors=qe.EdgeVectorParams(size=len(hits[0].payload["_vector"]), distance=qe.Distance.Cosine)))
+    shard.close()
+    with open_store(str(tmp_path / "old"), "products") as old:
+        old.ensure_collection(len(hits[0].payload["_vector"]), model=model)
+        assert not old.has_words
+        old.upsert([h.id for h in hits], np.stack([h.payload.pop("_vector") for h in hits]), [h.payload for h in hits])
+    page_env.setenv("QDRANT_PATH", str(tmp_path / "old"))
+    at = search(run_page(), "striped shirts")
+    assert "make ingest ARGS=--recreate" in texts(at.info) and not at.error
+    no_words = reference.text("striped shirts", limit=24, boost=reference.named_values("striped shirts"),
+                              options=RankingOptions(words=False))
+    assert shown_ids(at) == [h.id for h in no_words.hits]
 
 
 def test_a_shopper_word_naming_several_values_ranks_them_first_and_reads_as_or(page_env, reference):

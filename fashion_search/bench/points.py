@@ -33,7 +33,9 @@ UPSERT_CHUNK = 4096
 
 
 def payload_pool(n: int, seed: int) -> list[dict]:
-    return [{f: meta[f] for f in PAYLOAD_FIELDS} for meta in iter_synthetic_products(min(n, PAYLOAD_POOL), seed)]
+    # With the product name, as ingest writes it: the store then holds the words' sparse vectors too.
+    return [{**{f: meta[f] for f in PAYLOAD_FIELDS}, "name": meta["productDisplayName"]}
+            for meta in iter_synthetic_products(min(n, PAYLOAD_POOL), seed)]
 
 
 class PointGenerator:

@@ -33,6 +33,10 @@ def summary_rows(sections: dict) -> list[dict]:
                          _pair(s["filter_click"]["p50_ms"], s["encoder"]["p50_ms"], "ms")))
         rows.append(_row("search", "boosted (the page's default: named values first) overhead p50", s["boosted_overhead_p50"],
                          _pair(s["boosted"]["p50_ms"], s["encoder"]["p50_ms"], "ms")))
+        if "hybrid_vs_image_p50" in s:
+            rows.append(_row("search", "hybrid (the page's default: named values, image + words) p50 / image-only p50",
+                             s["hybrid_vs_image_p50"], _pair(s["hybrid"]["p50_ms"], s["end_to_end"]["p50_ms"], "ms"),
+                             f"<= {s['hybrid_target']:.2f}", s["hybrid_met"]))
         rows.append(_row("search", "overhead p95", s["overhead_p95"],
                          _pair(s["end_to_end"]["p95_ms"], s["encoder"]["p95_ms"], "ms")))
         rows.append(_row("search", f"text encoder p50, {s['torch_threads_default']} torch threads / 1 thread",

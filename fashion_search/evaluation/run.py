@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from fashion_search.catalog.products import KEYWORD_FIELDS, ImageError, open_catalog
 from fashion_search.cli import option, parse_dataclass
+from fashion_search.evaluation import page as eval_page
 from fashion_search.evaluation import scoring as eval_scoring
 from fashion_search.evaluation import shopper as eval_shopper
 from fashion_search.evaluation import tasks as eval_tasks
@@ -60,6 +61,10 @@ class EvalConfig:
     store_limit: int = option(100, "Hits fetched per name query from the store; both variants report MRR@this.")
     hnsw_thresholds_kb: int = option(1, "Store indexing/full-scan thresholds in KB; the default 1 makes even "
                                       "a small corpus go through HNSW as a full catalog would; 0 = Qdrant's defaults.")
+    no_page: bool = option(False, "Skip the ranking forms (every query set as the page ranks it, evaluation/page.py).")
+    hide_names: bool = option(False, "Also rank the descriptive sets on a store without product names (image "
+                                     "vectors only), judged with the names.")
+    page_min_relevant: int = option(5, "A descriptive / shopper query is scored when at least this many products are relevant.")
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -70,7 +75,7 @@ class EvalConfig:
             raise ValueError(f"--data {self.data} does not exist; point it at a Kaggle dir or parquet dir/file")
         if self.splits not in ("auto", "none") and not Path(self.splits).is_file():
             raise ValueError(f"--splits {self.splits} is not a file; pass a splits.json, 'auto' or 'none'")
-        for name in ("batch_size", "min_products", "store_limit"):
+        for name in ("batch_size", "min_products", "store_limit", "page_min_relevant"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.max_products < 0 or self.hnsw_thresholds_kb < 0:
@@ -183,13 +188,24 @@ def _store_hits(store, query_vectors: np.ndarray, queries, form: str, limit: int
     return hits
 
 
-def _open_eval_store(tmp_dir: str, dim: int, cfg: EvalConfig):
+def _fill_store(store, products: list, image_emb: np.ndarray, hide_names: bool = False) -> None:
+    ids = [p.id for p in products]
+    for start in range(0, len(ids), 512):
+        part = slice(start, start + 512)
+        payloads = [payload_of(p) for p in products[part]]
+        if hide_names:
+            payloads = [{k: v for k, v in payload.items() if k != "name"} for payload in payloads]
+        store.upsert(ids[part], image_emb[part], payloads)
+    store.optimize()
+
+
+def _open_eval_store(tmp_dir: str, dim: int, cfg: EvalConfig, collection: str = "eval"):
     from fashion_search.store import open_store
 
     index_kw = {}
     if cfg.hnsw_thresholds_kb:
         index_kw = dict(indexing_threshold_kb=cfg.hnsw_thresholds_kb, full_scan_threshold_kb=cfg.hnsw_thresholds_kb)
-    store = open_store(tmp_dir, collection="eval", **index_kw)
+    store = open_store(tmp_dir, collection=collection, **index_kw)
     store.ensure_collection(dim)
     return store
 
@@ -202,16 +218,12 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
     """
     image_emb = embedder.encode_images(images, progress=True)  # (N, D), the one pass over the images
     encode = _TextCache(embedder)
-    store, tmp = None, tempfile.TemporaryDirectory(prefix="fashion-eval-store-")
+    store, hidden, tmp = None, None, tempfile.TemporaryDirectory(prefix="fashion-eval-store-")
     results: dict = {"metrics": {}, "per_value": {}}
     try:
         if not cfg.no_store:
             store = _open_eval_store(tmp.name, image_emb.shape[1], cfg)
-            ids = [p.id for p in products]
-            for start in range(0, len(ids), 512):
-                part = slice(start, start + 512)
-                store.upsert(ids[part], image_emb[part], [payload_of(p) for p in products[part]])
-            store.optimize()
+            _fill_store(store, products, image_emb)
         for task in tqdm(tasks, desc="tasks"):
             label_of = dict(zip((p.id for p in products), task.doc_labels))
             forms = [(task.name, "text")]
@@ -245,9 +257,19 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
                 eval_scoring.collect_scores(results, name, scores)
             results.setdefault("skipped", {})[set_name] = {**info["skipped"], "queries": info["skipped_queries"]}
             results.setdefault("queries", {})[set_name] = info["queries"]
+        if store is not None and not cfg.no_page:
+            if cfg.hide_names:
+                hidden = _open_eval_store(tmp.name, image_emb.shape[1], cfg, collection="eval_hidden_names")
+                _fill_store(hidden, products, image_emb, hide_names=True)
+            page, info = eval_page.page_scores(products, encode, store, tasks, exact_only=store_exact,
+                                               hidden_store=hidden, min_relevant=cfg.page_min_relevant)
+            for name, scores in page.items():
+                eval_scoring.collect_scores(results, name, scores)
+            results["page_sets"] = info
     finally:
-        if store is not None:
-            store.close()
+        for opened in (store, hidden):
+            if opened is not None:
+                opened.close()
         tmp.cleanup()
     eval_scoring.add_category_means(results["metrics"])
     return results

@@ -167,6 +167,9 @@ def _plan_on_main(cfg: IngestConfig, group: ProcessGroup, dim: int, identity: di
         try:
             store = _open(cfg)
             store.ensure_collection(dim, model=identity, recreate=cfg.recreate)
+            if not store.has_words:     # built before the words' vector existed: it keeps working image-only
+                logger.warning("this collection has no word vectors, so searches rank by the image alone; "
+                               "rebuild it with `make ingest ARGS=--recreate` to match words in product names")
             todo = missing_ids(store, candidate_ids, show_progress=True)
             plan = {"todo": todo}
             logger.info("%d of %d candidates already stored, %d to embed",

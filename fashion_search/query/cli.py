@@ -48,6 +48,8 @@ class SearchConfig:
     limit: int = option(10, f"hits per query (1-{MAX_LIMIT})")
     json: bool = option(False, 'one JSON object per query: {"query", "named_values", "hits": [...]}')
     no_boost: bool = option(False, "do not rank the catalog values the query names first (the page's toggle)")
+    no_words: bool = option(False, "do not match the query's words in product names: photo similarity only "
+                                   "(the page's toggle)")
     store: str | None = option(None, "Edge store directory or http(s)://HOST:PORT (default: QDRANT_URL, "
                                      "else QDRANT_PATH, else .qdrant)")
     collection: str | None = option(None, "collection name (default: QDRANT_COLLECTION, else products)")
@@ -164,7 +166,7 @@ def run(config: SearchConfig) -> None:
         facets = searcher.facets_for_filters(filters, fields=KEYWORD_FIELDS)  # one filter state for every query
         for i, query in enumerate(queries):
             found = search_as_page(searcher, query, filters, config.limit, boost_named=not config.no_boost,
-                                   facets=facets)
+                                   match_words=not config.no_words, facets=facets)
             if config.json:
                 print(json_line(query, found), flush=True)
             else:

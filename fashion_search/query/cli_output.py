@@ -14,7 +14,8 @@ FIELD_WIDTH = 16
 
 def hit_record(product: ProductHit) -> dict:
     return {"id": product.id, "score": product.score, "name": product.name,
-            **{field: getattr(product, field) for field in KEYWORD_FIELDS}, "year": product.year}
+            **{field: getattr(product, field) for field in KEYWORD_FIELDS}, "year": product.year,
+            "matched_words": list(product.matched_words)}
 
 
 def json_line(query: str, found: PageSearch) -> str:
@@ -43,6 +44,8 @@ def table(query: str, found: PageSearch) -> str:
         lines.append(f"first: products matching {_named(result.boosted)}")
     elif found.named:
         lines.append(f"the query names {_named(found.named)} (not ranked first: --no-boost)")
+    if result.note:  # e.g. a store built without product words: how to rebuild it
+        lines.append(result.note)
     if not result.hits:
         lines.append("no products match these filters: loosen --filter / --year-min / --year-max")
         return "\n".join(lines)

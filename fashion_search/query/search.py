@@ -19,7 +19,9 @@ import numpy as np
 
 from fashion_search.catalog.products import KEYWORD_FIELDS, Catalog, CatalogError, ImageError, open_catalog
 from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index
+from fashion_search.query.ranking import PAGE_DEFAULT, REBUILD_HINT, RankingOptions
 from fashion_search.store.base import Filters, Hit
+from fashion_search.store.lexical import document_text, matched_words
 
 # Keyword fields and the year: the year's facet gives the range for the page's year slider.
 FACET_FIELDS = KEYWORD_FIELDS + ("year",)
@@ -37,10 +39,12 @@ class SearchResult:
     search_ms: float  # time spent in the store
     cached: bool = False  # the query vector came from a TextVectorCache, not the encoder
     boosted: list[tuple[str, str]] = field(default_factory=list)  # (field, value) pairs ranked first
+    words: str | None = None   # the query text whose words were matched in names (None: image only)
+    note: str | None = None    # why a requested ranking was not available (a store without words)
 
     @property
     def products(self) -> list[ProductHit]:
-        return [ProductHit.from_hit(h) for h in self.hits]
+        return [ProductHit.from_hit(h, self.words) for h in self.hits]
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,14 @@ class ProductHit:
     caption: str | None = None
     image_ref: str | None = None
     catalog: str | None = None
+    matched_words: tuple[str, ...] = ()   # the query's words this product's name holds (hybrid ranking)
 
     @classmethod
-    def from_hit(cls, hit: Hit) -> ProductHit:
+    def from_hit(cls, hit: Hit, words: str | None = None) -> ProductHit:
         p = hit.payload or {}
         year = p.get("year")
         return cls(
+            matched_words=tuple(matched_words(words, document_text(p))) if words else (),
             id=int(hit.id),
             score=float(hit.score),
             name=p.get("name"),
@@ -158,21 +164,31 @@ class Searcher:
                                             for f in SUGGEST_FIELDS})
         return suggest_from_index(query, self._values, (filters or Filters()).values)
 
-    def text(self, query: str, filters: Filters | None = None, limit: int = 24, boost=()) -> SearchResult:
-        """boost: (field, value) pairs whose products rank first (store/boost.py), usually
-        named_values(query); result.boosted repeats them so the page can say what it did."""
+    def text(self, query: str, filters: Filters | None = None, limit: int = 24, boost=None,
+             options: RankingOptions = PAGE_DEFAULT) -> SearchResult:
+        """Ranked as `options` say (query/ranking.py; the default is the search page's).
+        boost: (field, value) pairs ranked first (store/boost.py); None = named_values(query) when
+        options.named_values_first, else none. result.boosted repeats them so the page can say what it did."""
         query = (query or "").strip()
         if not query:
             raise ValueError("empty query: type a few words, e.g. 'red summer dress'")
+        if not isinstance(options, RankingOptions):
+            raise ValueError(f"options must be a RankingOptions, got {type(options).__name__}")
+        if boost is None:
+            boost = self.named_values(query, filters) if options.named_values_first else []
         start = time.perf_counter()
         if self.text_cache is None:
             vector, cached = self.embedder.encode_texts([query])[0], False  # (D,)
         else:
             vector, cached = self.text_cache.get_or_encode(query, lambda text: self.embedder.encode_texts([text])[0])
         encode_ms = _elapsed_ms(start)
-        result = self._search(vector, filters, limit, encode_ms, list(boost))
-        result.cached = cached
-        return result
+        words = query if options.words and self.store.has_words else None
+        start = time.perf_counter()
+        hits = self.store.search(vector, filters=filters, limit=limit, boost=list(boost), words=words,
+                                 fusion=options.store_fusion(), diversity=options.diversity)
+        return SearchResult(hits=hits, encode_ms=encode_ms, search_ms=_elapsed_ms(start), cached=cached,
+                            boosted=list(boost), words=words,
+                            note=REBUILD_HINT if options.words and not self.store.has_words else None)
 
     def image(self, image, filters: Filters | None = None, limit: int = 24) -> SearchResult:
         start = time.perf_counter()

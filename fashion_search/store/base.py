@@ -266,11 +266,17 @@ class VectorStore(ABC):
     @abstractmethod
     def upsert(self, ids, vectors: np.ndarray, payloads: list[dict]) -> None: ...
 
+    # Whether the collection holds the products' words (store/lexical.py's sparse vector). A collection
+    # built before it existed has none: searches then rank by the image alone, and a rebuild adds it.
+    has_words: bool = False
+
     @abstractmethod
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
-               boost=()) -> list[Hit]:
+               boost=(), words: str | None = None, fusion=None, diversity: float | None = None) -> list[Hit]:
         """Nearest products passing `filters`. boost: (field, value) pairs; products matching more of
-        them come first, then by similarity (store/boost.py). Hit scores are always the similarity."""
+        them come first, then by similarity (store/boost.py). Hit scores are the similarity, unless
+        `words` (the query's text; used only when has_words) or `diversity` ask for a ranked search
+        (store/hybrid.py): its fused or MMR scores order each level, `fusion` (hybrid.Fusion) says how."""
 
     def more_like_this(self, product_id: int, filters: Filters | None = None, limit: int = 10) -> list[Hit]:
         """Neighbours of a stored product's vector, the product itself excluded."""

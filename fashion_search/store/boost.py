@@ -67,14 +67,24 @@ def matches(payload: dict | None, boost: list[tuple[str, str]]) -> int:
 
 
 def ranked(search_level: Callable[[int], list[Hit]], levels: int, boost: list[tuple[str, str]],
-           limit: int) -> list[Hit]:
+           limit: int, by_position: bool = False) -> list[Hit]:
     """search_level(m): the `limit` nearest hits matching at least m of the `levels` field conditions.
-    Levels from the most matches down, stopping once one fills the page (module docstring)."""
-    found: dict[int, Hit] = {}
+    Levels from the most matches down, stopping once one fills the page (module docstring).
+    by_position: within a match count keep the level's own order (a hybrid or MMR level, whose order
+    is Qdrant's fusion or diversity, store/hybrid.py) instead of re-sorting by score. Products with m
+    matches all come from the level-m search (a higher level excludes them), so that order is one list's."""
+    found: dict[int, tuple[int, Hit]] = {}
+    position = 0
     for level in range(levels, -1, -1):
         hits = search_level(level)
         for hit in hits:
-            found.setdefault(hit.id, hit)
+            if hit.id not in found:
+                found[hit.id] = (position, hit)
+                position += 1
         if len(hits) >= limit:
             break
-    return sorted(found.values(), key=lambda h: (-matches(h.payload, boost), -h.score, h.id))[:limit]
+    if by_position:
+        order = sorted(found.values(), key=lambda ph: (-matches(ph[1].payload, boost), ph[0]))
+    else:
+        order = sorted(found.values(), key=lambda ph: (-matches(ph[1].payload, boost), -ph[1].score, ph[1].id))
+    return [hit for _, hit in order][:limit]

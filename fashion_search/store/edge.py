@@ -23,6 +23,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from fashion_search.store import boost as boosting
+from fashion_search.store import hybrid, lexical
 from fashion_search.store.base import (
     DISTANCE,
     FILTER_FIELDS,
@@ -48,7 +49,13 @@ from fashion_search.store.base import (
     same_model,
     sort_facets,
 )
-from fashion_search.store.edge_requests import boost_conditions, payload_index_schema, search_params, to_edge_filter
+from fashion_search.store.edge_requests import (
+    boost_conditions,
+    payload_index_schema,
+    ranked_request,
+    search_params,
+    to_edge_filter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +121,7 @@ class EdgeStore(VectorStore):
         config = json.loads((self.path / EDGE_CONFIG).read_text())
         self._dim = int(config["vectors"][""]["size"])
         self._distance = str(config["vectors"][""]["distance"])
+        self.has_words = lexical.WORDS_VECTOR in (config.get("sparse_vectors") or {})
 
     def _create(self, dim: int) -> None:
         opts = self.options
@@ -121,6 +129,8 @@ class EdgeStore(VectorStore):
                         if opts.quantization == "int8" else None)
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+            # The products' words; IDF kept by Qdrant (store/lexical.py).
+            sparse_vectors={lexical.WORDS_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             hnsw_config=qe.HnswIndexConfig(
                 m=opts.hnsw_m, ef_construct=opts.hnsw_ef_construct,
                 full_scan_threshold=opts.full_scan_threshold_kb or QDRANT_DEFAULT_THRESHOLD_KB),
@@ -131,7 +141,7 @@ class EdgeStore(VectorStore):
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._shard = qe.EdgeShard.create(str(self.path), config)
-        self._dim, self._distance = dim, DISTANCE
+        self._dim, self._distance, self.has_words = dim, DISTANCE, True
         log.info("created Edge collection %r at %s (%d-d, %s)", self.collection, self.path, dim, DISTANCE)
 
     def _require(self) -> qe.EdgeShard:
@@ -204,9 +214,15 @@ class EdgeStore(VectorStore):
         payloads = clean_payloads(payloads, len(ids))
         for start in range(0, len(ids), self.upsert_batch):
             stop = start + self.upsert_batch
-            points = [qe.Point(pid, vec, payload) for pid, vec, payload
+            points = [qe.Point(pid, self._point_vector(vec, payload), payload) for pid, vec, payload
                       in zip(ids[start:stop], vectors[start:stop].tolist(), payloads[start:stop])]
             shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def _point_vector(self, vector: list[float], payload: dict):
+        """The image vector, plus the words' sparse vector when the collection holds words and the
+        product has any (a product without a name is found by its image only)."""
+        words = lexical.document_vector(payload) if self.has_words else None
+        return vector if words is None else {"": vector, lexical.WORDS_VECTOR: qe.SparseVector(*words)}
 
     def optimize(self) -> None:
         """Merge segments and build HNSW graphs now (blocking) so queries use the index."""
@@ -224,21 +240,32 @@ class EdgeStore(VectorStore):
                                   with_payload=True, with_vector=False, params=self._params(flt, exact))
         return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self._require().query(request)]
 
+    def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
+        """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
+        words, fusion, diversity = ranking
+        if words is None and diversity is None:
+            return self._query(vector, flt, limit, exact)
+        request = ranked_request(vector, words, flt, limit, self._params(flt, exact), fusion, diversity)
+        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self._require().query(request)]
+
     def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
-                       boost: list[tuple[str, str]]) -> list[Hit]:
+                       boost: list[tuple[str, str]], ranking) -> list[Hit]:
         """Matches of more boost pairs first, then similarity; exact (store/boost.py says how and why)."""
         conditions = boost_conditions(boost)
         return boosting.ranked(
-            lambda m: self._query(vector, to_edge_filter(filters, at_least=(conditions, m)), limit, exact),
-            len(conditions), boost, limit)
+            lambda m: self._query_ranked(vector, to_edge_filter(filters, at_least=(conditions, m)), limit, exact,
+                                         ranking),
+            len(conditions), boost, limit, by_position=ranking[0] is not None or ranking[2] is not None)
 
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
-               boost=()) -> list[Hit]:
+               boost=(), words: str | None = None, fusion=None, diversity: float | None = None) -> list[Hit]:
         self._require()
         vector, limit, boost = check_query_vector(vector, self._dim), check_limit(limit), boosting.check_boost(boost)
+        ranking = (lexical.query_vector(words) if words and self.has_words else None,
+                   fusion or hybrid.Fusion(), hybrid.check_diversity(diversity))
         if boost:
-            return self._query_boosted(vector, filters, limit, bool(exact), boost)
-        return self._query(vector, to_edge_filter(filters), limit, bool(exact))
+            return self._query_boosted(vector, filters, limit, bool(exact), boost, ranking)
+        return self._query_ranked(vector, to_edge_filter(filters), limit, bool(exact), ranking)
 
     def _search_excluding(self, vector, filters, exclude_id: int, limit: int) -> list[Hit]:
         return self._query(vector, to_edge_filter(filters, exclude_ids=(exclude_id,)), limit, False)

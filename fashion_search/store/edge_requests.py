@@ -61,3 +61,37 @@ def payload_index_schema(name: str):
     if kind == "integer":
         return qe.PayloadSchemaType.Integer
     return qe.KeywordIndexParams(is_tenant=True) if kind == "tenant keyword" else qe.PayloadSchemaType.Keyword
+
+
+def ranked_request(vector: list[float], words, flt, limit: int, params: qe.SearchParams, fusion,
+                   diversity: float | None) -> qe.QueryRequest:
+    """One level of a hybrid and/or diverse search (store/hybrid.py): image and words prefetches under
+    `flt`, fused; with `diversity`, MMR over the fused candidates. words: (indices, values) or None."""
+    from fashion_search.store.hybrid import mmr_candidates
+    from fashion_search.store.lexical import WORDS_VECTOR
+
+    prefetch = max(fusion.prefetch, limit)
+    channels = [qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(vector), filter=flt, params=params)]
+    if words is not None:
+        channels.append(qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(qe.SparseVector(*words), using=WORDS_VECTOR),
+                                    filter=flt))
+    fused = qe.Fusion.Rrf(k=fusion.rrf_k) if fusion.method == "rrf" else qe.Fusion.Dbsf()
+    if words is not None and fusion.method == "formula":
+        # $score[0]: the image similarity of every candidate (the union re-scored by the image vector);
+        # $score[1]: the words' BM25, 0 where the words' prefetch did not bring the product.
+        union = qe.Prefetch(limit=2 * prefetch, prefetches=channels, query=qe.Query.Nearest(vector), params=params)
+        E = qe.Expression
+        channels = [union, channels[1]]
+        fused = qe.Formula(E.Sum([E.Variable("$score[0]"),
+                                  E.Mult([E.Constant(float(fusion.word_weight)), E.Variable("$score[1]")])]),
+                           defaults={"$score[1]": 0.0})
+    if diversity is None:
+        return qe.QueryRequest(limit=limit, prefetches=channels, query=fused, with_payload=True, with_vector=False)
+    candidates = mmr_candidates(limit, prefetch)
+    pool = (qe.Prefetch(limit=candidates, prefetches=channels, query=fused) if words is not None
+            else qe.Prefetch(limit=candidates, query=qe.Query.Nearest(vector), filter=flt, params=params))
+    # Qdrant Edge takes MMR's lambda (1 = relevance only), the server its complement, "diversity".
+    # The filter again on the MMR stage: Qdrant Edge 0.9 otherwise draws MMR's picks from outside the pool.
+    # And an exact MMR stage: through HNSW its picks differed between two builds of the same store.
+    return qe.QueryRequest(limit=limit, prefetches=[pool], query=qe.Mmr(vector, 1.0 - diversity, candidates),
+                           filter=flt, params=qe.SearchParams(exact=True), with_payload=True, with_vector=False)

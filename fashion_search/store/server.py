@@ -23,6 +23,7 @@ from qdrant_client.http.exceptions import ApiException
 
 from fashion_search.settings import LOCAL_HOSTS
 from fashion_search.store import boost as boosting
+from fashion_search.store import hybrid, lexical
 from fashion_search.store.base import (
     DISTANCE,
     FILTER_FIELDS,
@@ -48,7 +49,7 @@ from fashion_search.store.base import (
     same_model,
     sort_facets,
 )
-from fashion_search.store.server_requests import boost_conditions, payload_index_schema, to_client_filter
+from fashion_search.store.server_requests import boost_conditions, payload_index_schema, ranked_query, to_client_filter
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class ServerStore(VectorStore):
             finally:
                 probe.close()
         self._dim: int | None = None
+        self._has_words = False
         self._closed = False
 
     def _check_open(self) -> None:
@@ -128,8 +130,19 @@ class ServerStore(VectorStore):
 
     def _require_dim(self) -> int:
         if self._dim is None:
-            self._dim = int(self._config().config.params.vectors.size)
+            params = self._config().config.params
+            self._dim = int(params.vectors.size)
+            self._has_words = lexical.WORDS_VECTOR in (params.sparse_vectors or {})
         return self._dim
+
+    @property
+    def has_words(self) -> bool:
+        """Whether the collection holds the products' words (read once with its vector size)."""
+        try:
+            self._require_dim()
+        except CollectionNotFound:
+            return False
+        return self._has_words
 
     # --- lifecycle -------------------------------------------------------------------------
     def ensure_collection(self, dim: int, model: dict | None = None, recreate: bool = False) -> None:
@@ -153,6 +166,7 @@ class ServerStore(VectorStore):
                 raise StoreError(dim_conflict_message(self.collection, self._where(), params.size,
                                                       have_distance, dim))
             self._dim = dim
+            self._has_words = lexical.WORDS_VECTOR in (info.config.params.sparse_vectors or {})
             recorded = ((info.config.metadata or {}).get(METADATA_KEY) or {}).get("model")
             if model is not None:
                 if recorded is not None and not same_model(recorded, model):
@@ -175,6 +189,8 @@ class ServerStore(VectorStore):
         self.client.create_collection(
             self.collection,
             vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
+            # The products' words; IDF kept by Qdrant (store/lexical.py).
+            sparse_vectors_config={lexical.WORDS_VECTOR: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
             hnsw_config=qm.HnswConfigDiff(m=opts.hnsw_m, ef_construct=opts.hnsw_ef_construct,
                                           full_scan_threshold=opts.full_scan_threshold_kb),
             optimizers_config=(qm.OptimizersConfigDiff(indexing_threshold=opts.indexing_threshold_kb)
@@ -208,8 +224,16 @@ class ServerStore(VectorStore):
         payloads = clean_payloads(payloads, len(ids))
         for start in range(0, len(ids), self.upsert_batch):
             stop = start + self.upsert_batch
-            batch = qm.Batch(ids=ids[start:stop], vectors=vectors[start:stop].tolist(), payloads=payloads[start:stop])
-            self._call("upsert", points=batch, wait=True)
+            points = [qm.PointStruct(id=pid, vector=self._point_vector(vec, payload), payload=payload)
+                      for pid, vec, payload in zip(ids[start:stop], vectors[start:stop].tolist(), payloads[start:stop])]
+            self._call("upsert", points=points, wait=True)
+
+    def _point_vector(self, vector: list[float], payload: dict):
+        """The image vector, plus the words' sparse vector (EdgeStore._point_vector's twin)."""
+        words = lexical.document_vector(payload) if self.has_words else None
+        if words is None:
+            return {"": vector} if self.has_words else vector
+        return {"": vector, lexical.WORDS_VECTOR: qm.SparseVector(indices=words[0], values=words[1])}
 
     def optimize(self) -> None:
         """A server optimizes by itself; wait (bounded) until it reports the collection green."""
@@ -237,21 +261,33 @@ class ServerStore(VectorStore):
                               with_payload=True, with_vectors=False, search_params=self._params(flt, exact))
         return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
 
+    def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
+        """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
+        words, fusion, diversity = ranking
+        if words is None and diversity is None:
+            return self._query(vector, flt, limit, exact)
+        request = ranked_query(vector, words, flt, limit, self._params(flt, exact), fusion, diversity)
+        response = self._call("query_points", with_payload=True, with_vectors=False, **request)
+        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
+
     def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
-                       boost: list[tuple[str, str]]) -> list[Hit]:
+                       boost: list[tuple[str, str]], ranking) -> list[Hit]:
         """The Edge backend's searches in qdrant-client's terms (store/boost.py says how and why)."""
         conditions = boost_conditions(boost)
         return boosting.ranked(
-            lambda m: self._query(vector, to_client_filter(filters, at_least=(conditions, m)), limit, exact),
-            len(conditions), boost, limit)
+            lambda m: self._query_ranked(vector, to_client_filter(filters, at_least=(conditions, m)), limit, exact,
+                                         ranking),
+            len(conditions), boost, limit, by_position=ranking[0] is not None or ranking[2] is not None)
 
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
-               boost=()) -> list[Hit]:
+               boost=(), words: str | None = None, fusion=None, diversity: float | None = None) -> list[Hit]:
         vector, limit = check_query_vector(vector, self._require_dim()), check_limit(limit)
         boost = boosting.check_boost(boost)
+        ranking = (lexical.query_vector(words) if words and self.has_words else None,
+                   fusion or hybrid.Fusion(), hybrid.check_diversity(diversity))
         if boost:
-            return self._query_boosted(vector, filters, limit, bool(exact), boost)
-        return self._query(vector, to_client_filter(filters), limit, bool(exact))
+            return self._query_boosted(vector, filters, limit, bool(exact), boost, ranking)
+        return self._query_ranked(vector, to_client_filter(filters), limit, bool(exact), ranking)
 
     def _search_excluding(self, vector, filters, exclude_id: int, limit: int) -> list[Hit]:
         return self._query(vector, to_client_filter(filters, exclude_ids=(exclude_id,)), limit, False)
@@ -266,7 +302,8 @@ class ServerStore(VectorStore):
         for rec in records:
             payload = dict(rec.payload or {})
             if with_vectors:
-                payload[VECTOR_KEY] = np.asarray(rec.vector, dtype=np.float32)
+                vector = rec.vector[""] if isinstance(rec.vector, dict) else rec.vector   # named form with words
+                payload[VECTOR_KEY] = np.asarray(vector, dtype=np.float32)
             hits.append(Hit(int(rec.id), 0.0, payload))
         return hits
 

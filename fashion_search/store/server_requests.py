@@ -49,3 +49,31 @@ def payload_index_schema(name: str):
         return qm.PayloadSchemaType.INTEGER
     return (qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=True) if kind == "tenant keyword"
             else qm.PayloadSchemaType.KEYWORD)
+
+
+def ranked_query(vector: list[float], words, flt, limit: int, params, fusion, diversity: float | None) -> dict:
+    """edge_requests.ranked_request's twin: keyword arguments for query_points (store/hybrid.py)."""
+    from fashion_search.store.hybrid import mmr_candidates
+    from fashion_search.store.lexical import WORDS_VECTOR
+
+    prefetch = max(fusion.prefetch, limit)
+    channels = [qm.Prefetch(query=vector, filter=flt, limit=prefetch, params=params)]
+    if words is not None:
+        channels.append(qm.Prefetch(query=qm.SparseVector(indices=words[0], values=words[1]), using=WORDS_VECTOR,
+                                    filter=flt, limit=prefetch))
+    fused = (qm.RrfQuery(rrf=qm.Rrf(k=fusion.rrf_k)) if fusion.method == "rrf"
+             else qm.FusionQuery(fusion=qm.Fusion.DBSF))
+    if words is not None and fusion.method == "formula":   # as edge_requests.ranked_request
+        union = qm.Prefetch(prefetch=channels, query=vector, limit=2 * prefetch, params=params)
+        channels = [union, channels[1]]
+        fused = qm.FormulaQuery(formula=qm.SumExpression(sum=[
+            "$score[0]", qm.MultExpression(mult=[float(fusion.word_weight), "$score[1]"])]),
+            defaults={"$score[1]": 0.0})
+    if diversity is None:
+        return {"prefetch": channels, "query": fused, "limit": limit}
+    candidates = mmr_candidates(limit, prefetch)
+    pool = (qm.Prefetch(prefetch=channels, query=fused, limit=candidates) if words is not None
+            else qm.Prefetch(query=vector, filter=flt, limit=candidates, params=params))
+    exact = None if params is None else qm.SearchParams(exact=True)   # as edge_requests: an exact MMR stage
+    return {"prefetch": [pool], "limit": limit, "query_filter": flt, "search_params": exact,
+            "query": qm.NearestQuery(nearest=vector, mmr=qm.Mmr(diversity=diversity, candidates_limit=candidates))}

@@ -27,7 +27,7 @@ FILTER_LABELS = {
     "gender": "Gender", "masterCategory": "Category", "subCategory": "Sub-category",
     "articleType": "Article type", "baseColour": "Colour", "season": "Season", "usage": "Usage",
 }
-EXAMPLE_QUERIES = ("red summer dress", "black formal shoes", "blue denim jeans", "white sports tshirt",
+EXAMPLE_QUERIES = ("red summer dress", "black formal shoes", "blue denim jeans", "striped t-shirt",
                    "brown handbag")
 
 
@@ -88,6 +88,10 @@ def filters_ui(facets: dict, year_bounds: tuple[int, int] | None, on_clear: Call
                       help="Products whose catalog colour, type, gender or usage is named in the query "
                            "come first (more named values first), then the rest, each by similarity. "
                            "Nothing is hidden; use the Narrow to buttons for that.")
+    st.sidebar.toggle("Match words in names", key="match_words",
+                      help="Rank by the photo and by the query's words in each product's name together "
+                           "(\"striped\" finds Striped T-shirts); off: by the photo alone. Cards tick "
+                           "the words their name holds.")
 
 
 def upload_ui(on_upload: Callable, key: str) -> None:
@@ -129,12 +133,16 @@ def card_html(product: ProductHit, image_uri: str | None, boosted: frozenset = f
                     for field, value in product.attributes() if field != "year")
     title = html.escape(product.title)
     year = f"{product.year} · " if product.year is not None else ""
+    words = "".join(f'<span class="fs-word fs-word-match" title="in the product name">{html.escape(w)}</span>'
+                    for w in product.matched_words)
     return (
         f'<div class="fs-card" data-product-id="{product.id}">'
         f"{_image_html(image_uri, product.title)}"
         f'<div class="fs-name" title="{title}">{title}</div>'
+        + (f'<div class="fs-words">{words}</div>' if words else "") +
         f'<div class="fs-chips">{chips}</div>'
-        f'<div class="fs-meta"><span class="fs-score" title="cosine similarity to the query">'
+        '<div class="fs-meta"><span class="fs-score" title="cosine similarity to the query, plus the '
+        'BM25 match of its words when words count">'
         f'score {product.score:.3f}</span><span class="fs-id">{year}#{product.id}</span></div>'
         "</div>"
     )
@@ -150,12 +158,16 @@ def results_grid_ui(products: list[ProductHit], image_uri: Callable, on_more_lik
                           args=(product.id,), icon=":material/auto_awesome:", width="stretch")
 
 
-def boost_caption_ui(boosted: list[tuple[str, str]]) -> None:
-    """Says which typed values ranked first, so an order that is not by score is never a mystery."""
+def boost_caption_ui(boosted: list[tuple[str, str]], words: bool = False) -> None:
+    """Says which typed values ranked first and whether words counted, so an order that is not by
+    score is never a mystery."""
+    then = ("then by the photo and the words in product names" if words else "then by similarity")
     if boosted:
         named = " · ".join(f"{FILTER_LABELS.get(field, field)}: {' or '.join(values)}"
                            for field, values in by_field(boosted))
-        st.caption(f"First: products matching {named}, then by similarity (sidebar: Typed values first).")
+        st.caption(f"First: products matching {named}, {then} (sidebar: Typed values first).")
+    elif words:
+        st.caption("Ranked by the photo and the words in product names (sidebar: Match words in names).")
 
 
 OFFERS_PER_ROW = 3  # so "Article type: Casual Shoes" fits a 1280 px window; more offers wrap
