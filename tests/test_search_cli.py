@@ -24,11 +24,12 @@ from fashion_search.model.embed import Embedder
 from fashion_search.query.cli import MAX_LIMIT, main
 from fashion_search.query.cli_output import NAME_WIDTH, table
 from fashion_search.query.page_ranking import PageSearch, search_as_page
+from fashion_search.query.ranking import IMAGE_ONLY, PAGE_DEFAULT
 from fashion_search.query.search import Searcher, SearchResult
 from fashion_search.store import Filters, Hit, open_store
 
 REPO = Path(__file__).resolve().parents[1]
-HIT_KEYS = {"id", "score", "name", *KEYWORD_FIELDS, "year"}
+HIT_KEYS = {"id", "score", "name", *KEYWORD_FIELDS, "year", "matched_words"}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,10 @@ def test_page_ranking_is_the_text_search_with_the_named_values_first(reference):
         assert ranked(page.result.hits) == ranked(library.hits) and page.result.hits, query
         plain = search_as_page(reference, query, filters, limit=24, boost_named=False)
         assert plain.result.boosted == [] and plain.named == page.named
-        assert ranked(plain.result.hits) == ranked(reference.text(query, filters, limit=24).hits)
+        unboosted = reference.text(query, filters, limit=24, options=PAGE_DEFAULT.with_(named_values_first=False))
+        assert ranked(plain.result.hits) == ranked(unboosted.hits)
+        photo_only = search_as_page(reference, query, filters, limit=24, boost_named=False, match_words=False)
+        assert ranked(photo_only.result.hits) == ranked(reference.text(query, filters, limit=24, options=IMAGE_ONLY).hits)
     # Only values with products under the filters are named (no footwear is a T-shirt).
     named = search_as_page(reference, "black tshirts for men", CASES[3][1], limit=5).named
     assert ("articleType", "Tshirts") not in named and ("gender", "Men") in named
@@ -114,13 +118,26 @@ def test_json_is_the_page_ranking_hit_for_hit(capsys, cli_store, reference):
         for hit, product in zip(line["hits"], page.result.products):
             assert set(hit) == HIT_KEYS
             assert hit == {"id": product.id, "score": product.score, "name": product.name, "year": product.year,
-                           **{f: getattr(product, f) for f in KEYWORD_FIELDS}}
+                           **{f: getattr(product, f) for f in KEYWORD_FIELDS},
+                           "matched_words": list(product.matched_words)}
             assert all(hit[f] in values for f, values in filters.values.items())
             assert filters.year_min is None or filters.year_min <= hit["year"] <= filters.year_max
+    # Word matches are reported per hit: "dresses" is in every dress's name in the demo catalog.
+    (line,) = search_json(capsys, cli_store, "--query", "red dresses", "--limit", 3)
+    assert all("dresses" in hit["matched_words"] or "dress" in hit["matched_words"] for hit in line["hits"])
+    # --no-words ranks by the photos only.
+    (line,) = search_json(capsys, cli_store, "--query", "red dresses", "--no-words", "--no-boost")
+    assert ranked(line["hits"]) == ranked(search_as_page(reference, "red dresses", limit=10, boost_named=False,
+                                                         match_words=False).result.hits)
+    assert all(hit["matched_words"] == [] for hit in line["hits"])
     # --no-boost is the page with its toggle off.
     (line,) = search_json(capsys, cli_store, "--query", "red dresses", "--no-boost")
     assert ranked(line["hits"]) == ranked(search_as_page(reference, "red dresses", limit=10, boost_named=False).result.hits)
-    assert ranked(line["hits"]) != ranked(search_as_page(reference, "red dresses", limit=10).result.hits)
+    # With the words matched, "red dresses" ranks red dresses first either way; by the photos alone the
+    # toggle changes the order.
+    (photo_boosted,) = search_json(capsys, cli_store, "--query", "red dresses", "--no-words")
+    (photo_plain,) = search_json(capsys, cli_store, "--query", "red dresses", "--no-words", "--no-boost")
+    assert ranked(photo_boosted["hits"]) != ranked(photo_plain["hits"])
 
 
 def test_the_page_shows_what_the_command_line_prints(capsys, monkeypatch, demo, cli_store, tmp_path):
