@@ -10,6 +10,7 @@ from ui_fixtures import build_demo
 
 from fashion_search.model.clip import load_clip
 from fashion_search.model.embed import Embedder
+from fashion_search.query.ranking import IMAGE_ONLY, PAGE_DEFAULT
 from fashion_search.query.search import Searcher
 from fashion_search.service import ServiceConfig, create_app
 from fashion_search.store import Filters, open_store
@@ -66,10 +67,17 @@ def test_boost_toggle_and_filters(client, reference):
     filters = Filters({"gender": ["Women"]}, year_min=2011, year_max=2014)
     body = {"query": "red dresses", "filters": {"gender": ["Women"]}, "year_min": 2011, "year_max": 2014,
             "boost_named_values": False, "limit": 10}
-    expected = reference.text("red dresses", filters, limit=10)
+    expected = reference.text("red dresses", filters, limit=10, options=PAGE_DEFAULT.with_(named_values_first=False))
     got = client.post("/search", json=body)
     assert ids(got) == [h.id for h in expected.hits] and got.json()["boosted"] == []
     assert all(h["gender"] == "Women" and 2011 <= h["year"] <= 2014 for h in got.json()["hits"])
+    # Words matched by default (each hit says which), the photos alone when match_words is off.
+    assert [h["matched_words"] for h in got.json()["hits"]] == [list(p.matched_words) for p in expected.products]
+    assert any(h["matched_words"] for h in got.json()["hits"])
+    photo_only = client.post("/search", json={**body, "match_words": False})
+    expected = reference.text("red dresses", filters, limit=10, options=IMAGE_ONLY)
+    assert ids(photo_only) == [h.id for h in expected.hits]
+    assert all(h["matched_words"] == [] for h in photo_only.json()["hits"])
 
 
 def test_image_search_finds_the_uploaded_product(client, demo):

@@ -8,6 +8,7 @@ from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from fashion_search.query.ranking import PAGE_DEFAULT
 from fashion_search.service.schemas import FilterParams, SearchRequest
 from fashion_search.store import Filters
 
@@ -52,4 +53,5 @@ def to_filters(params: FilterParams, known: dict[str, frozenset[str]]) -> Filter
 def ranking_options(request: SearchRequest, named: list[tuple[str, str]]) -> dict:
     """Keyword arguments for Searcher.text beyond query, filters and limit: the page's ranking toggles.
     named: the catalog values the query names (Searcher.named_values)."""
-    return {"boost": named if request.boost_named_values else []}
+    options = PAGE_DEFAULT.with_(words=request.match_words, named_values_first=request.boost_named_values)
+    return {"boost": named if request.boost_named_values else [], "options": options}

@@ -58,6 +58,7 @@ def product_model(product: ProductHit, res: Resources, cls=schemas.Product):
     fields = {name: getattr(product, name) for name in schemas.Product.model_fields if name != "image_url"}
     if cls is schemas.Hit:
         fields["score"] = product.score
+        fields["matched_words"] = list(product.matched_words)
     return cls(**fields, image_url=image_url)
 
 

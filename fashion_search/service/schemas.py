@@ -50,6 +50,8 @@ class SearchRequest(FilterParams):
     query: str = Field(..., examples=["red summer dress"], description="what the shopper typed, any language/script")
     boost_named_values: bool = Field(True, description="rank products whose catalog values the query names "
                                                        "first (the page's 'Typed values first' toggle)")
+    match_words: bool = Field(True, description="match the query's words in product names beside the photo "
+                                                "similarity (the page's 'Match words in names' toggle)")
 
     @field_validator("query", mode="before")
     @classmethod
@@ -80,7 +82,9 @@ class Product(BaseModel):
 
 
 class Hit(Product):
-    score: float = Field(..., description="cosine similarity to the query")
+    score: float = Field(..., description="ranking score: photo similarity, plus the weighted word match when "
+                                          "words are matched")
+    matched_words: list[str] = Field(default_factory=list, description="the query's words this product's name holds")
 
 
 class Timing(BaseModel):
