@@ -190,6 +190,20 @@ class ServerStore(VectorStore):
             batch = qm.Batch(ids=ids[start:stop], vectors=vectors[start:stop].tolist(), payloads=payloads[start:stop])
             self._call("upsert", points=batch, wait=True)
 
+    def delete(self, ids) -> None:
+        ids = check_point_ids(ids)
+        self._require_dim()
+        for chunk in batched(ids, self.upsert_batch):
+            self._call("delete", points_selector=qm.PointIdsList(points=list(chunk)), wait=True)
+
+    def overwrite_payloads(self, ids, payloads: list[dict]) -> None:
+        ids = check_point_ids(ids)
+        self._require_dim()
+        operations = [qm.OverwritePayloadOperation(overwrite_payload=qm.SetPayload(payload=payload, points=[pid]))
+                      for pid, payload in zip(ids, clean_payloads(payloads, len(ids)))]
+        for chunk in batched(operations, self.upsert_batch):   # one request per chunk, not per point
+            self._call("batch_update_points", update_operations=list(chunk), wait=True)
+
     def optimize(self) -> None:
         """A server optimizes by itself; wait (bounded) until it reports the collection green."""
         if self.is_local:

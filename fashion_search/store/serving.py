@@ -1,0 +1,197 @@
+"""The store readers use: it answers every call from the version being served *now*, and follows a
+switch (or a rollback) without a restart.
+
+Each call takes the current version's store, runs on it alone (one answer, one version) and releases
+it; when the pointer moves, the next call opens the new version and the old one closes once its
+in-flight calls have returned. Edge polls the manifest with one stat per call; the server path asks
+for the alias at most every `refresh_s` seconds.
+
+Writes through this object (tests, bench, eval building their own small stores) go to the served
+version too, exactly as before versions existed; the ingest job writes new versions directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Iterator
+
+from fashion_search.store.base import CollectionNotFound, StoreError, VectorStore, same_model
+
+log = logging.getLogger(__name__)
+
+
+class _Entry:
+    def __init__(self, key, store, version):
+        self.key, self.store, self.version = key, store, version
+        self.users, self.retired = 0, False
+
+
+class ServingStore(VectorStore):
+    def __init__(self, versions, legacy_opener, collection: str, store_kw: dict | None = None,
+                 refresh_s: float = 0.0, on_close=None, eager: bool = False):
+        self.versions = versions              # EdgeVersions / ServerVersions
+        self.legacy_opener = legacy_opener    # opens the unversioned store (no version served yet)
+        self.collection = collection
+        self.store_kw = store_kw or {}
+        self.refresh_s = refresh_s
+        self.on_close = on_close              # releases what the versions share (the server client)
+        self.query_model: dict | None = None  # set by a reader that encodes queries: mixing is refused
+        self._lock = threading.Lock()
+        self._entry: _Entry | None = None
+        self._checked_at = 0.0
+        self._closed = False
+        self.switches = 0
+        if eager:
+            self._release(self._acquire())   # open now: an Edge shard locked by another process fails here
+
+    # --- which store answers ---------------------------------------------------------------
+    def _open_current(self, key) -> _Entry:
+        version = self.versions.serving()
+        if version is None:
+            return _Entry(key, self.legacy_opener(), None)
+        return _Entry(key, self.versions.open(version, **self.store_kw), version)
+
+    def _acquire(self) -> _Entry:
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the store for collection {self.collection!r} was closed; open it again")
+            now = time.monotonic()
+            if self._entry is None or now - self._checked_at >= self.refresh_s:
+                self._checked_at = now
+                key = self.versions.serving_key()
+                if self._entry is None or key != self._entry.key:
+                    self._swap(key)
+            entry = self._entry
+            entry.users += 1
+            return entry
+
+    def _swap(self, key) -> None:
+        try:
+            fresh = self._open_current(key)
+        except StoreError as err:
+            if self._entry is None:
+                raise
+            log.warning("cannot open the new served version yet (%s); still serving the previous one", err)
+            return
+        old, self._entry = self._entry, fresh
+        if old is not None:
+            self.switches += 1
+            log.info("now serving %s", fresh.version.name if fresh.version else "the unversioned store")
+            old.retired = True
+            if old.users == 0:
+                old.store.close()
+
+    def _release(self, entry: _Entry) -> None:
+        with self._lock:
+            entry.users -= 1
+            if entry.retired and entry.users == 0:
+                entry.store.close()
+
+    def _run(self, method: str, *args, **kwargs):
+        for attempt in (0, 1):
+            entry = self._acquire()
+            try:
+                if self.query_model is not None and method in ("search", "more_like_this"):
+                    self._check_model(entry)
+                return getattr(entry.store, method)(*args, **kwargs)
+            except CollectionNotFound:
+                # A server switching from an unversioned collection drops it a moment before the
+                # alias takes its name: look again once.
+                if attempt:
+                    raise
+                with self._lock:
+                    self._checked_at = 0.0
+                time.sleep(0.05)
+            finally:
+                self._release(entry)
+
+    def _check_model(self, entry: _Entry) -> None:
+        recorded = entry.store.model_info()
+        if recorded is not None and not same_model(recorded, self.query_model):
+            name = entry.version.name if entry.version else "the served index"
+            raise StoreError(
+                f"{name} of collection {self.collection!r} was built with model {recorded.get('name')!r} "
+                f"(weights {recorded.get('weights_hash')!r}) but queries are encoded with "
+                f"{self.query_model.get('name')!r} (weights {self.query_model.get('weights_hash')!r}); "
+                f"reload with --model {recorded.get('name')} (restart the page), or roll the index back "
+                f"with `python -m fashion_search.store.manage rollback`")
+
+    def serving_version(self) -> str | None:
+        entry = self._acquire()
+        try:
+            return entry.version.name if entry.version else None
+        finally:
+            self._release(entry)
+
+    # --- the VectorStore interface, delegated ----------------------------------------------------
+    def ensure_collection(self, dim, model=None, recreate=False):
+        return self._run("ensure_collection", dim, model=model, recreate=recreate)
+
+    def upsert(self, ids, vectors, payloads):
+        return self._run("upsert", ids, vectors, payloads)
+
+    def delete(self, ids):
+        return self._run("delete", ids)
+
+    def overwrite_payloads(self, ids, payloads):
+        return self._run("overwrite_payloads", ids, payloads)
+
+    def search(self, vector, filters=None, limit=10, exact=False, boost=()):
+        return self._run("search", vector, filters=filters, limit=limit, exact=exact, boost=boost)
+
+    def more_like_this(self, product_id, filters=None, limit=10):
+        return self._run("more_like_this", product_id, filters=filters, limit=limit)
+
+    def _search_excluding(self, vector, filters, exclude_id, limit):
+        return self._run("_search_excluding", vector, filters, exclude_id, limit)
+
+    def facets(self, field, filters=None, limit=200):
+        return self._run("facets", field, filters=filters, limit=limit)
+
+    def retrieve(self, ids, with_vectors=False):
+        return self._run("retrieve", ids, with_vectors=with_vectors)
+
+    def count(self, filters=None):
+        return self._run("count", filters)
+
+    def existing_ids(self, ids):
+        return self._run("existing_ids", ids)
+
+    def scroll(self, batch=256, with_vectors=True) -> Iterator:
+        # One version for the whole scroll: the entry is held until the iteration ends.
+        entry = self._acquire()
+        try:
+            yield from entry.store.scroll(batch=batch, with_vectors=with_vectors)
+        finally:
+            self._release(entry)
+
+    def model_info(self):
+        return self._run("model_info")
+
+    def optimize(self):
+        return self._run("optimize")
+
+    def stats(self) -> dict:
+        return self._run("stats")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            entry, self._entry = self._entry, None
+        if entry is not None:
+            entry.store.close()
+        if self.on_close is not None:
+            self.on_close()
+            self.on_close = None
+
+    def __getattr__(self, name):
+        # Backend-specific attributes (path, client, options...) of the store serving now.
+        if name.startswith("_") or name in ("versions", "legacy_opener", "on_close"):
+            raise AttributeError(name)
+        entry = self._acquire()
+        try:
+            return getattr(entry.store, name)
+        finally:
+            self._release(entry)
