@@ -118,7 +118,7 @@ def run_ingest(cfg: IngestConfig, group: ProcessGroup | None = None, base_store=
                 target.store.close()
                 logger.warning("stopped early: %s stays unserved; rerun to finish it", target.version.name)
             else:
-                changed = bool(sync.to_embed or sync.payload_only or sync.to_delete)
+                changed = bool(embedded_ids or sync.payload_only or sync.to_delete or stale)
                 outcome = finish(target, points, counts, cfg.keep, changed)
         group.barrier()
     finally:
@@ -208,8 +208,10 @@ def _plan_on_main(cfg: IngestConfig, group: ProcessGroup, dim: int, identity: di
                 try:
                     check_deletion_guard(sync, cfg.max_delete_share, f"{cfg.store} ({cfg.collection})")
                 except DeletionGuardError:
+                    target.store.close()
                     if target.kind == "sync" and not target.resumed:
                         versions.discard(target.version)    # the scratch copy; the served index is untouched
+                    target = None
                     raise
                 apply_metadata_changes(target.store, sync, lambda i: with_fingerprint(base_payload_for(i), wanted[i]))
             plan = {"todo": sync.to_embed, "collection": target.store.collection,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from fashion_search.ingest.config import ConfigError
 from fashion_search.ingest.fingerprints import Fingerprint
 
 logger = logging.getLogger(__name__)
@@ -23,8 +24,8 @@ DEFAULT_MAX_DELETE_SHARE = 0.10
 COUNT_NAMES = ("added", "re_embedded", "payload_updated", "deleted", "unchanged")
 
 
-class DeletionGuardError(RuntimeError):
-    """A sync would delete more of the store than allowed; nothing was written."""
+class DeletionGuardError(ConfigError):
+    """A sync would delete more of the store than allowed; nothing was written. The fix is a flag."""
 
 
 @dataclass

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from typing import Iterator
 
 from fashion_search.store.base import CollectionNotFound, StoreError, VectorStore, same_model
@@ -117,6 +118,16 @@ class ServingStore(VectorStore):
                 f"{self.query_model.get('name')!r} (weights {self.query_model.get('weights_hash')!r}); "
                 f"reload with --model {recorded.get('name')} (restart the page), or roll the index back "
                 f"with `python -m fashion_search.store.manage rollback`")
+
+    @contextmanager
+    def pinned(self):
+        """The served version's own store, held for several calls that must agree (results and their
+        facets, a reader's bookkeeping): `with store.pinned() as (version_name, backend): ...`."""
+        entry = self._acquire()
+        try:
+            yield (entry.version.name if entry.version else None), entry.store
+        finally:
+            self._release(entry)
 
     def serving_version(self) -> str | None:
         entry = self._acquire()

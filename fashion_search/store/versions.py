@@ -137,7 +137,7 @@ class EdgeVersions:
     def writing(self):
         """One writer per collection: a second ingest fails fast instead of corrupting the manifest."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".writer.lock", "w") as handle:
+        with open(self.dir / ".writer.lock", "a") as handle:   # "a": no truncation, the file stays as it was
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
