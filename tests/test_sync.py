@@ -207,3 +207,23 @@ def test_an_unversioned_store_is_served_as_is_and_adopted_as_version_1(tmp_path,
     assert versions.versions()["v0001"].location == "products"            # adopted where it lies
     assert manage(["rollback", "--store", str(store)]) == 0 and reader.count() == 10
     reader.close()
+
+
+@pytest.mark.parametrize("backend", ["edge", "local"])
+def test_snapshot_restores_into_an_empty_store_with_the_same_answers(tmp_path, tiny_model_dir, backend):
+    shop = Shop(tmp_path / "shop", 16)
+    store, empty = location(backend, tmp_path / "store"), location(backend, tmp_path / "empty")
+    ingest(shop, store, tiny_model_dir, tmp_path / "r.json")
+    assert manage(["snapshot", "--store", store, "--out", str(tmp_path / "snaps")]) == 0
+    (snapshot,) = [p for p in (tmp_path / "snaps").iterdir() if not p.name.endswith(".json")]
+    assert manage(["restore", "--store", empty, "--snapshot", str(snapshot)]) == 0
+    assert manage(["restore", "--store", empty, "--snapshot", str(tmp_path / "nope")]) == 2
+
+    queries = np.random.default_rng(0).normal(size=(5, 16)).astype(np.float32)
+    with open_store(store) as original, open_store(empty) as restored:
+        assert restored.model_info() == original.model_info()
+        for query in queries:
+            got, want = restored.search(query, limit=8), original.search(query, limit=8)
+            assert [(h.id, h.payload) for h in got] == [(h.id, h.payload) for h in want]
+            np.testing.assert_allclose([h.score for h in got], [h.score for h in want], atol=1e-6)
+    assert_same_contents(contents(empty), contents(store))

@@ -41,6 +41,7 @@ class ServerStore(VectorStore):
                  replication_factor: int | None = None, upsert_batch: int = 256, **index_options) -> None:
         self.collection = collection
         self.location = location
+        self.api_key = api_key          # the snapshot download/upload (store/snapshots.py) sends it too
         self.options = IndexOptions(**index_options)
         self.shard_number, self.replication_factor = shard_number, replication_factor
         self.upsert_batch = upsert_batch
