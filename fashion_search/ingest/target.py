@@ -13,6 +13,7 @@ A version left "building" by a killed run is resumed when the next run has the s
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from fashion_search.store.base import same_model
@@ -115,7 +116,7 @@ def finish(target: Target, points: int, counts: dict, keep: int | None, changed:
         outcome["version"] = target.served_before
     elif target.switches:
         target.versions.switch(target.version, info={"points": points, "counts": counts})
-        outcome["switched"] = True
+        outcome["switched"], outcome["switched_at"] = True, time.time()   # wall clock: readers elsewhere compare
         logger.info("switched readers to %s (was %s)", target.version.name, target.served_before)
     if keep is not None:
         serving = target.versions.serving()

@@ -23,6 +23,11 @@ from fashion_search.store.base import CollectionNotFound, StoreError, VectorStor
 log = logging.getLogger(__name__)
 
 
+def _close_later(store) -> None:
+    """Close a retired version off the query path: an Edge close flushes (~0.5 s on a busy host)."""
+    threading.Thread(target=store.close, name="close-retired-version", daemon=True).start()
+
+
 class _Entry:
     def __init__(self, key, store, version):
         self.key, self.store, self.version = key, store, version
@@ -39,42 +44,71 @@ class ServingStore(VectorStore):
         self.refresh_s = refresh_s
         self.on_close = on_close              # releases what the versions share (the server client)
         self.query_model: dict | None = None  # set by a reader that encodes queries: mixing is refused
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._entry: _Entry | None = None
         self._checked_at = 0.0
+        self._opening = False
         self._closed = False
         self.switches = 0
         if eager:
             self._release(self._acquire())   # open now: an Edge shard locked by another process fails here
 
     # --- which store answers ---------------------------------------------------------------
-    def _open_current(self, key) -> _Entry:
+    def _open_current(self, key) -> _Entry | None:
+        """A new entry, or None when the pointer's file changed but it names the version served
+        already (a writer registered a building version): an Edge shard cannot be opened twice."""
         version = self.versions.serving()
+        current = self._entry
+        if current is not None and (current.version.location if current.version else None) == (
+                version.location if version else None):
+            with self._lock:
+                current.key, current.version = key, version
+            return None
         if version is None:
             return _Entry(key, self.legacy_opener(), None)
         return _Entry(key, self.versions.open(version, **self.store_kw), version)
 
     def _acquire(self) -> _Entry:
+        key = None
         with self._lock:
             if self._closed:
                 raise StoreError(f"the store for collection {self.collection!r} was closed; open it again")
             now = time.monotonic()
-            if self._entry is None or now - self._checked_at >= self.refresh_s:
+            if self._entry is None or (not self._opening and now - self._checked_at >= self.refresh_s):
                 self._checked_at = now
                 key = self.versions.serving_key()
-                if self._entry is None or key != self._entry.key:
-                    self._swap(key)
-            entry = self._entry
-            entry.users += 1
-            return entry
-
-    def _swap(self, key) -> None:
+                if self._entry is not None and key == self._entry.key:
+                    key = None
+                elif self._entry is None or self._entry.version is None:
+                    # Nothing (or the unversioned store) served yet: the others wait for this open.
+                    self._install(self._open_current(key))
+                    key = None
+                else:
+                    self._opening = True
+            if key is None:
+                self._entry.users += 1
+                return self._entry
+        # Opened outside the lock: the other readers keep answering from the old version meanwhile.
         try:
             fresh = self._open_current(key)
         except StoreError as err:
+            fresh = err
+        with self._lock:
+            self._opening = False
+            self._install(fresh)
+            self._entry.users += 1
+            return self._entry
+
+    def _install(self, fresh) -> None:
+        if isinstance(fresh, StoreError):
             if self._entry is None:
-                raise
-            log.warning("cannot open the new served version yet (%s); still serving the previous one", err)
+                raise fresh
+            log.warning("cannot open the new served version yet (%s); still serving the previous one", fresh)
+            return
+        if fresh is None:
+            return
+        if self._entry is not None and self._entry.key == fresh.key:
+            fresh.store.close()     # two first calls raced to open the same version
             return
         old, self._entry = self._entry, fresh
         if old is not None:
@@ -82,13 +116,13 @@ class ServingStore(VectorStore):
             log.info("now serving %s", fresh.version.name if fresh.version else "the unversioned store")
             old.retired = True
             if old.users == 0:
-                old.store.close()
+                _close_later(old.store)
 
     def _release(self, entry: _Entry) -> None:
         with self._lock:
             entry.users -= 1
             if entry.retired and entry.users == 0:
-                entry.store.close()
+                _close_later(entry.store)
 
     def _run(self, method: str, *args, **kwargs):
         for attempt in (0, 1):
