@@ -227,3 +227,29 @@ def test_snapshot_restores_into_an_empty_store_with_the_same_answers(tmp_path, t
             assert [(h.id, h.payload) for h in got] == [(h.id, h.payload) for h in want]
             np.testing.assert_allclose([h.score for h in got], [h.score for h in want], atol=1e-6)
     assert_same_contents(contents(empty), contents(store))
+
+
+def test_a_reader_refuses_another_models_version_and_names_the_fix(tmp_path, tiny_model_dir):
+    from fashion_search.model.clip import load_clip, model_identity
+    from fashion_search.store import StoreError
+
+    shop = Shop(tmp_path / "shop", 10)
+    store = str(tmp_path / "store")
+    ingest(shop, store, tiny_model_dir, tmp_path / "r.json")
+    model, _ = load_clip(tiny_model_dir)
+    reader = open_store(store).for_model(model_identity(tiny_model_dir, model))
+    query = np.ones(16, dtype=np.float32)
+    assert len(reader.search(query, limit=3)) == 3 and reader.count() == 10
+
+    other = build_tiny_clip(tmp_path / "other", captions=["a red shirt", "blue jeans for men"] * 20)
+    ingest(shop, store, str(other), tmp_path / "r.json")                # a new model: v0002 served
+    with pytest.raises(StoreError, match=r"(?s)v0002 .*built with model .*other.*--model .*manage rollback"):
+        reader.search(query, limit=3)
+    with pytest.raises(StoreError, match="manage rollback"):
+        reader.more_like_this(1001, limit=3)
+    assert manage(["rollback", "--store", store]) == 0
+    assert len(reader.search(query, limit=3)) == 3                      # its own model's version again
+    version = EdgeVersions(tmp_path / "store", "products").versions()["v0002"]
+    assert version.model["weights_hash"] and version.info["catalog"] == str(shop.root.resolve())
+    assert version.info["fingerprints"].startswith("blake2b")
+    reader.serving.close()

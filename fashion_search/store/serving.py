@@ -43,7 +43,6 @@ class ServingStore(VectorStore):
         self.store_kw = store_kw or {}
         self.refresh_s = refresh_s
         self.on_close = on_close              # releases what the versions share (the server client)
-        self.query_model: dict | None = None  # set by a reader that encodes queries: mixing is refused
         self._lock = threading.RLock()
         self._entry: _Entry | None = None
         self._checked_at = 0.0
@@ -128,8 +127,6 @@ class ServingStore(VectorStore):
         for attempt in (0, 1):
             entry = self._acquire()
             try:
-                if self.query_model is not None and method in ("search", "more_like_this"):
-                    self._check_model(entry)
                 return getattr(entry.store, method)(*args, **kwargs)
             except CollectionNotFound:
                 # A server switching from an unversioned collection drops it a moment before the
@@ -142,17 +139,6 @@ class ServingStore(VectorStore):
             finally:
                 self._release(entry)
 
-    def _check_model(self, entry: _Entry) -> None:
-        recorded = entry.store.model_info()
-        if recorded is not None and not same_model(recorded, self.query_model):
-            name = entry.version.name if entry.version else "the served index"
-            raise StoreError(
-                f"{name} of collection {self.collection!r} was built with model {recorded.get('name')!r} "
-                f"(weights {recorded.get('weights_hash')!r}) but queries are encoded with "
-                f"{self.query_model.get('name')!r} (weights {self.query_model.get('weights_hash')!r}); "
-                f"reload with --model {recorded.get('name')} (restart the page), or roll the index back "
-                f"with `python -m fashion_search.store.manage rollback`")
-
     @contextmanager
     def pinned(self):
         """The served version's own store, held for several calls that must agree (results and their
@@ -162,6 +148,10 @@ class ServingStore(VectorStore):
             yield (entry.version.name if entry.version else None), entry.store
         finally:
             self._release(entry)
+
+    def for_model(self, identity: dict) -> "ModelBoundStore":
+        """A view for one query encoder: its searches refuse a version built by another model."""
+        return ModelBoundStore(self, identity)
 
     def serving_version(self) -> str | None:
         entry = self._acquire()
@@ -240,3 +230,35 @@ class ServingStore(VectorStore):
             return getattr(entry.store, name)
         finally:
             self._release(entry)
+
+
+class ModelBoundStore:
+    """What a reader with a query encoder searches through (one per reader, nothing shared to race
+    on): each search runs on one pinned version after checking that version's model, so a query
+    vector never meets another model's vectors in the moment between a switch and the reader's
+    reload. Everything else is the ServingStore's."""
+
+    def __init__(self, serving: ServingStore, identity: dict):
+        self.serving, self.identity = serving, dict(identity)
+
+    def _checked(self, method: str, *args, **kwargs):
+        with self.serving.pinned() as (version, backend):
+            recorded = backend.model_info()
+            if recorded is not None and not same_model(recorded, self.identity):
+                raise StoreError(
+                    f"{version or 'the served index'} of collection {self.serving.collection!r} was built with "
+                    f"model {recorded.get('name')!r} (weights {str(recorded.get('weights_hash'))[:12]}) but "
+                    f"queries are encoded with {self.identity.get('name')!r} (weights "
+                    f"{str(self.identity.get('weights_hash'))[:12]}): reload with that model (restart the page, "
+                    f"or pass --model {recorded.get('name')}), or serve the previous version again with "
+                    "`python -m fashion_search.store.manage rollback`")
+            return getattr(backend, method)(*args, **kwargs)
+
+    def search(self, vector, filters=None, limit=10, exact=False, boost=()):
+        return self._checked("search", vector, filters=filters, limit=limit, exact=exact, boost=boost)
+
+    def more_like_this(self, product_id, filters=None, limit=10):
+        return self._checked("more_like_this", product_id, filters=filters, limit=limit)
+
+    def __getattr__(self, name):
+        return getattr(self.serving, name)
