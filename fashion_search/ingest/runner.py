@@ -1,13 +1,14 @@
-"""The ingest job: catalog -> image embeddings -> Qdrant, resumable and idempotent.
+"""The ingest job: makes an index version equal to the catalog (sync), resumable and idempotent.
 
   1. every process reads the catalog's product list (no images decoded) and loads the model;
-  2. rank 0 opens the store, checks the model identity (a mismatch fails here, before any embedding)
-     and asks which candidates are already stored; every process gets that plan;
-  3. each process embeds its shard of the missing ids: DataLoader workers decode + preprocess,
-     the main process runs the model;
+  2. rank 0 picks the version to write (ingest/target.py: a new version for a new model or --rebuild,
+     else a sync of the served one), fingerprints the catalog (image bytes, payload), plans the sync
+     (ingest/sync.py), applies the deletion guard, then deletes and payload-only updates;
+  3. each process embeds its shard of the new and re-shot products: DataLoader workers decode +
+     preprocess, the main process runs the model;
   4. each batch is upserted (the commit point) by its process, or gathered to rank 0 for a
      single-process store (Edge, local mode);
-  5. rank 0 optimizes the index and writes the report.
+  5. rank 0 optimizes the version, switches readers to it in one step, and writes the report.
 """
 
 from __future__ import annotations
