@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_model import build_tiny_clip
 
 from fashion_search.ingest import main
 from fashion_search.ingest.sync import DeletionGuardError
 from fashion_search.store import open_store
 from fashion_search.store.manage import main as manage
 from fashion_search.store.versions import EdgeVersions
-from tiny_model import build_tiny_clip
 
 HEADER = ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage",
           "productDisplayName"]

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_sync import Shop, assert_same_contents, contents, ingest, mutate
 from tiny_model import build_tiny_clip
 

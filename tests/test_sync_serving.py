@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 import pytest
+from test_sync import Shop, location
+from tiny_model import build_tiny_clip
 
 from fashion_search.ingest.config import parse_config
 from fashion_search.ingest.runner import run_ingest
 from fashion_search.store import open_store
-from test_sync import Shop, location
-from tiny_model import build_tiny_clip
 
 READERS = 4
 

@@ -25,9 +25,9 @@ from tqdm.auto import tqdm
 from fashion_search.ingest.config import IngestConfig
 from fashion_search.ingest.dataset import make_image_loader
 from fashion_search.ingest.distributed import ProcessGroup, current_process_group
+from fashion_search.ingest.fingerprints import Fingerprint, with_fingerprint
 from fashion_search.ingest.reader import batches_per_process, load_split_ids, select_products, shard_ids
 from fashion_search.ingest.report import StageTimer, log_ingest_report, merge_stage_seconds, write_report
-from fashion_search.ingest.fingerprints import Fingerprint, with_fingerprint
 from fashion_search.ingest.sync import sync_counts
 from fashion_search.ingest.target import finish
 from fashion_search.ingest.writer import BackgroundWriter, DirectWriter, GatheredWriter, needs_single_writer, payload_lookup

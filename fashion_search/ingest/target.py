@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from fashion_search.store.base import same_model
-from fashion_search.store.versions import BUILDING, Version, pick_rollback, to_remove  # noqa: F401
+from fashion_search.store.versions import BUILDING, Version, to_remove
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ class SharedClientStore(ServerStore):
     local mode allows one client per directory, and a server needs no second connection."""
 
     @classmethod
-    def borrow(cls, base: ServerStore, collection: str) -> "SharedClientStore":
+    def borrow(cls, base: ServerStore, collection: str) -> SharedClientStore:
         store = cls.__new__(cls)
         store.__dict__.update(base.__dict__)
         store.collection, store._dim, store._closed = collection, None, False

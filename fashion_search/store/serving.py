@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from fashion_search.store.base import CollectionNotFound, StoreError, VectorStore, same_model
 
@@ -149,7 +149,7 @@ class ServingStore(VectorStore):
         finally:
             self._release(entry)
 
-    def for_model(self, identity: dict) -> "ModelBoundStore":
+    def for_model(self, identity: dict) -> ModelBoundStore:
         """A view for one query encoder: its searches refuse a version built by another model."""
         return ModelBoundStore(self, identity)
 
