@@ -253,3 +253,22 @@ def test_a_reader_refuses_another_models_version_and_names_the_fix(tmp_path, tin
     assert version.model["weights_hash"] and version.info["catalog"] == str(shop.root.resolve())
     assert version.info["fingerprints"].startswith("blake2b")
     reader.serving.close()
+
+
+def test_points_stored_before_fingerprints_are_adopted_without_re_embedding(tmp_path, tiny_model_dir):
+    shop = Shop(tmp_path / "shop", 12)
+    store = str(tmp_path / "store")
+    ingest(shop, store, tiny_model_dir, tmp_path / "r.json")
+    reference = contents(store)
+    with open_store(store) as opened:                 # strip the fingerprints, as an older ingest wrote
+        plain = {pid: {k: v for k, v in payload.items() if not k.startswith("fingerprint_")}
+                 for pid, (payload, _) in reference.items()}
+        opened.overwrite_payloads(list(plain), list(plain.values()))
+    shop.rows[1003][5] = "Navy Blue"
+    shop.save()
+    report = ingest(shop, store, tiny_model_dir, tmp_path / "r.json")
+    assert report["sync"]["payload_updated"] == 12 and report["embedded"] == 0
+    assert report["plan"]["adopted_without_fingerprints"] == 12
+    clean = str(tmp_path / "clean")
+    ingest(shop, clean, tiny_model_dir, tmp_path / "r.json")
+    assert_same_contents(contents(store), contents(clean))

@@ -36,6 +36,7 @@ class SyncPlan:
     delete: list[int] = field(default_factory=list)      # gone from the catalog
     drop_unreadable: list[int] = field(default_factory=list)  # still listed, but the image cannot be read
     unchanged: list[int] = field(default_factory=list)
+    adopted: list[int] = field(default_factory=list)   # had no fingerprints: vector kept (see plan_sync)
     stored: int = 0
 
     @property
@@ -49,7 +50,8 @@ class SyncPlan:
     def summary(self) -> dict:
         return {"stored_before": self.stored, "to_add": len(self.add), "to_re_embed": len(self.reembed),
                 "to_update_payload": len(self.payload_only), "to_delete": len(self.delete),
-                "to_drop_unreadable": len(self.drop_unreadable), "unchanged": len(self.unchanged)}
+                "to_drop_unreadable": len(self.drop_unreadable), "unchanged": len(self.unchanged),
+                "adopted_without_fingerprints": len(self.adopted)}
 
 
 def plan_sync(wanted: dict[int, Fingerprint], stored: dict[int, tuple]) -> SyncPlan:
@@ -64,6 +66,11 @@ def plan_sync(wanted: dict[int, Fingerprint], stored: dict[int, tuple]) -> SyncP
                 plan.drop_unreadable.append(product_id)
         elif have is None:
             plan.add.append(product_id)
+        elif have[0] is None:
+            # Stored before fingerprints existed (same model, or this would be a rebuild): keep the
+            # vector and write the fingerprints, instead of re-embedding the whole catalog once.
+            plan.adopted.append(product_id)
+            plan.payload_only.append(product_id)
         elif have[0] != fingerprint.image:
             plan.reembed.append(product_id)
         elif have[1] != fingerprint.metadata:
@@ -94,6 +101,9 @@ def apply_metadata_changes(store, plan: SyncPlan, payload_for) -> None:
         store.delete(plan.to_delete)
         logger.info("deleted %d products gone from the catalog and %d with unreadable images",
                     len(plan.delete), len(plan.drop_unreadable))
+    if plan.adopted:
+        logger.warning("%d stored products had no fingerprints (written before sync existed): their vectors "
+                       "are kept and fingerprinted now; pass --rebuild to re-embed everything", len(plan.adopted))
     if plan.payload_only:
         store.overwrite_payloads(plan.payload_only, [payload_for(i) for i in plan.payload_only])
         logger.info("updated the payload of %d products (no re-embedding)", len(plan.payload_only))

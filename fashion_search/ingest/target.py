@@ -38,7 +38,7 @@ class Target:
 
 
 def is_server(location: str) -> bool:
-    return location.startswith(("http://", "https://")) or location == ":memory:" or location.startswith("local:")
+    return location == ":memory:" or location.startswith(("http://", "https://", "local:"))
 
 
 def open_versions(location: str, collection: str, base_store=None, **store_kw):
