@@ -272,3 +272,17 @@ def test_points_stored_before_fingerprints_are_adopted_without_re_embedding(tmp_
     clean = str(tmp_path / "clean")
     ingest(shop, clean, tiny_model_dir, tmp_path / "r.json")
     assert_same_contents(contents(store), contents(clean))
+
+
+def test_manage_list_and_errors_name_the_fix(tmp_path, tiny_model_dir, capsys):
+    shop = Shop(tmp_path / "shop", 6)
+    store = str(tmp_path / "store")
+    assert manage(["rollback", "--store", store]) == 2                     # nothing served yet
+    assert "nothing to roll back" in capsys.readouterr().err
+    ingest(shop, store, tiny_model_dir, tmp_path / "r.json")
+    assert manage(["list", "--store", store]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["serving"] == "v0001" and listed["versions"][0]["points"] == 6
+    assert manage(["cleanup", "--store", store]) == 2 and "--keep" in capsys.readouterr().err
+    assert manage(["cleanup", "--store", store, "--keep", "0"]) == 2
+    assert manage(["restore", "--store", store]) == 2 and "--snapshot" in capsys.readouterr().err

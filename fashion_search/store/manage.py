@@ -42,13 +42,14 @@ def run(args: argparse.Namespace, base_store=None) -> dict:
 
     versions, close = open_versions(args.store, args.collection, base_store)
     try:
+        if args.command == "list":      # reading needs no writer lock: it works while an ingest runs
+            serving = versions.serving()
+            return {"serving": serving.name if serving else None,
+                    "versions": [{"name": v.name, "state": v.state, "model": (v.model or {}).get("name"),
+                                  "weights": (v.model or {}).get("weights_hash", "")[:12], **v.info}
+                                 for v in sorted(versions.versions().values(), key=lambda v: v.number)]}
         with versions.writing():
             serving = versions.serving()
-            if args.command == "list":
-                return {"serving": serving.name if serving else None,
-                        "versions": [{"name": v.name, "state": v.state, "model": (v.model or {}).get("name"),
-                                      "weights": (v.model or {}).get("weights_hash", "")[:12], **v.info}
-                                     for v in sorted(versions.versions().values(), key=lambda v: v.number)]}
             if args.command == "rollback":
                 target = pick_rollback(versions.versions(), serving, args.to)
                 versions.switch(target)
