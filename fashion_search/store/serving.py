@@ -23,6 +23,10 @@ from fashion_search.store.base import CollectionNotFound, StoreError, VectorStor
 log = logging.getLogger(__name__)
 
 
+_OWN = frozenset({"versions", "legacy_opener", "collection", "store_kw", "refresh_s", "on_close", "switches",
+                  "_lock", "_entry", "_checked_at", "_opening", "_closed"})
+
+
 def _close_later(store) -> None:
     """Close a retired version off the query path: an Edge close flushes (~0.5 s on a busy host)."""
     threading.Thread(target=store.close, name="close-retired-version", daemon=True).start()
@@ -223,7 +227,7 @@ class ServingStore(VectorStore):
 
     def __getattr__(self, name):
         # Backend-specific attributes (path, client, options...) of the store serving now.
-        if name.startswith("_") or name in ("versions", "legacy_opener", "on_close"):
+        if name.startswith("__") or name in _OWN:   # not set yet (during __init__): no recursion
             raise AttributeError(name)
         entry = self._acquire()
         try:
