@@ -286,3 +286,43 @@ def test_manage_list_and_errors_name_the_fix(tmp_path, tiny_model_dir, capsys):
     assert manage(["cleanup", "--store", store]) == 2 and "--keep" in capsys.readouterr().err
     assert manage(["cleanup", "--store", store, "--keep", "0"]) == 2
     assert manage(["restore", "--store", store]) == 2 and "--snapshot" in capsys.readouterr().err
+
+
+def test_an_unversioned_server_collection_is_adopted_and_kept_for_rollback(tmp_path, tiny_model_dir):
+    """qdrant-client local mode stands in for the server: a real collection named `products` (as
+    written before versions) becomes products__v0001 when the first rebuild takes the alias."""
+    from types import SimpleNamespace
+
+    from fashion_search.ingest.config import parse_config
+    from fashion_search.ingest.runner import run_ingest
+    from fashion_search.store import open_backend
+    from fashion_search.store.manage import run as manage_run
+
+    shop = Shop(tmp_path / "shop", 8)
+    ingest(shop, f"local:{tmp_path / 'a'}", tiny_model_dir, tmp_path / "r.json")
+    reference = contents(f"local:{tmp_path / 'a'}")
+    with open_store(f"local:{tmp_path / 'a'}") as versioned:
+        model = versioned.model_info()
+    legacy = open_backend(f"local:{tmp_path / 'b'}", "products")
+    legacy.ensure_collection(16, model=model)
+    legacy.upsert(list(reference), np.stack([v for _, v in reference.values()]), [p for p, _ in reference.values()])
+    legacy.close()
+
+    reader = open_store(f"local:{tmp_path / 'b'}")
+    assert reader.serving_version() == "v0001" and reader.count() == 8          # read as-is
+    base = reader.versions.base
+    cfg = parse_config(["--catalog", str(shop.root), "--store", f"local:{tmp_path / 'b'}", "--model", tiny_model_dir,
+                        "--num-workers", "0", "--report", str(tmp_path / "r.json"), "--rebuild"])
+    report = run_ingest(cfg, base_store=base)
+    assert report["version"]["version"] == "v0002" and report["version"]["switched"]
+    assert reader.serving_version() == "v0002" and reader.count() == 8
+    names = {c.name for c in base.client.get_collections().collections}
+    assert names == {"products__v0001", "products__v0002"}                      # the alias holds the name
+    args = SimpleNamespace(command="rollback", store=f"local:{tmp_path / 'b'}", collection="products", to=None)
+    assert manage_run(args, base_store=base)["serving"] == "v0001"
+    assert reader.serving_version() == "v0001"
+    with reader.pinned() as (_, backend):
+        restored = {h.id: ({k: v for k, v in h.payload.items() if k != "_vector"}, np.asarray(h.payload["_vector"]))
+                    for page in backend.scroll(with_vectors=True) for h in page}
+    assert_same_contents(restored, reference)                                  # the adopted copy is whole
+    reader.close()
