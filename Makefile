@@ -29,7 +29,8 @@ export TOKENIZERS_PARALLELISM := false
 # The catalog a bare target uses: DATA, else one already on disk, else a download, else synthetic.
 RESOLVE_CATALOG = $(PY) -m fashion_search.catalog.datasets resolve $(if $(DATA),--data "$(DATA)")
 
-.PHONY: install lint test test-fast demo data synthetic stats train ingest ui search serve eval bench clean export-onnx
+.PHONY: install lint test test-fast demo data synthetic stats train ingest ui search serve eval bench clean export-onnx \
+	snapshot restore
 
 install: $(VENV)/.installed
 
@@ -69,6 +70,13 @@ train: install
 ingest: install
 	catalog=$$($(RESOLVE_CATALOG)) && \
 	$(PY) ingest/ingest.py --model $(MODEL_DIR) --catalog "$$catalog" --store $(STORE) $(ARGS)
+
+# Backup and restore of the served index version (docs/sync.md): make snapshot; make restore SNAPSHOT=FILE
+snapshot: install
+	$(PY) -m fashion_search.store.manage snapshot --store $(STORE) $(ARGS)
+
+restore: install
+	$(PY) -m fashion_search.store.manage restore --store $(STORE) --snapshot "$(SNAPSHOT)" $(ARGS)
 
 ui: install
 	QDRANT_PATH=$(STORE) $(PY) -m streamlit run search_ui/app.py --server.address localhost --server.port 8501 \

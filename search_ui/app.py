@@ -185,7 +185,10 @@ def run_page(config: PageConfig) -> None:
                  "this collection does not record the model it was built with.")
         return
     embedder, identity = get_embedder(model, config.text_encoder)
-    searcher = Searcher(embedder, store, text_cache=get_text_cache(model))
+    # The model named by the served version: bind to it, so a query encoded just before a switch to
+    # another model's version is refused with the fix (the next rerun loads the new model).
+    bound = store.for_model(identity) if config.model is None and hasattr(store, "for_model") else store
+    searcher = Searcher(embedder, bound, text_cache=get_text_cache(model))
     images = get_images(tuple(r for r in (config.catalog, catalog_root_from_model_info(model_info)) if r))
     data_key = f"{config.store}|{config.collection}|{n_products}"
 

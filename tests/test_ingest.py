@@ -19,7 +19,7 @@ from tiny_model import build_tiny_clip
 from fashion_search.catalog.captions import canonical_caption
 from fashion_search.catalog.products import open_catalog
 from fashion_search.ingest import ConfigError, IngestConfig, batches_per_process, main, shard_ids
-from fashion_search.ingest import runner as runner_module
+from fashion_search.ingest.fingerprints import image_fingerprint, metadata_fingerprint
 from fashion_search.ingest.writer import DirectWriter, needs_single_writer
 from fashion_search.model.clip import load_clip, model_identity
 from fashion_search.store import Filters, StoreError, open_store
@@ -147,10 +147,23 @@ def test_ingest_twice_is_idempotent_with_complete_payloads(tmp_path, catalog_dir
         expected = {k: v for k, v in product.metadata().items() if v is not None}
         expected.update(caption=canonical_caption(product), image_ref=product.image_ref,
                         catalog=str(catalog_dir.resolve()))
+        # Sync's fingerprints: of the image bytes, and of the rest of the payload.
+        expected.update(fingerprint_image=image_fingerprint(catalog.image_bytes(product)),
+                        fingerprint_metadata=metadata_fingerprint(expected))
         assert hit.payload == expected
         reopened = open_catalog(hit.payload["catalog"]).load_image(hit.payload["image_ref"])
         assert np.array_equal(np.asarray(reopened), np.asarray(catalog.load_image(product)))
     assert "year" not in products_payload(hits, 1003) and products_payload(hits, 1004)["year"] == 2014
+
+
+def building_count(store_dir) -> int:
+    """Points in the version an interrupted run left building (readers cannot see it)."""
+    from fashion_search.store.versions import BUILDING, EdgeVersions
+
+    versions = EdgeVersions(store_dir, "products")
+    (building,) = [v for v in versions.versions().values() if v.state == BUILDING]
+    with versions.open(building) as store:
+        return store.count()
 
 
 def products_payload(hits, pid) -> dict:
@@ -175,12 +188,15 @@ def test_killed_ingest_resumes_and_matches_a_clean_run(tmp_path, catalog_dir, ti
     with pytest.raises(KeyboardInterrupt):
         main(ingest_args(catalog_dir, resumed, tiny_model_dir, tmp_path / "killed.json"))
     monkeypatch.setattr(DirectWriter, "write", real_write)
-    with open_store(str(resumed)) as store:
-        assert store.count() == 2 * BATCH
+    # Readers never see the half-built version; its two committed batches wait to be resumed.
+    assert building_count(resumed) == 2 * BATCH
+    with open_store(str(resumed)) as store, pytest.raises(StoreError, match="does not exist"):
+        store.count()
 
     # A --max-batches stop is the same kind of partial run: one more batch, then finish.
     partial = main(ingest_args(catalog_dir, resumed, tiny_model_dir, tmp_path / "p.json", "--max-batches", "1"))
     assert (partial["embedded"], partial["already_present"], partial["stopped_early"]) == (BATCH, 2 * BATCH, True)
+    assert partial["version"] is None and building_count(resumed) == 3 * BATCH     # still not served
     rerun = main(ingest_args(catalog_dir, resumed, tiny_model_dir, tmp_path / "rerun.json"))
     assert rerun["already_present"] == 3 * BATCH
     assert rerun["embedded"] == N_PRODUCTS - 3 * BATCH and not rerun["stopped_early"]
@@ -212,26 +228,23 @@ def test_bad_images_are_skipped_counted_and_listed(tmp_path, tiny_model_dir):
         assert opened.existing_ids([1001, 1002, 1003, 1004]) == {1004}
 
 
-def test_other_model_needs_recreate(tmp_path, catalog_dir, tiny_model_dir, monkeypatch):
+def test_other_model_builds_a_new_version_and_rolls_back(tmp_path, catalog_dir, tiny_model_dir, monkeypatch):
+    from fashion_search.store.manage import main as manage
+
     store = tmp_path / "qdrant"
-    main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "a.json", "--limit", "10"))
+    first = main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "a.json", "--limit", "10"))
     other_dir = build_tiny_clip(tmp_path / "other", captions=["a red shirt", "blue jeans for men"] * 20)
-
-    def must_not_embed(*args, **kwargs):
-        raise AssertionError("embedding started before the model identity was checked")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(runner_module, "_embed_and_write", must_not_embed)
-        with pytest.raises(StoreError, match="--recreate"):
-            main(ingest_args(catalog_dir, store, other_dir, tmp_path / "b.json", "--limit", "10"))
-
-    report = main(ingest_args(catalog_dir, store, other_dir, tmp_path / "c.json", "--limit", "10", "--recreate"))
+    report = main(ingest_args(catalog_dir, store, other_dir, tmp_path / "c.json", "--limit", "10"))
     assert (report["embedded"], report["already_present"]) == (10, 0)
+    assert report["version"]["version"] == "v0002" and report["version"]["kind"] == "rebuild"
     other_model, _ = load_clip(str(other_dir))
     with open_store(str(store)) as opened:
         expected = {**model_identity(str(Path(other_dir).resolve()), other_model), "catalog": str(Path(catalog_dir).resolve())}
         assert opened.model_info() == expected == report["model"]
-        assert opened.count() == 10
+        assert opened.count() == 10 and opened.serving_version() == "v0002"
+        # One command puts the first model's version back; the open reader follows without reopening.
+        assert manage(["rollback", "--store", str(store)]) == 0
+        assert opened.serving_version() == "v0001" and opened.model_info() == first["model"]
 
 
 def test_split_file_restricts_the_ingest(tmp_path, catalog_dir, tiny_model_dir):

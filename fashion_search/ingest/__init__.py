@@ -1,6 +1,7 @@
-"""Ingest: catalog -> image embeddings -> Qdrant (resumable, idempotent), and store-to-store migration.
+"""Ingest: catalog -> image embeddings -> Qdrant (a sync: resumable, idempotent), and store-to-store migration.
 
-Read (reader.py, dataset.py) -> embed (runner.py) -> write (writer.py); config.py parses the CLI.
+Read (reader.py, dataset.py) -> embed (runner.py) -> write (writer.py); config.py parses the CLI;
+fingerprints.py + sync.py decide what changed; target.py picks the index version and switches to it.
 """
 
 from fashion_search.ingest.cli import main

@@ -28,7 +28,13 @@ class IngestConfig:
     split: str | None = option(None, "Only ingest the ids of this split (train/val/test) of --splits-file.")
     splits_file: str | None = option(None, "Split file written by fashion_search.catalog.splits.save_splits.")
     limit: int | None = option(None, "Only consider the first N catalog products (after --split).")
-    recreate: bool = option(False, "Drop and recreate the collection (needed to switch models).")
+    recreate: bool = option(False, "Same as --rebuild (kept for old scripts): the served index is no longer dropped.")
+    rebuild: bool = option(False, "Re-embed everything into a new index version beside the served one, switched to "
+                                "when complete (a new model does this by itself).")
+    max_delete_share: float = option(0.10, "Stop, before writing anything, if the sync would delete more than this "
+                                         "share of the stored products (an emptied or mistyped catalog).")
+    keep: int | None = option(None, "After the switch, delete all but the newest N complete index versions "
+                                  "(the served one always stays; default: keep all, for rollback).")
     device: str | None = option(None, "Torch device (default: the accelerate process device, else cuda if available).")
     hnsw_m: int | None = option(None, "HNSW m passed to open_store (default: the store's).")
     hnsw_ef_construct: int | None = option(None, "HNSW ef_construct passed to open_store (default: the store's).")
@@ -54,7 +60,9 @@ class IngestConfig:
             self._validate_migrate()
         else:
             self._validate_ingest()
-        for name in ("batch_size", "limit", "hnsw_m", "hnsw_ef_construct", "max_batches"):
+        if not 0.0 <= self.max_delete_share <= 1.0:
+            raise ConfigError(f"--max-delete-share must be between 0 and 1, got {self.max_delete_share}")
+        for name in ("batch_size", "limit", "hnsw_m", "hnsw_ef_construct", "max_batches", "keep"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {value}")

@@ -60,6 +60,13 @@ def log_ingest_report(report: dict) -> None:
         report["embedded"], report["skipped"], report["already_present"], report["total"],
         report["seconds"], report["images_per_s"],
         " [stopped early: rerun to finish]" if report.get("stopped_early") else "")
+    sync, version = report.get("sync"), report.get("version") or {}
+    if sync:
+        logger.info("sync: %d added, %d re-embedded, %d payload updated, %d deleted, %d unchanged; "
+                    "%d unreadable images; %d points in %s%s", sync["added"], sync["re_embedded"],
+                    sync["payload_updated"], sync["deleted"], sync["unchanged"], report["skipped"],
+                    report.get("points", 0), version.get("version"),
+                    f" (readers switched from {version.get('served_before')})" if version.get("switched") else "")
     logger.info("stage seconds: %s", report["stages"])
     dropped = report.get("catalog_dropped") or {}
     if dropped.get("missing_image") or dropped.get("bad_image"):

@@ -26,14 +26,38 @@ from fashion_search.store.base import (
     VectorStore,
 )
 
+# How often a reader of a Qdrant server asks which collection the alias names (one round trip); the
+# server resolves the alias per request anyway, this only bounds how long a reader's model check and
+# cached vector size lag behind a switch.
+SERVER_ALIAS_REFRESH_S = 0.2
+
 __all__ = ["CollectionNotFound", "FACET_FIELDS", "FILTER_FIELDS", "Filters", "Hit", "IndexOptions", "StoreError",
-           "VectorStore", "open_store", "open_store_from_settings"]
+           "VectorStore", "open_backend", "open_store", "open_store_from_settings"]
 
 
 def open_store(location: str | os.PathLike | None = None, collection: str = "products", **kw) -> VectorStore:
+    """The store readers use: it answers from the served index version and follows a switch
+    (store/serving.py); on a store without versions it is the plain collection, as before."""
     if not COLLECTION_NAME_RE.match(collection or ""):
         raise StoreError(f"collection name {collection!r} is invalid; use 1-64 letters, digits, '_' or '-'")
     location = DEFAULT_STORE_PATH if location is None else os.fspath(location)
+    from fashion_search.store.serving import ServingStore
+
+    if location.startswith(("http://", "https://")) or location == ":memory:" or location.startswith("local:"):
+        from fashion_search.store.server_versions import ServerVersions, SharedClientStore
+
+        base = open_backend(location, collection, **kw)
+        return ServingStore(ServerVersions(base), lambda: SharedClientStore.borrow(base, collection), collection,
+                            refresh_s=0.0 if base.is_local else SERVER_ALIAS_REFRESH_S, on_close=base.close)
+    from fashion_search.store.edge import EdgeStore
+    from fashion_search.store.versions import EdgeVersions
+
+    return ServingStore(EdgeVersions(location, collection), lambda: EdgeStore(location, collection, **kw), collection,
+                        store_kw=kw, eager=True)
+
+
+def open_backend(location: str, collection: str = "products", **kw) -> VectorStore:
+    """One backend collection by its own name, no version resolution (the ingest job, migrations)."""
     if location.startswith(("http://", "https://")):
         from fashion_search.store.server import ServerStore
 

@@ -310,6 +310,14 @@ class VectorStore(ABC):
     @abstractmethod
     def model_info(self) -> dict | None: ...
 
+    def delete(self, ids) -> None:
+        """Remove points by id (ids not stored are ignored): catalog sync drops discontinued products."""
+        raise StoreError(f"{type(self).__name__} cannot delete points")
+
+    def overwrite_payloads(self, ids, payloads: list[dict]) -> None:
+        """Replace each point's whole payload, vector untouched: a metadata fix needs no re-embed."""
+        raise StoreError(f"{type(self).__name__} cannot update payloads")
+
     @abstractmethod
     def optimize(self) -> None: ...
 

@@ -224,6 +224,18 @@ class EdgeStore(VectorStore):
         words = lexical.document_vector(payload) if self.has_words else None
         return vector if words is None else {"": vector, lexical.WORDS_VECTOR: qe.SparseVector(*words)}
 
+    def delete(self, ids) -> None:
+        ids = check_point_ids(ids)
+        shard = self._require()
+        for chunk in batched(ids, self.upsert_batch):
+            shard.update(qe.UpdateOperation.delete_points(list(chunk)))
+
+    def overwrite_payloads(self, ids, payloads: list[dict]) -> None:
+        shard = self._require()
+        ids = check_point_ids(ids)
+        for point_id, payload in zip(ids, clean_payloads(payloads, len(ids))):
+            shard.update(qe.UpdateOperation.overwrite_payload([point_id], payload))
+
     def optimize(self) -> None:
         """Merge segments and build HNSW graphs now (blocking) so queries use the index."""
         shard = self._require()

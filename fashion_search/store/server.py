@@ -63,6 +63,7 @@ class ServerStore(VectorStore):
                  replication_factor: int | None = None, upsert_batch: int = 256, **index_options) -> None:
         self.collection = collection
         self.location = location
+        self.api_key = api_key          # the snapshot download/upload (store/snapshots.py) sends it too
         self.options = IndexOptions(**index_options)
         self.shard_number, self.replication_factor = shard_number, replication_factor
         self.upsert_batch = upsert_batch
@@ -234,6 +235,20 @@ class ServerStore(VectorStore):
         if words is None:
             return {"": vector} if self.has_words else vector
         return {"": vector, lexical.WORDS_VECTOR: qm.SparseVector(indices=words[0], values=words[1])}
+
+    def delete(self, ids) -> None:
+        ids = check_point_ids(ids)
+        self._require_dim()
+        for chunk in batched(ids, self.upsert_batch):
+            self._call("delete", points_selector=qm.PointIdsList(points=list(chunk)), wait=True)
+
+    def overwrite_payloads(self, ids, payloads: list[dict]) -> None:
+        ids = check_point_ids(ids)
+        self._require_dim()
+        operations = [qm.OverwritePayloadOperation(overwrite_payload=qm.SetPayload(payload=payload, points=[pid]))
+                      for pid, payload in zip(ids, clean_payloads(payloads, len(ids)))]
+        for chunk in batched(operations, self.upsert_batch):   # one request per chunk, not per point
+            self._call("batch_update_points", update_operations=list(chunk), wait=True)
 
     def optimize(self) -> None:
         """A server optimizes by itself; wait (bounded) until it reports the collection green."""

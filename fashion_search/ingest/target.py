@@ -1,0 +1,128 @@
+"""Which index version an ingest run writes, and the switch at its end.
+
+  first ingest, new model, --rebuild   a new version beside the served one, embedded from scratch;
+                                       switched to only when complete and optimized
+  same model (a sync)                  Edge: a copy of the served version, synced, then switched to
+                                       (readers never see a half-synced index; the page may keep the
+                                       served shard open meanwhile); server: the served collection,
+                                       synced in place (it takes concurrent readers and writers)
+A version left "building" by a killed run is resumed when the next run has the same kind and model
+(syncing into it converges to the catalog like any other sync); any other leftover is discarded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from fashion_search.store.base import same_model
+from fashion_search.store.versions import BUILDING, Version, to_remove
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Target:
+    versions: object                # EdgeVersions | ServerVersions
+    version: Version
+    store: object                   # the VectorStore this run writes
+    kind: str                       # "rebuild" | "sync" | "sync-in-place"
+    resumed: bool = False
+    served_before: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def switches(self) -> bool:
+        return self.kind != "sync-in-place"
+
+
+def is_server(location: str) -> bool:
+    return location == ":memory:" or location.startswith(("http://", "https://", "local:"))
+
+
+def open_versions(location: str, collection: str, base_store=None, **store_kw):
+    """(versions, closer). base_store: an open ServerStore to share (qdrant-client local mode allows one
+    client per directory, so an in-process reader and this job must share it)."""
+    if is_server(location):
+        from fashion_search.store import open_backend
+        from fashion_search.store.server_versions import ServerVersions
+
+        base = base_store if base_store is not None else open_backend(location, collection, **store_kw)
+        return ServerVersions(base, collection), (lambda: None) if base_store is not None else base.close
+    from fashion_search.store.versions import EdgeVersions
+
+    return EdgeVersions(location, collection), (lambda: None)
+
+
+def choose_target(versions, dim: int, identity: dict, info: dict, rebuild: bool, store_kw: dict) -> Target:
+    """info: what the version records (catalog, fingerprint scheme). Runs under versions.writing()."""
+    serving = versions.serving()
+    new_model = serving is None or serving.model is None or not same_model(serving.model, identity)
+    if new_model and serving is not None:
+        logger.info("the served %s was built with model %s; building a new version for %s",
+                    serving.name, (serving.model or {}).get("name"), identity.get("name"))
+    in_place = is_server_versions(versions)
+    kind = "rebuild" if rebuild or new_model else ("sync-in-place" if in_place else "sync")
+    served = serving.name if serving else None
+    if kind == "sync-in-place":
+        return Target(versions, serving, versions.open(serving, **store_kw), kind, served_before=served)
+    for leftover in sorted((v for v in versions.versions().values() if v.state == BUILDING),
+                           key=lambda v: -v.number):
+        resumable = (leftover.info.get("kind") == kind and leftover.model is not None
+                     and same_model(leftover.model, identity)
+                     and leftover.info.get("fingerprints") == info.get("fingerprints"))
+        if resumable:
+            store = _open_resumable(versions, leftover, dim, identity, store_kw)
+            if store is not None:
+                logger.info("resuming %s left building by an interrupted run", leftover.name)
+                return Target(versions, leftover, store, kind, resumed=True, served_before=served)
+        logger.info("discarding %s, left building by an interrupted run", leftover.name)
+        versions.discard(leftover)
+    version = versions.begin(identity, {**info, "kind": kind}, clone_from=serving if kind == "sync" else None)
+    store = versions.open(version, **store_kw)
+    store.ensure_collection(dim, model=identity)
+    if hasattr(versions, "set_record"):
+        versions.set_record(version)
+    logger.info("building %s (%s) beside the served %s", version.name, kind, served)
+    return Target(versions, version, store, kind, served_before=served)
+
+
+def _open_resumable(versions, version: Version, dim: int, identity: dict, store_kw: dict):
+    from fashion_search.store.base import StoreError
+
+    try:
+        store = versions.open(version, **store_kw)
+        store.ensure_collection(dim, model=identity)
+        return store
+    except StoreError as err:       # e.g. killed while its files were being created
+        logger.warning("cannot resume %s (%s)", version.name, err)
+        return None
+
+
+def is_server_versions(versions) -> bool:
+    return type(versions).__name__ == "ServerVersions"
+
+
+def finish(target: Target, points: int, counts: dict, keep: int | None, changed: bool = True) -> dict:
+    """Close the written version and make it the served one (one atomic step); drop old versions
+    beyond `keep`. Returns what happened, for the report."""
+    target.store.close()
+    outcome = {"version": target.version.name, "kind": target.kind, "resumed": target.resumed,
+               "served_before": target.served_before, "switched": False, "removed": []}
+    if target.kind == "sync" and not changed and not target.resumed:
+        # Nothing to publish: drop the copy instead of piling up identical versions.
+        target.versions.discard(target.version)
+        outcome["version"] = target.served_before
+    elif target.switches:
+        target.versions.switch(target.version, info={"points": points, "counts": counts})
+        outcome["switched"], outcome["switched_at"] = True, time.time()   # wall clock: readers elsewhere compare
+        logger.info("switched readers to %s (was %s)", target.version.name, target.served_before)
+    if keep is not None:
+        serving = target.versions.serving()
+        for old in to_remove(target.versions.versions(), serving, keep):
+            target.versions.discard(old)
+            outcome["removed"].append(old.name)
+        if outcome["removed"]:
+            logger.info("removed old versions %s (--keep %d)", outcome["removed"], keep)
+    return outcome
