@@ -6,8 +6,8 @@ evaluation/page.py does (exhaustive store search). Prints one row per variant: P
 distinct names in the descriptive top 10, name -> image R@10. The held-out sets (descriptive_heldout,
 shopper_heldout) are printed only with --heldout, for the variant already chosen on the others.
 
-    python scripts/hybrid_fusions.py --model /work/main/runs/small/best \
-        --data /work/shared/data/fashion-product-images-small [--heldout] [--variants page,image]
+    python experiments/hybrid_fusions.py --model runs/small/best \
+        --data ../shared/data/fashion-product-images-small [--heldout] [--variants page,image]
 """
 
 from __future__ import annotations
