@@ -1,10 +1,16 @@
 """The one way every job turns its config dataclass into a command line.
 
 Train, ingest, eval, bench, demo, catalog stats, synthetic, datasets and the search page each declare
-one `@dataclass` whose fields carry their help text (and optional `choices`, `flag`, `positional`) in
-their metadata. The flag is the field name in kebab case (`output_dir` -> `--output-dir`); a bool
+one `@dataclass` whose fields carry their help text (and optional `choices`, `flag`, `positional`,
+`cli`) in their metadata. The flag is the field name in kebab case (`output_dir` -> `--output-dir`); a bool
 that defaults to True also gets `--no-<name>`. The dataclass validates itself in __post_init__ and
-raises ConfigError (or any ValueError) naming the fix.
+raises ConfigError (or any ValueError) naming the fix. A field with `cli=False` gets no flag at all: it
+is set in code or from the environment only (a secret such as an API key must not appear in `ps`
+output or shell history), and its help text documents it.
+
+A job whose fields fall back to environment variables builds its parser with `dataclass_parser`,
+parses, fills the fields whose flag was not given from the environment, then builds the dataclass
+(flag > environment variable > default; see fashion_search/service/config.py).
 
 Older snake-case spellings (`--output_dir`, `--no_eval_before_training`, `--multi_positive false`)
 are still accepted: they are rewritten to the kebab-case flag with a deprecation message on stderr.
@@ -36,7 +42,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def option(default, help: str, **extra):
-    """A config field with its --help text; extra metadata: choices=..., flag="--from", positional=True."""
+    """A config field with its --help text; extra metadata: choices=..., flag="--from", positional=True,
+    cli=False (no flag: set in code or from the environment only)."""
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -77,9 +84,14 @@ def _flag(f) -> str:
     return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
 
 
+def _cli_fields(cls) -> list:
+    """The fields that are flags (those with cli=False are not)."""
+    return [f for f in fields(cls) if f.metadata.get("cli", True)]
+
+
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls) -> argparse.ArgumentParser:
-    """One argument per field of `cls` (dest = the field name)."""
-    for f in fields(cls):
+    """One argument per field of `cls` (dest = the field name), except fields with cli=False."""
+    for f in _cli_fields(cls):
         help_text = f.metadata.get("help", "")
         default = None if f.default is MISSING else f.default
         if f.metadata.get("positional"):
@@ -97,7 +109,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls) -> argparse.Ar
 
 def modernize_argv(argv: list[str], classes) -> list[str]:
     """Rewrite deprecated snake-case flags of `classes` to kebab case, saying so once per flag on stderr."""
-    flags = {f.name: f for cls in classes for f in fields(cls)
+    flags = {f.name: f for cls in classes for f in _cli_fields(cls)
              if "_" in f.name and not f.metadata.get("positional") and "flag" not in f.metadata}
     out: list[str] = []
     i = 0
@@ -123,14 +135,21 @@ def modernize_argv(argv: list[str], classes) -> list[str]:
     return out
 
 
+def dataclass_parser(cls, prog: str | None = None, description: str | None = None, one_line_errors: bool = False,
+                     **parser_kwargs) -> argparse.ArgumentParser:
+    """The parser `parse_dataclass` uses: one flag per field, --help showing each default; for jobs that
+    resolve environment fallbacks between parsing and building the dataclass."""
+    parser_class = _OneLineErrorParser if one_line_errors else argparse.ArgumentParser
+    parser = parser_class(prog=prog, description=description, formatter_class=_HelpFormatter, **parser_kwargs)
+    return add_dataclass_arguments(parser, cls)
+
+
 def parse_dataclass(cls: type[T], argv=None, prog: str | None = None, description: str | None = None,
                     exit_on_error: bool = True, one_line_errors: bool = False) -> T:
     """Parse argv into `cls`. A failed validation is a usage error (exit 2) unless exit_on_error=False,
     in which case the ConfigError reaches the caller (jobs that report it themselves, and tests).
     """
-    parser_class = _OneLineErrorParser if one_line_errors else argparse.ArgumentParser
-    parser = parser_class(prog=prog, description=description, formatter_class=_HelpFormatter)
-    add_dataclass_arguments(parser, cls)
+    parser = dataclass_parser(cls, prog, description, one_line_errors)
     argv = modernize_argv(list(sys.argv[1:] if argv is None else argv), [cls])
     namespace = parser.parse_args(argv)
     try:

@@ -99,3 +99,18 @@ def test_tuple_fields_repeat_and_one_line_errors_print_no_usage(capsys):
             parse_dataclass(_Repeated, argv, prog="job", one_line_errors=True)
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and err.startswith("job: error: ") and len(err.splitlines()) == 1
+
+
+@dataclass
+class _WithSecret:
+    api_key: str | None = option(None, "from the environment only", cli=False)
+    name: str = option("x", "a name")
+
+
+def test_cli_false_fields_get_no_flag_not_even_a_deprecated_spelling(capsys):
+    assert parse_dataclass(_WithSecret, ["--name", "y"]) == _WithSecret(None, "y")
+    for argv in (["--api-key", "s3cret"], ["--api_key", "s3cret"]):
+        with pytest.raises(SystemExit):
+            parse_dataclass(_WithSecret, argv)
+        err = capsys.readouterr().err
+        assert "unrecognized arguments" in err and "deprecated" not in err

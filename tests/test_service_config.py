@@ -56,3 +56,40 @@ def test_refusing_a_public_bind_exits_before_opening_anything(tmp_path, capsys, 
         main(["--host", "0.0.0.0", "--store", str(tmp_path / "store")])
     assert exit_.value.code == 2 and "SEARCH_API_KEY" in capsys.readouterr().err
     assert not (tmp_path / "store").exists()
+
+
+FLAGS = ("--host", "--port", "--store", "--collection", "--model", "--catalog", "--text-encoder",
+         "--text-cache-size", "--torch-threads", "--workers")
+
+
+def test_help_lists_every_flag_with_its_default_and_the_key_is_no_flag(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(["--help"], environ={})
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    for flag in FLAGS:
+        assert f"  {flag} " in out
+    for default in ("else localhost", "else 8000", "else products", "default: torch", "default: 1024",
+                    "FASHION_MODEL", "FASHION_CATALOG", "QDRANT_PATH"):
+        assert default in " ".join(out.split()), default
+    assert "--api-key" not in out and "--max-limit" not in out and "SEARCH_API_KEY" in out
+    for flag in ("--api-key", "--api_key", "--max-limit"):
+        with pytest.raises(SystemExit) as exit_:
+            parse_config(["--store", "x", flag, KEY], environ={})
+        assert exit_.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_environment_fallbacks_and_a_bad_port_variable_are_one_line(tmp_path, capsys):
+    env = {"QDRANT_PATH": str(tmp_path), "QDRANT_COLLECTION": "shop", "FASHION_CATALOG": str(tmp_path),
+           "PORT": "9003"}
+    config = parse_config([], environ=env)
+    assert (config.store, config.collection, config.catalog, config.port, config.host) == (
+        str(tmp_path), "shop", str(tmp_path), 9003, "localhost")
+    assert parse_config(["--collection", "other", "--host", "localhost"], environ={**env, "HOST": "::1"}).collection \
+        == "other"
+    assert parse_config(["--host", "localhost"], environ={**env, "HOST": "0.0.0.0"}).host == "localhost"
+    assert parse_config(["--port", "9004"], environ={**env, "PORT": "not-a-port"}).port == 9004
+    with pytest.raises(SystemExit) as exit_:
+        parse_config([], environ={**env, "PORT": "not-a-port"})
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "PORT='not-a-port'" in err and len(err.splitlines()) == 1

@@ -3,23 +3,28 @@
     python -m fashion_search.service [--host H] [--port P] [--store S] [--collection C] [--model M]
                                      [--catalog DIR] [--text-encoder torch|onnx|onnx-int8] [--workers N]
 
-Environment: QDRANT_* (fashion_search.settings), FASHION_MODEL, FASHION_CATALOG, SEARCH_API_KEY.
+Environment: HOST, PORT, QDRANT_* (fashion_search.settings), FASHION_MODEL, FASHION_CATALOG, and
+SEARCH_API_KEY (environment only, never a flag: a key on the command line shows in `ps` and shell history).
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Mapping
 
-from fashion_search.cli import ConfigError
+from fashion_search.cli import ConfigError, dataclass_parser, option
 from fashion_search.model.query_encoder import TEXT_ENCODER_HELP, TEXT_ENCODERS
-from fashion_search.settings import LOCAL_HOSTS, load_settings
+from fashion_search.settings import DEFAULT_COLLECTION, LOCAL_HOSTS, Settings, load_settings
 
+PROG = "python -m fashion_search.service"
 API_KEY_VAR = "SEARCH_API_KEY"
 MIN_API_KEY_CHARS = 16
+DEFAULT_HOST, DEFAULT_PORT = "localhost", 8000
+# Flags that fall back to an environment variable when not given (see _environment).
+FROM_ENVIRONMENT = ("host", "port", "store", "collection", "model", "catalog")
 
 
 class ServiceConfigError(ConfigError):
@@ -37,18 +42,25 @@ def is_loopback(host: str) -> bool:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    store: str  # Edge directory or http(s) URL of a Qdrant server
-    collection: str = "products"
-    model: str | None = None  # None: the model the collection records it was built with
-    catalog: str | None = None  # catalog root images may be served from (besides the collection's own)
-    host: str = "localhost"
-    port: int = 8000
-    api_key: str | None = None  # required in X-API-Key when set; required to be set beyond loopback
-    text_encoder: str = "torch"
-    text_cache_size: int = 1024  # recent query vectors kept (0: encode every query, as the load bench does)
-    torch_threads: int = 1  # intra-op threads per request on a CPU: requests run in parallel instead
-    workers: int = 1  # uvicorn worker processes (Qdrant server only: an Edge store opens in one process)
-    max_limit: int = 100  # most hits one request may ask for
+    store: str = option(None, "Edge store directory or http(s)://HOST:PORT (default: QDRANT_URL, else QDRANT_PATH, "
+                              "else .qdrant)")
+    collection: str = option(DEFAULT_COLLECTION,
+                             f"collection name (default: QDRANT_COLLECTION, else {DEFAULT_COLLECTION})")
+    model: str | None = option(None, "CLIP model dir (default: FASHION_MODEL, else the model the collection "
+                                     "records it was built with)")
+    catalog: str | None = option(None, "catalog root to serve images from, besides the collection's own "
+                                       "(default: FASHION_CATALOG)")
+    host: str = option(DEFAULT_HOST, f"interface to bind (default: HOST, else {DEFAULT_HOST}; anything but "
+                                     f"loopback requires {API_KEY_VAR})")
+    port: int = option(DEFAULT_PORT, f"port (default: PORT, else {DEFAULT_PORT})")
+    api_key: str | None = option(None, f"required in X-API-Key when set; required beyond loopback "
+                                       f"({API_KEY_VAR}, environment only)", cli=False)
+    text_encoder: str = option("torch", TEXT_ENCODER_HELP, choices=TEXT_ENCODERS)
+    text_cache_size: int = option(1024, "recent query vectors kept in memory (0: encode every query, as the "
+                                        "load bench does)")
+    torch_threads: int = option(1, "torch intra-op threads per request on a CPU: requests run in parallel instead")
+    workers: int = option(1, "uvicorn worker processes (Qdrant server only: an Edge store opens in one process)")
+    max_limit: int = option(100, "most hits one request may ask for", cli=False)
 
     def __post_init__(self):
         if not self.store:
@@ -85,31 +97,29 @@ class ServiceConfig:
         return {**asdict(self), "api_key": "set" if self.api_key else "unset"}
 
 
-def parse_config(argv: list[str] | None = None, environ=None) -> ServiceConfig:
+def _environment(name: str, env: Mapping[str, str], settings: Settings):
+    """What a flag that was not given falls back to: its variable, else the field's default."""
+    if name == "port":
+        port = (env.get("PORT") or "").strip()
+        if port and not port.isdigit():
+            raise ServiceConfigError(f"PORT={port!r} is not a port number; set it to 1-65535 or pass --port")
+        return int(port) if port else DEFAULT_PORT
+    return {"host": env.get("HOST") or DEFAULT_HOST, "store": settings.location, "collection": settings.collection,
+            "model": env.get("FASHION_MODEL") or None, "catalog": env.get("FASHION_CATALOG") or None}[name]
+
+
+def parse_config(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> ServiceConfig:
+    """Flag > environment variable > default; a bad flag or value is a usage error (one line, exit 2)."""
     env = os.environ if environ is None else environ
-    settings = load_settings(env)
-    parser = argparse.ArgumentParser(prog="python -m fashion_search.service", description="Fashion search HTTP API",
-                                     allow_abbrev=False)
-    parser.add_argument("--host", default=env.get("HOST") or "localhost",
-                        help="interface to bind (default localhost; anything else requires SEARCH_API_KEY)")
-    parser.add_argument("--port", type=int, default=int(env.get("PORT") or 8000), help="port (default 8000)")
-    parser.add_argument("--store", default=settings.location,
-                        help="Edge store directory or http(s)://HOST:PORT (default: QDRANT_URL or QDRANT_PATH)")
-    parser.add_argument("--collection", default=settings.collection, help="collection name")
-    parser.add_argument("--model", default=env.get("FASHION_MODEL") or None,
-                        help="CLIP model dir (default: FASHION_MODEL, else the collection's model)")
-    parser.add_argument("--catalog", default=env.get("FASHION_CATALOG") or None,
-                        help="catalog root to serve images from (default: FASHION_CATALOG)")
-    parser.add_argument("--text-encoder", default="torch", choices=TEXT_ENCODERS, help=TEXT_ENCODER_HELP)
-    parser.add_argument("--text-cache-size", type=int, default=1024,
-                        help="recent query vectors kept in memory (0: none)")
-    parser.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads on a CPU (default 1)")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (Qdrant server only)")
-    args = parser.parse_args(argv)
+    parser = dataclass_parser(ServiceConfig, prog=PROG, description="Fashion search HTTP API", one_line_errors=True,
+                              allow_abbrev=False, epilog=f"Environment only (never a flag): {API_KEY_VAR}, the key "
+                              "clients send as X-API-Key; required to bind beyond loopback.")
+    parser.set_defaults(**dict.fromkeys(FROM_ENVIRONMENT))  # None: not given, so the environment decides
+    args = vars(parser.parse_args(argv))
+    settings = load_settings(env)  # its SettingsError names the variable; the caller reports it
     try:
-        return ServiceConfig(store=args.store, collection=args.collection, model=args.model, catalog=args.catalog,
-                             host=args.host, port=args.port, api_key=(env.get(API_KEY_VAR) or "").strip() or None,
-                             text_encoder=args.text_encoder, text_cache_size=args.text_cache_size,
-                             torch_threads=args.torch_threads, workers=args.workers)
-    except ServiceConfigError as err:
+        values = {name: _environment(name, env, settings) if value is None and name in FROM_ENVIRONMENT else value
+                  for name, value in args.items()}
+        return ServiceConfig(**values, api_key=(env.get(API_KEY_VAR) or "").strip() or None)
+    except ValueError as err:
         parser.error(str(err))
