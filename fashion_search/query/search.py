@@ -182,13 +182,16 @@ class Searcher:
         else:
             vector, cached = self.text_cache.get_or_encode(query, lambda text: self.embedder.encode_texts([text])[0])
         encode_ms = _elapsed_ms(start)
-        words = query if options.words and self.store.has_words else None
+        # Read once: on a served store each read asks the version serving now, and one answer should
+        # see one version's schema.
+        has_words = self.store.has_words
+        words = query if options.words and has_words else None
         start = time.perf_counter()
         hits = self.store.search(vector, filters=filters, limit=limit, boost=list(boost), words=words,
                                  fusion=options.store_fusion(), diversity=options.diversity)
         return SearchResult(hits=hits, encode_ms=encode_ms, search_ms=_elapsed_ms(start), cached=cached,
                             boosted=list(boost), words=words,
-                            note=REBUILD_HINT if options.words and not self.store.has_words else None)
+                            note=REBUILD_HINT if options.words and not has_words else None)
 
     def image(self, image, filters: Filters | None = None, limit: int = 24) -> SearchResult:
         start = time.perf_counter()
