@@ -111,7 +111,12 @@ def test_readers_never_fail_during_sync_and_rebuild(tmp_path, models, backend):
         assert synced["version"]["kind"] == "sync-in-place" and rebuilt["version"]["version"] == "v0002"
         assert set(by_version) == {"v0001", "v0002"} and by_version["v0002"] == {"Winter"}
         delay = first_answer_after(readers, rebuilt["version"]["switched_at"], "v0002")
-    assert all(started < rebuilt["version"]["switched_at"] for started, _, v, _ in readers.answers if v == "v0001")
+        # As on Edge: while one reader opens the new version the others answer whole from the old one,
+        # so an old answer may start inside the delay, never after the new version is loaded.
+        loaded = rebuilt["version"]["switched_at"] + delay
+        assert all(started <= loaded for started, _, v, _ in readers.answers if v == "v0001")
+    if backend == "edge":
+        assert all(started < rebuilt["version"]["switched_at"] for started, _, v, _ in readers.answers if v == "v0001")
     assert 0 <= delay < 2.0
     print(f"{backend}: {len(readers.answers)} answers, 0 failed, switch-to-first-new-answer {delay * 1000:.1f} ms")
     reader.close()
