@@ -14,13 +14,14 @@ import torch
 from fashion_search.cli import option, parse_dataclass
 
 DESCRIPTION = "Benchmarks: every figure a ratio or a pair measured side by side in one run."
-SECTIONS = ("search", "store", "ingest", "train", "serve", "text_encoder")
+SECTIONS = ("search", "hybrid", "store", "ingest", "ingest_words", "train", "serve", "text_encoder")
 DEFAULT_TRAINED_MODEL = Path("runs/small/best")
 ARCHS = ("model", "vit-b32")
-CATALOG_PRODUCTS = 41_154  # the real catalog's size: the search store and the smaller Edge store hold this many
+CATALOG_PRODUCTS = 41_154  # the real catalog's size: the search store and the smaller Edge stores hold this many
 # (full, quick) defaults of the size knobs left unset on the command line
 SIZE_DEFAULTS = {
     "store_sizes": (f"{CATALOG_PRODUCTS},1000000", "2000"),
+    "hybrid_points": (f"{CATALOG_PRODUCTS},1000000", "2000"),
     "search_points": (CATALOG_PRODUCTS, 2000),
     "reps": (300, 20),
     "local_reps": (10, 3),
@@ -57,12 +58,18 @@ class BenchConfig:
     quantization: str = option("int8", "Store-section quantization: int8 (default: 1M x 512 float32 is 2 GB, int8 "
                                      "keeps a 0.5 GB copy in RAM for the graph walk) or none.", choices=("none", "int8"))
     search_points: int | None = option(None, "Points in the search section's store (default 41154; quick 2000).")
+    hybrid_points: str | None = option(None, "Hybrid section: Edge store sizes, comma-separated, each timed with the "
+                                             "page's hybrid and the image-only query (default 41154,1000000; quick "
+                                             "2000). The stores live in the temp dir (TMPDIR) until the section ends.")
     reps: int | None = option(None, "Queries per latency figure (default 300; quick 20).")
     local_reps: int | None = option(None, "Queries for Edge vs local mode (slow; default 10; quick 3).")
-    bench_products: int | None = option(None, "Synthetic catalog size for ingest/train (default 2048; quick 32).")
+    bench_products: int | None = option(None, "Synthetic catalog size for ingest/train, and the images the ingest "
+                                              "sections embed (default 2048; quick 32).")
+    ingest_catalog: str | None = option(None, "Catalog the ingest and ingest_words sections read (Kaggle dir or "
+                                              "parquet; default: the synthetic bench catalog), --bench-products of it.")
     batch_size: int | None = option(None, "Train-section batch size (default 32; quick 8; vit-b32 on a CPU 8).")
     ingest_batch_size: int | None = option(None, "Ingest-section batch size (default 64, the ingest job's; quick 8).")
-    section_reps: int | None = option(None, "Interleaved repetitions of the ingest/train pairs "
+    section_reps: int | None = option(None, "Interleaved repetitions of the ingest/ingest_words/train pairs "
                                                      "(default 5; quick 2; vit-b32 on a CPU 2).")
     train_steps: int | None = option(None, "Steps per timed training epoch (default 16; quick 4; vit-b32 on a CPU 12).")
     torch_threads: int | None = option(None, "torch intra-op threads for the whole run (default: torch's, i.e. the "
@@ -98,12 +105,10 @@ class BenchConfig:
         if unknown or not chosen:
             raise ValueError(f"--sections {self.sections!r}: choose from {','.join(SECTIONS)} (unknown: {unknown})")
         self.sections = ",".join(s for s in SECTIONS if s in chosen)
-        try:
-            sizes = [int(s) for s in self.store_sizes.split(",")]
-        except ValueError:
-            raise ValueError(f"--store-sizes {self.store_sizes!r} must be integers, e.g. 41154,1000000") from None
-        if not sizes or min(sizes) < 10:
-            raise ValueError(f"--store-sizes {self.store_sizes!r}: give sizes >= 10")
+        for name in ("store_sizes", "hybrid_points"):
+            _check_sizes(name, getattr(self, name))
+        if self.ingest_catalog is not None and not Path(self.ingest_catalog).exists():
+            raise ValueError(f"--ingest-catalog {self.ingest_catalog} does not exist")
         if self.model and "model" not in archs:
             raise ValueError(f"--model is timed by the 'model' entry of --archs; add it (--archs model,{self.archs})")
         if self.device and self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -137,6 +142,10 @@ class BenchConfig:
         return [int(s) for s in self.store_sizes.split(",")]
 
     @property
+    def hybrid_point_list(self) -> list[int]:
+        return [int(s) for s in self.hybrid_points.split(",")]
+
+    @property
     def arch_list(self) -> list[str]:
         return self.archs.split(",")
 
@@ -149,6 +158,16 @@ class BenchConfig:
         return replace(self, archs=arch, model=self.model if arch == "model" else None,
                        serve_store=self.serve_store if arch == "model" else None,
                        **{name: None for name in self._defaulted})
+
+
+def _check_sizes(name: str, value: str) -> None:
+    flag = "--" + name.replace("_", "-")
+    try:
+        sizes = [int(s) for s in value.split(",")]
+    except ValueError:
+        raise ValueError(f"{flag} {value!r} must be integers, e.g. 41154,1000000") from None
+    if not sizes or min(sizes) < 10 or len(set(sizes)) != len(sizes):
+        raise ValueError(f"{flag} {value!r}: give distinct sizes >= 10")
 
 
 def parse_args(argv=None) -> BenchConfig:

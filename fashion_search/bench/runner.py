@@ -1,7 +1,8 @@
 """`python -m fashion_search.bench`: config, model, benchmark catalog, sections, reports.
 
 1. Parse and validate the config (bench/config.py; sizes default to full or --quick values).
-2. Write a small synthetic catalog (ingest and train read real image files from it).
+2. Write a small synthetic catalog (ingest and train read real image files from it; --ingest-catalog
+   gives the ingest sections another, e.g. the real one).
 3. For each entry of --archs, resolve its model and run the chosen sections: `model` is --model,
    else a trained small model at runs/small/best, else the small preset built untrained from the
    catalog's captions; `vit-b32` is a randomly initialised ViT-B/32, the architecture of the product's
@@ -88,7 +89,7 @@ def environment(device) -> dict:
 
 
 def run(cfg: BenchConfig) -> dict:
-    from fashion_search.bench import ingest, search, serve, store, text_encoder, train
+    from fashion_search.bench import hybrid, ingest, ingest_words, search, serve, store, text_encoder, train
     from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
     from fashion_search.model.clip import load_clip
     from fashion_search.model.embed import Embedder
@@ -102,19 +103,25 @@ def run(cfg: BenchConfig) -> dict:
         catalog_dir = write_synthetic_catalog(tmp / "catalog", n=cfg.bench_products, seed=cfg.seed, progress=False)
         model_dir, source = resolve_model(cfg, catalog_dir, tmp)
         embedder = Embedder(*load_clip(model_dir), device=cfg.device, batch_size=cfg.batch_size)
+        ingest_catalog = cfg.ingest_catalog or str(catalog_dir)
         for name in sections:
             started = time.perf_counter()
             log.info("bench section %s", name)
             if name == "search":
                 results[name] = search.run(embedder, cfg.search_points, cfg.reps, qps_rounds=cfg.section_reps * 2,
                                            seed=cfg.seed)
+            elif name == "hybrid":
+                results[name] = hybrid.run(embedder, cfg.hybrid_point_list, cfg.reps, seed=cfg.seed)
             elif name == "store":
                 results[name] = store.run(cfg.store_size_list, cfg.store_dim or embedder.dim, cfg.reps,
                                           None if cfg.quantization == "none" else cfg.quantization,
                                           local_points=min(cfg.store_size_list), local_reps=cfg.local_reps, seed=cfg.seed)
             elif name == "ingest":
-                results[name] = ingest.run(embedder, model_dir, str(catalog_dir), cfg.bench_products, cfg.ingest_batch_size,
+                results[name] = ingest.run(embedder, model_dir, ingest_catalog, cfg.bench_products, cfg.ingest_batch_size,
                                            cfg.num_workers, cfg.section_reps, device=cfg.device)
+            elif name == "ingest_words":
+                results[name] = ingest_words.run(model_dir, ingest_catalog, cfg.bench_products, cfg.ingest_batch_size,
+                                                 cfg.num_workers, cfg.section_reps, device=cfg.device)
             elif name == "train":
                 results[name] = train.run(model_dir, str(catalog_dir), cfg.batch_size, cfg.section_reps, cfg.train_steps,
                                           image_cache=cfg.train_image_cache)
