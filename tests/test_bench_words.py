@@ -47,7 +47,8 @@ def test_tiny_hybrid_and_ingest_words_sections(tmp_path):
         for form in ("hybrid", "named", "image", "hybrid_end_to_end", "image_end_to_end"):
             assert entry[form]["n"] == 4 and 0 < entry[form]["p50_ms"] <= entry[form]["p95_ms"], form
         assert entry["hybrid_vs_image_p50"] == pytest.approx(entry["hybrid"]["p50_ms"] / entry["image"]["p50_ms"])
-        for key in ("hybrid_vs_image_p95", "named_vs_image_p50", "end_to_end_hybrid_vs_image_p50"):
+        for key in ("hybrid_vs_image_p95", "hybrid_vs_image_paired_median", "named_vs_image_p50",
+                    "end_to_end_hybrid_vs_image_p50"):
             assert _positive(entry[key]), key
     assert _positive(hybrid["hybrid_p50_ratio_300_vs_200"])
 

@@ -104,6 +104,8 @@ def hybrid_rows(s: dict) -> list[dict]:
         e = s[f"edge_{n}"]
         rows.append(_row("hybrid", f"{n} points: hybrid p50 / image-only p50, cached text vector",
                          e["hybrid_vs_image_p50"], _pair(e["hybrid"]["p50_ms"], e["image"]["p50_ms"], "ms")))
+        rows.append(_row("hybrid", f"{n} points: hybrid / image-only, median of per-query paired ratios",
+                         e["hybrid_vs_image_paired_median"]))
         rows.append(_row("hybrid", f"{n} points: hybrid p95 / image-only p95, cached text vector",
                          e["hybrid_vs_image_p95"], _pair(e["hybrid"]["p95_ms"], e["image"]["p95_ms"], "ms")))
         rows.append(_row("hybrid", f"{n} points: named values without words p50 / image-only p50",
