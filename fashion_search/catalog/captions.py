@@ -133,7 +133,7 @@ def _render(parts, strict: bool, slots: dict) -> str | None:
 # "striped" looks like, not one photo. The type is said both as the catalog names it ("tshirt") and as the
 # product name spells it ("t-shirt"), the spelling shoppers type. The weight is shared by the product's
 # phrases, so a long name does not crowd out the other forms.
-DETAIL_WEIGHT = 4
+DETAIL_WEIGHT = 8
 
 
 def _detail_captions(p: Product) -> dict[str, tuple[float, dict[str, object]]]:
