@@ -10,6 +10,7 @@ fashion_search.query.search; this file wires state, caches and layout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import streamlit as st
@@ -24,6 +25,7 @@ from fashion_search.query.page_ranking import search_as_page
 from fashion_search.query.search import CatalogImages, Searcher, TextVectorCache, catalog_root_from_model_info
 from fashion_search.settings import SettingsError
 from fashion_search.store import Filters, StoreError, open_store
+from fashion_search.store.serving import check_model, pin
 from fashion_search.ui import components as ui
 from fashion_search.ui.page_config import PageConfig, PageConfigError, parse_config, script_argv
 
@@ -60,7 +62,7 @@ def get_images(roots: tuple[str, ...]) -> CatalogImages:
 
 @st.cache_data(ttl=300, show_spinner=False)
 def facet_table(_searcher: Searcher, data_key: str, filters_key: tuple) -> dict:
-    """Facets for one filter state; data_key (store, collection, size) invalidates after re-ingest."""
+    """Facets for one filter state; data_key (store, collection, version, size) invalidates after re-ingest."""
     values, year_min, year_max = filters_key
     return _searcher.facets_for_filters(Filters({f: list(v) for f, v in values}, year_min, year_max))
 
@@ -164,18 +166,27 @@ def collection_is_missing(err: StoreError) -> bool:
 
 
 def run_page(config: PageConfig) -> None:
-    try:
-        store = get_store(config.store, config.collection)
-        n_products = store.count()
-        model_info = store.model_info()
-    except StoreError as err:
-        log.warning("store %s unusable: %s", config.store, err)
-        if collection_is_missing(err):
-            st.info(f"There is no collection `{config.collection}` at **{config.store}** yet. {INGEST_HINT}")
-        else:
-            st.error(f"Cannot use the vector store at **{config.store}** "
-                     f"(collection `{config.collection}`): {err}")
-        return
+    # One index version for the whole render: the sidebar's counts, the header's total and the results
+    # agree even when an ingest switches versions meanwhile (the next render follows the switch).
+    with contextlib.ExitStack() as held:
+        try:
+            store = get_store(config.store, config.collection)
+            version, backend = held.enter_context(pin(store))
+            n_products = backend.count()
+            model_info = backend.model_info()
+        except StoreError as err:
+            log.warning("store %s unusable: %s", config.store, err)
+            if collection_is_missing(err):
+                st.info(f"There is no collection `{config.collection}` at **{config.store}** yet. {INGEST_HINT}")
+            else:
+                st.error(f"Cannot use the vector store at **{config.store}** "
+                         f"(collection `{config.collection}`): {err}")
+            return
+        render_page(config, version, backend, n_products, model_info)
+
+
+def render_page(config: PageConfig, version: str | None, backend, n_products: int, model_info: dict | None) -> None:
+    """The page on one pinned version (`backend`, named `version`)."""
     if n_products == 0:
         st.info(f"The collection `{config.collection}` at **{config.store}** is empty. {INGEST_HINT}")
         return
@@ -185,12 +196,13 @@ def run_page(config: PageConfig) -> None:
                  "this collection does not record the model it was built with.")
         return
     embedder, identity = get_embedder(model, config.text_encoder)
-    # The model named by the served version: bind to it, so a query encoded just before a switch to
-    # another model's version is refused with the fix (the next rerun loads the new model).
-    bound = store.for_model(identity) if config.model is None and hasattr(store, "for_model") else store
-    searcher = Searcher(embedder, bound, text_cache=get_text_cache(model))
+    if config.model is None:
+        # The model named by this version: refuse it if the files under that name now hold other weights.
+        check_model(version, backend, identity, config.collection)
+    searcher = Searcher(embedder, backend, text_cache=get_text_cache(model))
     images = get_images(tuple(r for r in (config.catalog, catalog_root_from_model_info(model_info)) if r))
-    data_key = f"{config.store}|{config.collection}|{n_products}"
+    # The version is in the key: cached facets are those of the version this render shows.
+    data_key = f"{config.store}|{config.collection}|{version}|{n_products}"
 
     ui.inject_style()
     ui.header_ui(n_products, config.collection)

@@ -1,6 +1,7 @@
 """kill -9 at random points of a sync and of a rebuild: after every kill readers are served a complete
 version (the old catalog or the new one, never a half-written mix), and a rerun makes the store equal
-a clean ingest. The ingest runs as a subprocess killed with SIGKILL."""
+a clean ingest. The ingest runs as a subprocess killed with SIGKILL. Edge, and a sync on the server
+path (qdrant-client local mode: the copy of the served collection, its sync and the alias switch)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ STARTED_MARKER = "candidate products"      # logged once imports are done and th
 pytestmark = pytest.mark.slow
 
 
-def command(shop: Shop, store: Path, model: str, report: Path, *extra) -> list[str]:
-    return [sys.executable, str(REPO / "ingest" / "ingest.py"), "--catalog", str(shop.root), "--store", str(store),
+def command(shop: Shop, store: str, model: str, report: Path, *extra) -> list[str]:
+    return [sys.executable, str(REPO / "ingest" / "ingest.py"), "--catalog", str(shop.root), "--store", store,
             "--model", model, "--batch-size", "2", "--num-workers", "0", "--report", str(report), *extra]
 
 
@@ -57,30 +58,32 @@ def models(tmp_path_factory) -> tuple[str, str]:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("scenario", ["sync", "rebuild"])
+@pytest.mark.parametrize("scenario", ["sync", "rebuild", "server-sync"])
 def test_kill_9_anywhere_then_rerun_equals_a_clean_ingest(tmp_path, models, scenario):
     shop = Shop(tmp_path / "shop", 40)
+    prefix = "local:" if scenario.startswith("server") else ""
     store = tmp_path / "store"
-    ingest(shop, str(store), models[0], tmp_path / "r0.json")
-    if scenario == "sync":
+    ingest(shop, prefix + str(store), models[0], tmp_path / "r0.json")
+    if scenario.endswith("sync"):
         mutate(shop)
         model, extra = models[0], ()
     else:
         model, extra = models[1], ("--rebuild",)
-    old = contents(str(store))
-    ingest(shop, str(tmp_path / "clean"), model, tmp_path / "rc.json")
-    new = contents(str(tmp_path / "clean"))
+    old = contents(prefix + str(store))
+    ingest(shop, prefix + str(tmp_path / "clean"), model, tmp_path / "rc.json")
+    new = contents(prefix + str(tmp_path / "clean"))
 
     probe = tmp_path / "probe"
     shutil.copytree(store, probe)
-    duration = run_until(command(shop, probe, model, tmp_path / "rp.json", *extra), None)
+    duration = run_until(command(shop, prefix + str(probe), model, tmp_path / "rp.json", *extra), None)
     rng = random.Random(0)
     for kill in range(KILLS):
-        run_until(command(shop, store, model, tmp_path / f"rk{kill}.json", *extra), rng.uniform(0.05, 1.0) * duration)
-        served = contents(str(store))
+        run_until(command(shop, prefix + str(store), model, tmp_path / f"rk{kill}.json", *extra),
+                  rng.uniform(0.05, 1.0) * duration)
+        served = contents(prefix + str(store))
         assert _close_to(served, old) or _close_to(served, new), f"kill {kill}: readers saw a mix"
-    run_until(command(shop, store, model, tmp_path / "rf.json", *extra), None)
-    assert_same_contents(contents(str(store)), new)
+    run_until(command(shop, prefix + str(store), model, tmp_path / "rf.json", *extra), None)
+    assert_same_contents(contents(prefix + str(store)), new)
 
 
 def _close_to(got: dict, expected: dict) -> bool:

@@ -94,29 +94,23 @@ def test_readers_never_fail_during_sync_and_rebuild(tmp_path, models, backend):
     by_version = {}
     for _, _, version, seasons in readers.answers:
         by_version.setdefault(version, set()).update(seasons)
-    if backend == "edge":
-        # the sync published a new version: every answer is all-old or all-new, never a mix
-        assert synced["version"]["version"] == "v0002" and rebuilt["version"]["version"] == "v0003"
-        assert all(len(seasons) == 1 for *_, seasons in readers.answers)
-        assert by_version == {"v0001": {"Summer"}, "v0002": {"Winter"}, "v0003": {"Winter"}}
-        switched = synced["version"]["switched_at"]
-        delay = first_answer_after(readers, switched, "v0002")
-        # Until the reader has loaded the new version (the delay), answers come whole from the old
-        # one; once it has, every answer is the new catalog.
-        loaded = switched + delay
-        assert all(seasons == {"Winter"} for started, _, _, seasons in readers.answers if started > loaded)
-    else:
-        # the server path syncs the served collection in place (products change one by one, each
-        # atomically); the rebuild is switched by the alias
-        assert synced["version"]["kind"] == "sync-in-place" and rebuilt["version"]["version"] == "v0002"
-        assert set(by_version) == {"v0001", "v0002"} and by_version["v0002"] == {"Winter"}
-        delay = first_answer_after(readers, rebuilt["version"]["switched_at"], "v0002")
-        # As on Edge: while one reader opens the new version the others answer whole from the old one,
-        # so an old answer may start inside the delay, never after the new version is loaded.
-        loaded = rebuilt["version"]["switched_at"] + delay
-        assert all(started <= loaded for started, _, v, _ in readers.answers if v == "v0001")
+    # Both backends publish the sync as a new version: every answer is all-old or all-new, never a mix.
+    assert synced["version"]["version"] == "v0002" and rebuilt["version"]["version"] == "v0003"
+    assert synced["version"]["kind"] == "sync" and synced["version"]["switched"]
+    assert all(len(seasons) == 1 for *_, seasons in readers.answers)
+    assert by_version == {"v0001": {"Summer"}, "v0002": {"Winter"}, "v0003": {"Winter"}}
+    switched = synced["version"]["switched_at"]
+    delay = first_answer_after(readers, switched, "v0002")
+    # Until the reader has loaded the new version (the delay), answers come whole from the old
+    # one; once it has, every answer is the new catalog.
+    loaded = switched + delay
+    assert all(seasons == {"Winter"} for started, _, _, seasons in readers.answers if started > loaded)
     if backend == "edge":
         assert all(started < rebuilt["version"]["switched_at"] for started, _, v, _ in readers.answers if v == "v0001")
+    else:
+        # While one reader opens the new version the others answer whole from the old one, so an old
+        # answer may start inside the delay, never after the new version is loaded.
+        assert all(started <= loaded for started, _, v, _ in readers.answers if v == "v0001")
     assert 0 <= delay < 2.0
     print(f"{backend}: {len(readers.answers)} answers, 0 failed, switch-to-first-new-answer {delay * 1000:.1f} ms")
     reader.close()

@@ -26,7 +26,7 @@ from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
 from fashion_search.model.clip import ModelLoadError, load_clip, small_image_processor
 from fashion_search.model.embed import Embedder, ImagePreprocessor
 from fashion_search.model.loss import UNCONSTRAINED, positive_mask
-from fashion_search.training.attributes import ATTR_FIELDS, MISSING, attr_code, product_attr_codes
+from fashion_search.training.attributes import ATTR_FIELDS, MISSING, NAME_WORD_SLOTS, attr_code, product_attr_codes
 from fashion_search.training.checkpoints import list_checkpoints
 from fashion_search.training.config import ConfigError, check_resume_compatible, parse_config
 from fashion_search.training.data import EpochShuffleSampler, PairCollator, PairDataset, augment
@@ -144,7 +144,8 @@ def test_dataset_captions_vary_by_epoch_and_collator_counts_failed_images(catalo
     # each describes its own image only.
     kept = [products[i] for i in (0, 2, 3)]
     assert batch["image_attrs"].tolist() == [product_attr_codes(p) for p in kept]
-    assert batch["caption_constraints"].dtype == torch.long and batch["caption_constraints"].shape == (3, len(ATTR_FIELDS))
+    assert batch["caption_constraints"].dtype == torch.long
+    assert batch["caption_constraints"].shape == (3, len(ATTR_FIELDS) + NAME_WORD_SLOTS)
     assert all(canonical_caption(p) == broken[i]["caption"] for i, p in zip((0, 2, 3), kept))
     assert torch.equal(batch["caption_constraints"][:, 0], batch["image_attrs"][:, 0])
     assert torch.equal(positive_mask(batch["caption_constraints"], batch["image_attrs"]), torch.eye(3, dtype=torch.bool))
@@ -153,7 +154,8 @@ def test_dataset_captions_vary_by_epoch_and_collator_counts_failed_images(catalo
 def test_attribute_codes_are_stable_and_missing_never_matches(catalog_dir):
     product = next(iter(open_catalog(catalog_dir).products()))
     codes = product_attr_codes(product)
-    assert codes[0] == attr_code(product.id) and all(c >= 0 for c in codes)
+    assert codes[0] == attr_code(product.id) and all(c >= 0 for c in codes[:len(ATTR_FIELDS)])
+    assert all(c >= 0 or c == MISSING for c in codes[len(ATTR_FIELDS):])  # name words, MISSING-padded
     assert attr_code("Tshirts") == 8000198511893728733  # a hash of the value: equal in every process and run
     no_colour = product_attr_codes(replace(product, baseColour=None))
     assert no_colour[ATTR_FIELDS.index("baseColour")] == MISSING
@@ -176,7 +178,7 @@ def test_training_batches_carry_category_positives_beyond_the_diagonal(catalog_d
         assert torch.equal(item["caption_constraints"], other["caption_constraints"])
     attrs = torch.stack([item["image_attrs"] for item in items])
     constraints = torch.stack([item["caption_constraints"] for item in items])
-    mask = positive_mask(constraints, attrs)
+    mask = positive_mask(constraints, attrs, set_columns=NAME_WORD_SLOTS)
     assert mask.diagonal().all()  # every caption describes its own image
     assert mask.sum() > 64  # and some describe other images of the batch (category captions)
     named = constraints[:, 0] != UNCONSTRAINED

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 
+from fashion_search.catalog.name_words import detail_phrases, name_type_spelling
 from fashion_search.catalog.products import Product
 
 # Worn or sold in pairs, or plural by nature: "a jean" or "a sunglass" would not match what people type.
@@ -126,7 +127,27 @@ def _render(parts, strict: bool, slots: dict) -> str | None:
     return text or None
 
 
-def _caption_table(p: Product) -> dict[str, tuple[int, dict[str, object]]]:
+# "striped tshirt": a name's detail words (one, or two adjacent: "round neck") with the product's type
+# noun, what a shopper types for a style no label holds. It states the type and the words, so every product
+# of that type whose name has them is a positive (training/attributes.py): the image tower learns what
+# "striped" looks like, not one photo. The type is said both as the catalog names it ("tshirt") and as the
+# product name spells it ("t-shirt"), the spelling shoppers type. The weight is shared by the product's
+# phrases, so a long name does not crowd out the other forms.
+DETAIL_WEIGHT = 8
+
+
+def _detail_captions(p: Product) -> dict[str, tuple[float, dict[str, object]]]:
+    noun = _noun_field(p)
+    phrases = detail_phrases(p)
+    if not noun or not phrases:
+        return {}
+    nouns = list(dict.fromkeys([singular(getattr(p, noun)), name_type_spelling(p) or singular(getattr(p, noun))]))
+    weight = DETAIL_WEIGHT / (len(phrases) * len(nouns))
+    return {f"{' '.join(words)} {article}": (weight, {noun: getattr(p, noun), "name_word": words})
+            for words in phrases for article in nouns}
+
+
+def _caption_table(p: Product) -> dict[str, tuple[float, dict[str, object]]]:
     """text -> (weight, constraints) over all templates, in template order, duplicates merged.
 
     Constraints name only the slots the rendered text contains (a dropped optional part states
@@ -134,12 +155,12 @@ def _caption_table(p: Product) -> dict[str, tuple[int, dict[str, object]]]:
     (the values agree: both come from this product), so a merged caption is never looser than either.
     """
     slots, fields = _slots(p), _slot_constraints(p)
-    table: dict[str, tuple[int, dict[str, object]]] = {}  # insertion-ordered: template order kept after dedup
-    for parts, strict, weight in _TEMPLATES:
-        text = _render(parts, strict, slots)
-        if not text:
-            continue
-        stated = dict(fields[slot] for _, slot in parts if slots[slot] is not None)
+    table: dict[str, tuple[float, dict[str, object]]] = {}  # insertion-ordered: template order kept after dedup
+    rendered = ((_render(parts, strict, slots), weight, parts) for parts, strict, weight in _TEMPLATES)
+    stated_by = ((text, weight, dict(fields[slot] for _, slot in parts if slots[slot] is not None))
+                 for text, weight, parts in rendered if text)
+    details = ((text, weight, stated) for text, (weight, stated) in _detail_captions(p).items())
+    for text, weight, stated in (*stated_by, *details):
         old_weight, old_stated = table.get(text, (0, {}))
         table[text] = (old_weight + weight, {**old_stated, **stated})
     if not table:
@@ -147,7 +168,7 @@ def _caption_table(p: Product) -> dict[str, tuple[int, dict[str, object]]]:
     return table
 
 
-def _weighted_captions(p: Product) -> dict[str, int]:
+def _weighted_captions(p: Product) -> dict[str, float]:
     return {text: weight for text, (weight, _) in _caption_table(p).items()}
 
 

@@ -2,12 +2,12 @@
 
   first ingest, new model, --rebuild   a new version beside the served one, embedded from scratch;
                                        switched to only when complete and optimized
-  same model (a sync)                  Edge: a copy of the served version, synced, then switched to
-                                       (readers never see a half-synced index; the page may keep the
-                                       served shard open meanwhile); server: the served collection,
-                                       synced in place (it takes concurrent readers and writers)
+  same model (a sync)                  a copy of the served version (Edge: its shard directory;
+                                       server: its collection, point by point), synced, then switched
+                                       to: readers never see a half-synced index
 A version left "building" by a killed run is resumed when the next run has the same kind and model
-(syncing into it converges to the catalog like any other sync); any other leftover is discarded.
+(syncing into it converges to the catalog like any other sync), unless it is an unfinished copy;
+any other leftover is discarded.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from fashion_search.store.base import same_model
-from fashion_search.store.versions import BUILDING, Version, to_remove
+from fashion_search.store.versions import BUILDING, COPY_PARTIAL, Version, to_remove
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +27,10 @@ class Target:
     versions: object                # EdgeVersions | ServerVersions
     version: Version
     store: object                   # the VectorStore this run writes
-    kind: str                       # "rebuild" | "sync" | "sync-in-place"
+    kind: str                       # "rebuild" | "sync"
     resumed: bool = False
     served_before: str | None = None
     extra: dict = field(default_factory=dict)
-
-    @property
-    def switches(self) -> bool:
-        return self.kind != "sync-in-place"
 
 
 def is_server(location: str) -> bool:
@@ -62,16 +58,16 @@ def choose_target(versions, dim: int, identity: dict, info: dict, rebuild: bool,
     if new_model and serving is not None:
         logger.info("the served %s was built with model %s; building a new version for %s",
                     serving.name, (serving.model or {}).get("name"), identity.get("name"))
-    in_place = is_server_versions(versions)
-    kind = "rebuild" if rebuild or new_model else ("sync-in-place" if in_place else "sync")
+    kind = "rebuild" if rebuild or new_model else "sync"
     served = serving.name if serving else None
-    if kind == "sync-in-place":
-        return Target(versions, serving, versions.open(serving, **store_kw), kind, served_before=served)
     for leftover in sorted((v for v in versions.versions().values() if v.state == BUILDING),
                            key=lambda v: -v.number):
         resumable = (leftover.info.get("kind") == kind and leftover.model is not None
                      and same_model(leftover.model, identity)
-                     and leftover.info.get("fingerprints") == info.get("fingerprints"))
+                     and leftover.info.get("fingerprints") == info.get("fingerprints")
+                     # an unfinished server copy lacks some served products: a sync on it would
+                     # re-embed them and trip the deletion guard, so it is copied again instead
+                     and leftover.info.get("copy") != COPY_PARTIAL)
         if resumable:
             store = _open_resumable(versions, leftover, dim, identity, store_kw)
             if store is not None:
@@ -103,10 +99,6 @@ def _open_resumable(versions, version: Version, dim: int, identity: dict, store_
     return store
 
 
-def is_server_versions(versions) -> bool:
-    return type(versions).__name__ == "ServerVersions"
-
-
 def finish(target: Target, points: int, counts: dict, keep: int | None, changed: bool = True) -> dict:
     """Close the written version and make it the served one (one atomic step); drop old versions
     beyond `keep`. Returns what happened, for the report."""
@@ -117,7 +109,7 @@ def finish(target: Target, points: int, counts: dict, keep: int | None, changed:
         # Nothing to publish: drop the copy instead of piling up identical versions.
         target.versions.discard(target.version)
         outcome["version"] = target.served_before
-    elif target.switches:
+    else:
         target.versions.switch(target.version, info={"points": points, "counts": counts})
         outcome["switched"], outcome["switched_at"] = True, time.time()   # wall clock: readers elsewhere compare
         logger.info("switched readers to %s (was %s)", target.version.name, target.served_before)

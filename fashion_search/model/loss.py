@@ -82,14 +82,22 @@ def gather_codes(codes: torch.Tensor, world_size: int) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
-def positive_mask(caption_constraints: torch.Tensor, image_attrs: torch.Tensor) -> torch.Tensor:
+def positive_mask(caption_constraints: torch.Tensor, image_attrs: torch.Tensor, set_columns: int = 0) -> torch.Tensor:
     """(N, F) constraints vs (M, F) attributes -> (N, M) bool: caption i describes image j.
 
     A caption describes an image when every field it constrains (code != UNCONSTRAINED) has the
     image's code. Image codes for missing values must be distinct from every constraint code.
+    The last `set_columns` columns are a set instead (a product's name words): each value the caption
+    states there must be somewhere in the image's set, in any column.
     """
-    constraints = caption_constraints[:, None, :]  # (N, 1, F)
-    return ((constraints == UNCONSTRAINED) | (constraints == image_attrs[None, :, :])).all(dim=-1)
+    fields = caption_constraints.shape[1] - set_columns
+    constraints = caption_constraints[:, None, :fields]  # (N, 1, F')
+    mask = ((constraints == UNCONSTRAINED) | (constraints == image_attrs[None, :, :fields])).all(dim=-1)
+    if set_columns:
+        words = caption_constraints[:, None, fields:, None]  # (N, 1, S, 1)
+        in_set = (words == image_attrs[None, :, None, fields:]).any(dim=-1)  # (N, M, S)
+        mask &= ((words[..., 0] == UNCONSTRAINED) | in_set).all(dim=-1)
+    return mask
 
 
 def _soft_targets(mask: torch.Tensor, own: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -108,6 +116,7 @@ def clip_loss(
     world_size: int = 1,
     image_attrs: torch.Tensor | None = None,
     caption_constraints: torch.Tensor | None = None,
+    set_columns: int = 0,
 ) -> torch.Tensor:
     """Mean of image->text and text->image cross-entropy for this rank's B pairs.
 
@@ -115,8 +124,9 @@ def clip_loss(
     L2-normalised here (so raw projections may be passed). logit_scale: exp of the model's
     parameter (scalar tensor or float). image_attrs, caption_constraints: optional (B, F) int64
     codes (see the module docstring); given, every caption/image pair that matches is a positive
-    (soft targets), else only the diagonal (one-hot labels). Returns a scalar: this rank's loss L_r;
-    the mean of L_r over ranks equals the loss of one process on the concatenated batch.
+    (soft targets), else only the diagonal (one-hot labels); set_columns: see positive_mask. Returns a
+    scalar: this rank's loss L_r; the mean of L_r over ranks equals the loss of one process on the
+    concatenated batch.
     """
     if image_features.shape != text_features.shape or image_features.dim() != 2:
         raise ValueError(
@@ -144,9 +154,11 @@ def clip_loss(
     caption_constraints = caption_constraints.to(image_features.device)
     all_attrs = gather_codes(image_attrs, world_size)  # (W*B, F)
     all_constraints = gather_codes(caption_constraints, world_size)  # (W*B, F)
-    text_targets = _soft_targets(positive_mask(caption_constraints, all_attrs), labels, logits_per_text.dtype)
+    text_targets = _soft_targets(positive_mask(caption_constraints, all_attrs, set_columns), labels,
+                                 logits_per_text.dtype)
     # Image i's positives are the captions (from any rank) that describe it: column i of the global matrix.
-    image_targets = _soft_targets(positive_mask(all_constraints, image_attrs).T, labels, logits_per_image.dtype)
+    image_targets = _soft_targets(positive_mask(all_constraints, image_attrs, set_columns).T, labels,
+                                  logits_per_image.dtype)
     return (F.cross_entropy(logits_per_image, image_targets) + F.cross_entropy(logits_per_text, text_targets)) / 2
 
 

@@ -1,6 +1,8 @@
 """Index versions on a Qdrant server (and qdrant-client local mode): collections <collection>__vNNNN,
 the alias <collection> names the served one, each version's record sits in its collection metadata.
 The switch is one update_collection_aliases request (delete alias + create alias), atomic on the server.
+A sync copies the served collection into a new version (store/server_copy.py) and syncs the copy, as
+Edge does, so no reader ever sees a half-synced collection.
 See store/versions.py for the contract shared with the Edge backend.
 """
 
@@ -15,9 +17,10 @@ import numpy as np
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ApiException
 
+from fashion_search.store import server_copy
 from fashion_search.store.base import VECTOR_KEY, StoreError
 from fashion_search.store.server import METADATA_KEY, ServerStore
-from fashion_search.store.versions import BUILDING, READY, Version, version_name
+from fashion_search.store.versions import BUILDING, COPY_COMPLETE, COPY_PARTIAL, READY, Version, version_name
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +110,37 @@ class ServerVersions:
         yield self      # the server serialises requests; two jobs building the same version collide loudly
 
     def begin(self, model: dict | None, info: dict, clone_from: Version | None = None) -> Version:
-        if clone_from is not None:
-            raise StoreError("the server backend syncs the served collection in place; it does not clone")
+        """A new version collection <collection>__vNNNN. clone_from (a sync): a copy of that version,
+        made here, so the sync never writes the collection readers are served."""
         number = max((v.number for v in self.versions().values()), default=0) + 1
         name = version_name(number)
         info = {**info, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        # The collection itself is created by ensure_collection (it knows the vector size); the record
-        # is written by set_record right after, and a collection without one reads as "building".
-        return Version(name, BUILDING, f"{self.collection}__{name}", model, info)
+        version = Version(name, BUILDING, f"{self.collection}__{name}", model, info)
+        if clone_from is not None:
+            self._copy(clone_from, version)
+        # Otherwise the collection itself is created by ensure_collection (it knows the vector size);
+        # the record is written by set_record right after, and a collection without one reads as "building".
+        return version
+
+    def _copy(self, source: Version, version: Version) -> None:
+        """Create the version as a copy of `source`. The record says "copy: partial" from the request
+        that creates the collection until every point is there and counted, so a run killed in
+        between leaves a version the next run discards (choose_target) and switch() refuses."""
+        version.info.update(base=source.name, copy=COPY_PARTIAL)
+        metadata = {**self._metadata(source.location),
+                    "version": {"state": version.state, "info": version.info}}
+        with self._lock():
+            server_copy.create_like(self.client, source.location, version.location, {METADATA_KEY: metadata},
+                                    self.base.is_local)
+        copied = server_copy.copy_points(self.client, self._lock(), source.location, version.location)
+        with self._lock():
+            have = self.client.count(version.location, exact=True).count
+            want = self.client.count(source.location, exact=True).count
+        if not copied == have == want:
+            raise StoreError(f"copying {source.location} to {version.location} gave {have} points, expected "
+                             f"{want} ({copied} copied); the copy stays unserved and the next run redoes it")
+        version.info["copy"] = COPY_COMPLETE
+        self.set_record(version)
 
     def set_record(self, version: Version) -> None:
         meta = self._metadata(version.location)
@@ -136,6 +162,11 @@ class ServerVersions:
         self.discard(version)
 
     def switch(self, version: Version, info: dict | None = None) -> None:
+        # The stored record decides, not the caller's object: a copy still partial there is incomplete.
+        recorded = self._record(version.location, version.name) if version.location != self.collection else version
+        if recorded.info.get("copy") == COPY_PARTIAL:
+            raise StoreError(f"{version.name} is an unfinished copy of {recorded.info.get('base')}; it is never "
+                             "served: rerun the ingest, which discards it and copies again")
         version.state = READY
         version.info.update(info or {}, switched=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         self.set_record(version)

@@ -257,15 +257,7 @@ class ModelBoundStore:
 
     def _checked(self, method: str, *args, **kwargs):
         with self.serving.pinned() as (version, backend):
-            recorded = backend.model_info()
-            if recorded is not None and not same_model(recorded, self.identity):
-                raise StoreError(
-                    f"{version or 'the served index'} of collection {self.serving.collection!r} was built with "
-                    f"model {recorded.get('name')!r} (weights {str(recorded.get('weights_hash'))[:12]}) but "
-                    f"queries are encoded with {self.identity.get('name')!r} (weights "
-                    f"{str(self.identity.get('weights_hash'))[:12]}): reload with that model (restart the page, "
-                    f"or pass --model {recorded.get('name')}), or serve the previous version again with "
-                    "`python -m fashion_search.store.manage rollback`")
+            check_model(version, backend, self.identity, self.serving.collection)
             return getattr(backend, method)(*args, **kwargs)
 
     def search(self, vector, filters=None, limit=10, exact=False, boost=(), words=None, fusion=None, diversity=None):
@@ -277,3 +269,27 @@ class ModelBoundStore:
 
     def __getattr__(self, name):
         return getattr(self.serving, name)
+
+
+def check_model(version: str | None, backend, identity: dict, collection: str) -> None:
+    """Refuse a version whose vectors come from another model than the query encoder's, naming the fix."""
+    recorded = backend.model_info()
+    if recorded is not None and not same_model(recorded, identity):
+        raise StoreError(
+            f"{version or 'the served index'} of collection {collection!r} was built with "
+            f"model {recorded.get('name')!r} (weights {str(recorded.get('weights_hash'))[:12]}) but "
+            f"queries are encoded with {identity.get('name')!r} (weights "
+            f"{str(identity.get('weights_hash'))[:12]}): reload with that model (restart the page, "
+            f"or pass --model {recorded.get('name')}), or serve the previous version again with "
+            "`python -m fashion_search.store.manage rollback`")
+
+
+@contextmanager
+def pin(store):
+    """(version name or None, backend): the version serving now, held until the block ends, for
+    reads that must agree (a page's facet counts and its results); a plain store is its own backend."""
+    if not hasattr(store, "pinned"):
+        yield None, store
+        return
+    with store.pinned() as held:
+        yield held

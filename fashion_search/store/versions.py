@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 READY, BUILDING = "ready", "building"
+# info["copy"] of a server sync's version: "partial" until every point of the served collection is in
+# it; a partial copy is never resumed nor served (Edge copies a directory and renames it in one step).
+COPY_PARTIAL, COPY_COMPLETE = "partial", "complete"
 
 
 def version_name(number: int) -> str:

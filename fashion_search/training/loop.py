@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from fashion_search.model.loss import clamp_logit_scale_, clip_loss
+from fashion_search.training.attributes import NAME_WORD_SLOTS
 from fashion_search.training.checkpoints import TrainerState, save_checkpoint
 from fashion_search.training.prompts import attribute_prompt_loss
 
@@ -47,7 +48,8 @@ def train_step(accelerator, model, optimizer, scheduler, batch: dict, max_grad_n
     with accelerator.accumulate(model):
         image, text, logit_scale, prompt_features = model(**inputs)  # (B, D), (B, D), scalar, [(V, D)]
         loss = clip_loss(image, text, logit_scale, rank=accelerator.process_index,
-                         world_size=accelerator.num_processes, **codes)
+                         world_size=accelerator.num_processes, **codes,
+                         set_columns=NAME_WORD_SLOTS if multi_positive else 0)
         if prompt_features:
             prompts = accelerator.unwrap_model(model).prompts
             labels = prompts.labels(batch["image_attrs"][:size])
