@@ -182,3 +182,25 @@ def test_matched_words_share_the_tokenizer():
     assert lexical.matched_words("striped", None) == []
     assert lexical.document_vector({"name": "  "}) is None and lexical.query_vector("the of") is None
     assert lexical.document_text({"name": "Striped Tee", "description": "cotton"}) == "Striped Tee cotton"
+
+
+@pytest.mark.parametrize("backend", ["edge", "local"])
+def test_words_off_creates_an_image_only_collection(tmp_path, catalog, backend):
+    """open_store(words=False): no sparse vector although the products have names; searches by image."""
+    ids, vectors, payloads = catalog
+    location = str(tmp_path) if backend == "edge" else ":memory:"
+    store = open_store(location, collection="plain", words=False)
+    try:
+        store.ensure_collection(DIM)
+        assert not store.has_words
+        store.upsert(ids, vectors, payloads)
+        query = np.random.default_rng(2).normal(size=DIM)
+        plain = store.search(query, limit=10, exact=True)
+        assert [h.id for h in store.search(query, limit=10, exact=True, words="striped shirt")] == [h.id for h in plain]
+    finally:
+        store.close()
+    if backend == "edge":  # the layout is the collection's: reopened with the default, it stays image-only
+        with open_store(location, collection="plain") as reopened:
+            assert not reopened.has_words and reopened.count() == N
+    with pytest.raises(StoreError, match="words"):
+        open_store(str(tmp_path / "bad"), collection="bad", words="no")

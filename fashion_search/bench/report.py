@@ -44,6 +44,8 @@ def summary_rows(sections: dict) -> list[dict]:
                                                             s["encoder_one_thread"]["p50_ms"], "ms")))
         rows.append(_row("search", "QPS 4 clients / 1 client", s["qps_ratio_4_vs_1"],
                          _pair(s["qps_4_clients"], s["qps_1_client"], "QPS")))
+    if "hybrid" in sections:
+        rows += hybrid_rows(sections["hybrid"])
     if "store" in sections:
         s = sections["store"]
         for key, entry in s.items():
@@ -66,6 +68,15 @@ def summary_rows(sections: dict) -> list[dict]:
                          f">= {s['ratio_target']:.2f}", s["ratio_met"]))
         rows.append(_row("ingest", "whole-job images/s / encoder images/s", s["job_ratio"],
                          _pair(s["ingest_job_images_per_s"], s["encoder_images_per_s"], "img/s")))
+    if "ingest_words" in sections:
+        s = sections["ingest_words"]
+        with_words, without = s["with_words"], s["without_words"]
+        rows.append(_row("ingest_words", "with words / without: images/s of embed loop + optimize", s["indexed_ratio"],
+                         _pair(with_words["indexed_images_per_s"], without["indexed_images_per_s"], "img/s"),
+                         f">= {s['ratio_target']:.2f}", s["ratio_met"]))
+        for rate, label in (("loop", "embed loop"), ("job", "whole job")):
+            rows.append(_row("ingest_words", f"with words / without: images/s of {label}", s[f"{rate}_ratio"],
+                             _pair(with_words[f"{rate}_images_per_s"], without[f"{rate}_images_per_s"], "img/s")))
     if "train" in sections:
         s = sections["train"]
         rows.append(_row("train", "trainer samples/s / forward+backward samples/s", s["ratio"],
@@ -84,6 +95,27 @@ def summary_rows(sections: dict) -> list[dict]:
                              f">= {entry['cosine_floor']}", entry["cosine_met"]))
     if "serve" in sections:
         rows += serve_rows(sections["serve"])
+    return rows
+
+
+def hybrid_rows(s: dict) -> list[dict]:
+    rows = []
+    for n in s["sizes"]:
+        e = s[f"edge_{n}"]
+        rows.append(_row("hybrid", f"{n} points: hybrid p50 / image-only p50, cached text vector",
+                         e["hybrid_vs_image_p50"], _pair(e["hybrid"]["p50_ms"], e["image"]["p50_ms"], "ms")))
+        rows.append(_row("hybrid", f"{n} points: hybrid / image-only, median of per-query paired ratios",
+                         e["hybrid_vs_image_paired_median"]))
+        rows.append(_row("hybrid", f"{n} points: hybrid p95 / image-only p95, cached text vector",
+                         e["hybrid_vs_image_p95"], _pair(e["hybrid"]["p95_ms"], e["image"]["p95_ms"], "ms")))
+        rows.append(_row("hybrid", f"{n} points: named values without words p50 / image-only p50",
+                         e["named_vs_image_p50"], _pair(e["named"]["p50_ms"], e["image"]["p50_ms"], "ms")))
+        rows.append(_row("hybrid", f"{n} points: hybrid p50 / image-only p50, encoding the text",
+                         e["end_to_end_hybrid_vs_image_p50"],
+                         _pair(e["hybrid_end_to_end"]["p50_ms"], e["image_end_to_end"]["p50_ms"], "ms")))
+    for key, value in s.items():
+        if key.startswith("hybrid_p50_ratio_"):
+            rows.append(_row("hybrid", key, value))
     return rows
 
 

@@ -39,6 +39,10 @@ class IngestConfig:
     hnsw_m: int | None = option(None, "HNSW m passed to open_store (default: the store's).")
     hnsw_ef_construct: int | None = option(None, "HNSW ef_construct passed to open_store (default: the store's).")
     quantization: str | None = option(None, "Vector quantization passed to open_store.", choices=QUANTIZATION_CHOICES)
+    words: bool = option(True, "Store each product's name as a sparse BM25 vector beside the image vector, so searches "
+                               "match the query's words (docs/hybrid.md). --no-words builds an image-only version; "
+                               "like the HNSW flags it counts when a version is created (first ingest, new model, "
+                               "--rebuild): a sync keeps the served version's layout.")
     from_store: str | None = option(None, "Migrate mode: source store location.", flag="--from")
     to_store: str | None = option(None, "Migrate mode: destination store location.", flag="--to")
     report: str = option("reports/ingest_report.json", "Where the JSON report (counts, timings, skipped ids) goes.")
@@ -91,11 +95,13 @@ class IngestConfig:
             raise ConfigError(f"--splits-file {self.splits_file} not found (write it with fashion_search.catalog.splits)")
 
     def store_options(self) -> dict:
-        """HNSW/quantization settings for open_store; unset flags stay out so the store's defaults apply."""
+        """HNSW/quantization/words settings for open_store; unset flags stay out so the store's defaults apply."""
         options = {"hnsw_m": self.hnsw_m, "hnsw_ef_construct": self.hnsw_ef_construct}
         options = {key: value for key, value in options.items() if value is not None}
         if self.quantization is not None:
             options["quantization"] = None if self.quantization == "none" else self.quantization
+        if not self.words:
+            options["words"] = False
         return options
 
 

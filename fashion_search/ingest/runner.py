@@ -213,9 +213,8 @@ def _plan_on_main(cfg: IngestConfig, group: ProcessGroup, dim: int, identity: di
             held.enter_context(versions.writing())
             info = {"catalog": str(catalog.root), "fingerprints": FINGERPRINT_SCHEME}
             target = choose_target(versions, dim, identity, info, cfg.rebuild or cfg.recreate, cfg.store_options())
-            if not target.store.has_words:  # built before the words' vector existed: it keeps working image-only
-                logger.warning("this collection has no word vectors, so searches rank by the image alone; "
-                               "rebuild it with `make ingest ARGS=--rebuild` to match words in product names")
+            if target.store.has_words != cfg.words:
+                _warn_words_layout(target.store.has_words)
             wanted, unreadable = catalog_fingerprints(catalog, products, base_payload_for)
             sync = plan_sync(wanted, stored_fingerprints(target.store))
             logger.info("sync plan for %s: %s", target.version.name, sync.summary())
@@ -242,6 +241,16 @@ def _plan_on_main(cfg: IngestConfig, group: ProcessGroup, dim: int, identity: di
     if "error" in plan:
         raise failure or StoreError(plan["error"])
     return target, plan, closer
+
+
+def _warn_words_layout(has_words: bool) -> None:
+    """A sync keeps the layout of the version it syncs: say how to get the one asked for."""
+    if has_words:
+        logger.warning("--no-words: this version already holds word vectors and a sync keeps them; add --rebuild "
+                       "to build an image-only version")
+    else:  # built before the words' vector existed, or with --no-words: it keeps working image-only
+        logger.warning("this collection has no word vectors, so searches rank by the image alone; "
+                       "rebuild it with `make ingest ARGS=--rebuild` to match words in product names")
 
 
 def _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, writer, timer):

@@ -90,10 +90,13 @@ def _open_resumable(versions, version: Version, dim: int, identity: dict, store_
     try:
         store = versions.open(version, **store_kw)
         store.ensure_collection(dim, model=identity)
-        return store
     except StoreError as err:       # e.g. killed while its files were being created
         logger.warning("cannot resume %s (%s)", version.name, err)
         return None
+    if store.has_words != store_kw.get("words", True):   # left by a run with(out) --no-words: not this layout
+        store.close()
+        return None
+    return store
 
 
 def finish(target: Target, points: int, counts: dict, keep: int | None, changed: bool = True) -> dict:

@@ -5,9 +5,10 @@
     open_store(":memory:") / "local:PATH"     -> qdrant-client local mode (the server code path, for tests)
 
 Keyword arguments: hnsw_m, hnsw_ef_construct, search_ef, quantization ("int8"), full_scan_threshold_kb,
-indexing_threshold_kb, acorn, upsert_batch (both); segments, search_threads (Edge); api_key, timeout_s (how fast an
-unreachable server fails), request_timeout_s, shard_number, replication_factor (server; api_key, timeout_s,
-shard_number and replication_factor come from the QDRANT_* environment when not given).
+indexing_threshold_kb, acorn, words (False: a new collection without the words' sparse vector), upsert_batch
+(both); segments, search_threads (Edge); api_key, timeout_s (how fast an unreachable server fails),
+request_timeout_s, shard_number, replication_factor (server; api_key, timeout_s, shard_number and
+replication_factor come from the QDRANT_* environment when not given).
 """
 
 from __future__ import annotations

@@ -113,6 +113,9 @@ class IndexOptions:
     0.92 without it and 1.00 with it, for ~10 ms instead of ~0.6 ms (still far below text encoding).
     The thresholds (KB of vectors) decide when a segment gets an HNSW graph and below which
     filtered candidate count Qdrant scans instead; None keeps Qdrant's defaults (10000 KB).
+    words=False creates a collection without the products' words (store/lexical.py's sparse vector):
+    image-only, as a catalog without useful names may want. Like the HNSW knobs it counts when a
+    collection is created; an existing collection keeps the layout it was built with.
     """
 
     hnsw_m: int = 16
@@ -122,8 +125,11 @@ class IndexOptions:
     full_scan_threshold_kb: int | None = None
     indexing_threshold_kb: int | None = None
     acorn: bool = True
+    words: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.words, bool):
+            raise StoreError(f"words must be True or False, got {self.words!r}")
         for name in ("hnsw_m", "hnsw_ef_construct"):
             if getattr(self, name) < 1:
                 raise StoreError(f"{name} must be a positive integer, got {getattr(self, name)}")

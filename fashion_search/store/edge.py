@@ -130,7 +130,8 @@ class EdgeStore(VectorStore):
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
             # The products' words; IDF kept by Qdrant (store/lexical.py).
-            sparse_vectors={lexical.WORDS_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            sparse_vectors=({lexical.WORDS_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
+                            if opts.words else None),
             hnsw_config=qe.HnswIndexConfig(
                 m=opts.hnsw_m, ef_construct=opts.hnsw_ef_construct,
                 full_scan_threshold=opts.full_scan_threshold_kb or QDRANT_DEFAULT_THRESHOLD_KB),
@@ -141,7 +142,7 @@ class EdgeStore(VectorStore):
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._shard = qe.EdgeShard.create(str(self.path), config)
-        self._dim, self._distance, self.has_words = dim, DISTANCE, True
+        self._dim, self._distance, self.has_words = dim, DISTANCE, opts.words
         log.info("created Edge collection %r at %s (%d-d, %s)", self.collection, self.path, dim, DISTANCE)
 
     def _require(self) -> qe.EdgeShard:

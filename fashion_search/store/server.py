@@ -191,7 +191,8 @@ class ServerStore(VectorStore):
             self.collection,
             vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
             # The products' words; IDF kept by Qdrant (store/lexical.py).
-            sparse_vectors_config={lexical.WORDS_VECTOR: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            sparse_vectors_config=({lexical.WORDS_VECTOR: qm.SparseVectorParams(modifier=qm.Modifier.IDF)}
+                                   if opts.words else None),
             hnsw_config=qm.HnswConfigDiff(m=opts.hnsw_m, ef_construct=opts.hnsw_ef_construct,
                                           full_scan_threshold=opts.full_scan_threshold_kb),
             optimizers_config=(qm.OptimizersConfigDiff(indexing_threshold=opts.indexing_threshold_kb)

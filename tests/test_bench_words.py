@@ -1,0 +1,70 @@
+"""The bench's hybrid and ingest_words sections, tiny: every figure present, paired and sane (no timing
+assertions), store sizes as asked, and the two ingest sides really built with and without words."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from fashion_search.bench import runner
+
+
+def _positive(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def test_hybrid_and_ingest_catalog_options(tmp_path):
+    assert runner.BenchConfig(quick=True).hybrid_point_list == [2000]
+    full = runner.BenchConfig(sections="hybrid")
+    assert full.hybrid_point_list == [41154, 1_000_000] and full.sections == "hybrid"
+    assert runner.BenchConfig(hybrid_points="300,41154").for_arch("vit-b32").hybrid_point_list == [300, 41154]
+    for bad in ("41k", "5", "300,300", ""):
+        with pytest.raises(ValueError, match="--hybrid-points"):
+            runner.BenchConfig(hybrid_points=bad)
+    with pytest.raises(ValueError, match="--ingest-catalog"):
+        runner.BenchConfig(ingest_catalog=str(tmp_path / "nowhere"))
+
+
+def test_tiny_hybrid_and_ingest_words_sections(tmp_path):
+    from tiny_model import build_tiny_clip
+
+    model = build_tiny_clip(tmp_path / "clip")
+    out = tmp_path / "reports"
+    argv = ["--quick", "--model", str(model), "--out-dir", str(out), "--sections", "hybrid,ingest_words",
+            "--hybrid-points", "200,300", "--reps", "4", "--bench-products", "16", "--batch-size", "4",
+            "--section-reps", "2", "--num-workers", "0"]
+    assert runner.main(argv) == 0
+    bench = json.loads((out / "bench.json").read_text())
+    report = bench["runs"]["model"]
+    hybrid, words = report["sections"]["hybrid"], report["sections"]["ingest_words"]
+
+    assert hybrid["sizes"] == [200, 300] and hybrid["dim"] == 16
+    for n in (200, 300):
+        entry = hybrid[f"edge_{n}"]
+        assert entry["points"] == n and entry["build"]["upsert_s"] > 0
+        for form in ("hybrid", "named", "image", "hybrid_end_to_end", "image_end_to_end"):
+            assert entry[form]["n"] == 4 and 0 < entry[form]["p50_ms"] <= entry[form]["p95_ms"], form
+        assert entry["hybrid_vs_image_p50"] == pytest.approx(entry["hybrid"]["p50_ms"] / entry["image"]["p50_ms"])
+        for key in ("hybrid_vs_image_p95", "hybrid_vs_image_paired_median", "named_vs_image_p50",
+                    "end_to_end_hybrid_vs_image_p50"):
+            assert _positive(entry[key]), key
+    assert _positive(hybrid["hybrid_p50_ratio_300_vs_200"])
+
+    assert (words["images"], words["reps"], words["batch_size"]) == (16, 2, 8)
+    for side in ("with_words", "without_words"):
+        for rate in ("loop", "indexed", "job"):
+            assert _positive(words[side][f"{rate}_images_per_s"]), (side, rate)
+    # the whole job includes the embed loop and the optimize: never faster than either part
+    assert words["with_words"]["job_images_per_s"] <= words["with_words"]["indexed_images_per_s"]
+    assert words["with_words"]["indexed_images_per_s"] <= words["with_words"]["loop_images_per_s"]
+    assert all(_positive(words[f"{rate}_ratio"]) for rate in ("loop", "indexed", "job"))
+    assert words["ratio_target"] == 0.90 and words["ratio_met"] == (words["indexed_ratio"] >= 0.90)
+
+    figures = {row["figure"]: row for row in report["summary"]}
+    assert figures["300 points: hybrid p50 / image-only p50, cached text vector"]["value"] == \
+        hybrid["edge_300"]["hybrid_vs_image_p50"]
+    assert figures["with words / without: images/s of embed loop + optimize"]["met"] == words["ratio_met"]
+    assert [(row["section"], row["target"]) for row in bench["targets"]] == [("ingest_words", ">= 0.90")]
+    assert "| ingest_words | with words / without: images/s of whole job |" in (out / "bench.md").read_text()
