@@ -36,17 +36,20 @@ def run_until(cmd: list[str], kill_after: float | None) -> float:
     seconds from the start marker to the exit."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(cmd, env=env, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    lines: list[str] = []   # what the job logged, for the failure message
     for line in process.stderr:
+        lines.append(line)
         if STARTED_MARKER in line:
             break
     started = time.perf_counter()
-    threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True).start()   # keep draining
+    threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True).start()   # keep draining
     if kill_after is not None:
         try:
             process.wait(timeout=kill_after)
         except subprocess.TimeoutExpired:
             os.kill(process.pid, signal.SIGKILL)
-    assert process.wait(timeout=300) in (0, -signal.SIGKILL)
+    code = process.wait(timeout=300)
+    assert code in (0, -signal.SIGKILL), f"exit {code}:\n" + "".join(lines[-30:])
     return time.perf_counter() - started
 
 

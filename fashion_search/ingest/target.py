@@ -87,11 +87,14 @@ def choose_target(versions, dim: int, identity: dict, info: dict, rebuild: bool,
 def _open_resumable(versions, version: Version, dim: int, identity: dict, store_kw: dict):
     from fashion_search.store.base import StoreError
 
+    store = None
     try:
         store = versions.open(version, **store_kw)
         store.ensure_collection(dim, model=identity)
     except StoreError as err:       # e.g. killed while its files were being created
         logger.warning("cannot resume %s (%s)", version.name, err)
+        if store is not None:       # release its files before they are discarded
+            store.close()
         return None
     if store.has_words != store_kw.get("words", True):   # left by a run with(out) --no-words: not this layout
         store.close()

@@ -169,6 +169,9 @@ class EdgeVersions:
                            **({"base": clone_from.name} if clone_from else {})})
         self._save({**versions, name: version}, self._serving_name())
         target = self.path_of(version)
+        # Files under a new number belong to no registered version: a discarded leftover of a killed
+        # run whose removal was cut short. Never build on them (nor copy onto them).
+        shutil.rmtree(target, ignore_errors=True)
         if clone_from is not None:
             # The served version is never written after its switch, so its files are a consistent copy.
             tmp = target.with_name(f".{name}.copying")
