@@ -150,7 +150,6 @@ def test_bad_ranking_arguments_refused(store, bad):
 @pytest.mark.parametrize("backend", ["edge", "local"])
 def test_store_built_without_words_still_searches_by_image(tmp_path, catalog, backend):
     """A collection created before the words existed: no sparse vector; words are ignored, writes work."""
-    ids, vectors, payloads = catalog
     if backend == "edge":
         shard = qe.EdgeShard.create(str(tmp_path / "old"),
                                     qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)))
@@ -160,15 +159,21 @@ def test_store_built_without_words_still_searches_by_image(tmp_path, catalog, ba
         store = open_store(":memory:", collection="old")
         store.client.create_collection("old", vectors_config=qm.VectorParams(size=DIM, distance=qm.Distance.COSINE))
     try:
-        store.ensure_collection(DIM)
-        assert not store.has_words
-        store.upsert(ids, vectors, payloads)
-        query = np.random.default_rng(1).normal(size=DIM)
-        plain = store.search(query, limit=10, exact=True)
-        got = store.search(query, limit=10, exact=True, words="striped shirt")
-        assert [(h.id, round(h.score, 5)) for h in got] == [(h.id, round(h.score, 5)) for h in plain]
+        _assert_image_only(store, catalog, seed=1)
     finally:
         store.close()
+
+
+def _assert_image_only(store, catalog, seed: int) -> None:
+    """The collection holds no words, takes the catalog's writes, and a search given words ranks (ids
+    and scores) exactly as the image-only search."""
+    store.ensure_collection(DIM)
+    assert not store.has_words
+    store.upsert(*catalog)
+    query = np.random.default_rng(seed).normal(size=DIM)
+    plain = store.search(query, limit=10, exact=True)
+    got = store.search(query, limit=10, exact=True, words="striped shirt")
+    assert [(h.id, round(h.score, 5)) for h in got] == [(h.id, round(h.score, 5)) for h in plain]
 
 
 def test_new_collections_hold_words(store):
@@ -187,16 +192,10 @@ def test_matched_words_share_the_tokenizer():
 @pytest.mark.parametrize("backend", ["edge", "local"])
 def test_words_off_creates_an_image_only_collection(tmp_path, catalog, backend):
     """open_store(words=False): no sparse vector although the products have names; searches by image."""
-    ids, vectors, payloads = catalog
     location = str(tmp_path) if backend == "edge" else ":memory:"
     store = open_store(location, collection="plain", words=False)
     try:
-        store.ensure_collection(DIM)
-        assert not store.has_words
-        store.upsert(ids, vectors, payloads)
-        query = np.random.default_rng(2).normal(size=DIM)
-        plain = store.search(query, limit=10, exact=True)
-        assert [h.id for h in store.search(query, limit=10, exact=True, words="striped shirt")] == [h.id for h in plain]
+        _assert_image_only(store, catalog, seed=2)
     finally:
         store.close()
     if backend == "edge":  # the layout is the collection's: reopened with the default, it stays image-only
