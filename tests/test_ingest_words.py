@@ -81,3 +81,27 @@ def test_a_version_left_building_with_the_other_layout_is_not_resumed(tmp_path, 
     # Resuming would have kept the first batch image-only; embedding it all again gives every product words.
     assert (report["already_present"], report["embedded"]) == (0, N_PRODUCTS) and BATCH < N_PRODUCTS
     assert has_words(store)
+
+
+def test_a_killed_sync_of_an_image_only_version_is_resumed(tmp_path, catalog_dir, tiny_model_dir, monkeypatch):
+    """The served version has no words and the rerun has no --no-words flag: the sync's leftover is a copy
+    of the served layout, so it is resumed (nothing embedded twice) and the result stays image-only."""
+    store = tmp_path / "qdrant"
+    small = write_catalog(tmp_path / "small", N_PRODUCTS - 2 * BATCH)
+    main(ingest_args(small, store, tiny_model_dir, tmp_path / "first.json", "--no-words"))
+    real_write, calls = DirectWriter.write, []
+
+    def dying_write(self, ids, vectors):
+        calls.append(len(ids))
+        if len(calls) == 2:
+            raise KeyboardInterrupt("simulated kill")
+        real_write(self, ids, vectors)
+
+    monkeypatch.setattr(DirectWriter, "write", dying_write)
+    with pytest.raises(KeyboardInterrupt):      # the sync adds 2 batches of new products; killed in the second
+        main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "killed.json"))
+    monkeypatch.setattr(DirectWriter, "write", real_write)
+    report = main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "rerun.json"))
+    assert report["version"]["kind"] == "sync" and report["version"]["resumed"]
+    assert report["embedded"] == BATCH           # only the batch the kill lost
+    assert not has_words(store)

@@ -69,7 +69,7 @@ def choose_target(versions, dim: int, identity: dict, info: dict, rebuild: bool,
                      # re-embed them and trip the deletion guard, so it is copied again instead
                      and leftover.info.get("copy") != COPY_PARTIAL)
         if resumable:
-            store = _open_resumable(versions, leftover, dim, identity, store_kw)
+            store = _open_resumable(versions, leftover, dim, identity, store_kw, kind)
             if store is not None:
                 logger.info("resuming %s left building by an interrupted run", leftover.name)
                 return Target(versions, leftover, store, kind, resumed=True, served_before=served)
@@ -84,7 +84,7 @@ def choose_target(versions, dim: int, identity: dict, info: dict, rebuild: bool,
     return Target(versions, version, store, kind, served_before=served)
 
 
-def _open_resumable(versions, version: Version, dim: int, identity: dict, store_kw: dict):
+def _open_resumable(versions, version: Version, dim: int, identity: dict, store_kw: dict, kind: str):
     from fashion_search.store.base import StoreError
 
     store = None
@@ -96,7 +96,10 @@ def _open_resumable(versions, version: Version, dim: int, identity: dict, store_
         if store is not None:       # release its files before they are discarded
             store.close()
         return None
-    if store.has_words != store_kw.get("words", True):   # left by a run with(out) --no-words: not this layout
+    # A rebuild builds the layout the flags ask for: a leftover of the other layout (a run with(out)
+    # --no-words) is not this build. A sync's copy has the served version's layout whatever the flags
+    # say (a sync keeps the layout it finds), so its leftover is resumed as it is.
+    if kind == "rebuild" and store.has_words != store_kw.get("words", True):
         store.close()
         return None
     return store
