@@ -333,3 +333,23 @@ def test_an_unversioned_server_collection_is_adopted_and_kept_for_rollback(tmp_p
                     for page in backend.scroll(with_vectors=True) for h in page}
     assert_same_contents(restored, reference)                                  # the adopted copy is whole
     reader.close()
+
+
+@pytest.mark.parametrize("backend", ["edge", "local"])
+def test_a_removed_version_number_is_never_used_again(tmp_path, tiny_model_dir, backend):
+    """v0002 served, rolled back, cleaned up: the next build is v0003. Readers key caches by the name
+    (the page's facets), so a name must mean one build only."""
+    shop = Shop(tmp_path / "shop", 8)
+    store = location(backend, tmp_path / "store")
+    assert ingest(shop, store, tiny_model_dir, tmp_path / "r1.json")["version"]["version"] == "v0001"
+    shop.add(1008)
+    shop.save()
+    assert ingest(shop, store, tiny_model_dir, tmp_path / "r2.json")["version"]["version"] == "v0002"
+    assert manage(["rollback", "--store", store]) == 0
+    assert manage(["cleanup", "--store", store, "--keep", "1"]) == 0
+    shop.add(1009)
+    shop.save()
+    report = ingest(shop, store, tiny_model_dir, tmp_path / "r3.json")
+    assert report["version"]["version"] == "v0003" and report["version"]["switched"]
+    with open_store(store) as reader:
+        assert reader.serving_version() == "v0003" and reader.count() == 10

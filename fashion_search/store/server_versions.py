@@ -112,7 +112,9 @@ class ServerVersions:
     def begin(self, model: dict | None, info: dict, clone_from: Version | None = None) -> Version:
         """A new version collection <collection>__vNNNN. clone_from (a sync): a copy of that version,
         made here, so the sync never writes the collection readers are served."""
-        number = max((v.number for v in self.versions().values()), default=0) + 1
+        existing = self.versions().values()
+        number = max([0] + [v.number for v in existing] + [self._metadata(v.location).get("last_number", 0)
+                                                           for v in existing]) + 1
         name = version_name(number)
         info = {**info, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         version = Version(name, BUILDING, f"{self.collection}__{name}", model, info)
@@ -153,8 +155,16 @@ class ServerVersions:
         self.set_record(version)
 
     def discard(self, version: Version) -> None:
-        if version.location == self.collection or version.location == self._alias_target():
+        served = self._alias_target()
+        if version.location == self.collection or version.location == served:
             raise StoreError(f"{version.name} is being served; switch or roll back first")
+        if served is not None and version.state == READY:
+            # The served collection remembers the highest completed number removed, so begin() never
+            # reuses it: a served number names one build only (readers key caches by it).
+            meta = self._metadata(served)
+            meta["last_number"] = max(meta.get("last_number", 0), version.number)
+            with self._lock():
+                self.client.update_collection(served, metadata={METADATA_KEY: meta})
         with self._lock():
             self.client.delete_collection(version.location)
 

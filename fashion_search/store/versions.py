@@ -151,7 +151,12 @@ class EdgeVersions:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _save(self, versions: dict[str, Version], serving: str | None) -> None:
+        # The highest number of a version ever completed, kept when that version is removed: a served
+        # number names one build only (readers key caches by it), so a cleanup after a rollback never
+        # frees it again. (A leftover never served may be renumbered: no reader has seen it.)
+        last = max([v.number for v in versions.values() if v.state == READY] + [self._manifest().get("last_number", 0)])
         _write_json_atomically(self.manifest_path, {"format": 1, "collection": self.collection, "serving": serving,
+                                                    "last_number": last,
                                                     "versions": {n: asdict(v) for n, v in sorted(versions.items())}})
 
     def _serving_name(self) -> str | None:
@@ -162,7 +167,7 @@ class EdgeVersions:
         """Register a new building version (so a kill leaves a known leftover), then create its files:
         a copy of `clone_from` (a sync of the served index) or nothing yet (a rebuild)."""
         versions = self.versions()
-        number = max((v.number for v in versions.values()), default=0) + 1
+        number = max([v.number for v in versions.values()] + [self._manifest().get("last_number", 0)]) + 1
         name = version_name(number)
         version = Version(name, BUILDING, f"{self.dir.name}/{name}", model,
                           {**info, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
