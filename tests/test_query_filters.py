@@ -137,3 +137,19 @@ def test_named_values_read_by_field_in_query_order():
     named = suggest_filters("kids white trainers", SHOP)
     assert by_field(named) == [("gender", ["Boys", "Girls"]), ("baseColour", ["White"]),
                                ("articleType", ["Casual Shoes", "Sports Shoes"])]
+
+
+def test_words_not_naming_drops_the_catalog_words_of_ranked_values_only():
+    from fashion_search.query.named_values import value_index, words_not_naming
+
+    index = value_index(VALUES)
+
+    def left(query, ranked=None):
+        return words_not_naming(query, index, suggest_filters(query, VALUES) if ranked is None else ranked)
+
+    assert left("men red casual shoes") == ""                        # every word names a ranked value
+    assert left("Striped T-Shirt for men") == "striped for"          # phrase words go together
+    assert left("navy blue tshirt", [("articleType", "Tshirts")]) == "navy blue"   # not ranked: matched
+    assert left("red sneakers") == "sneakers"                        # a shopper's word is a detail too
+    assert left("red summer dress", []) == "red summer dress"
+    assert left("") == "" and left("!!! ???") == ""

@@ -10,7 +10,7 @@ from ui_fixtures import build_demo
 from fashion_search.catalog.products import open_catalog
 from fashion_search.model.clip import load_clip
 from fashion_search.model.embed import Embedder
-from fashion_search.query.ranking import IMAGE_ONLY, RankingOptions
+from fashion_search.query.ranking import IMAGE_ONLY, PAGE_DEFAULT, RankingOptions
 from fashion_search.query.search import (
     CatalogImages,
     ProductHit,
@@ -213,8 +213,12 @@ def test_default_ranking_is_the_pages_named_values_then_words(searcher):
     levels = [matched(h) for h in default.hits]
     assert levels == sorted(levels, reverse=True) and levels[0] == 2
     no_words = searcher.text("red dresses", limit=240, options=RankingOptions(words=False))
-    assert no_words.words is None and [h.id for h in no_words.hits] != [h.id for h in default.hits]
-    assert {h.id for h in no_words.hits} == {h.id for h in default.hits}      # reordered, nothing hidden
+    # Both words name values ranked first: no word is left to match in the names, the levels rank alone.
+    assert searcher.words_to_match("red dresses", None, default.boosted, PAGE_DEFAULT) is None
+    assert no_words.words is None and [(h.id, h.score) for h in no_words.hits] == [(h.id, h.score) for h in default.hits]
+    every_word = searcher.text("red dresses", limit=240, options=RankingOptions(match_named_words=True))
+    assert [h.id for h in every_word.hits] != [h.id for h in default.hits]
+    assert {h.id for h in every_word.hits} == {h.id for h in default.hits}      # reordered, nothing hidden
     for product in default.products:
         name_words = set((product.name or "").lower().replace("-", " ").split())
         assert set(product.matched_words) <= {"red", "dresses"}
@@ -242,3 +246,26 @@ def test_a_store_without_words_ranks_by_image_and_says_how_to_rebuild(searcher):
     assert result.words is None and "make ingest ARGS=--recreate" in result.note
     want = searcher.text("red dresses", limit=20, options=RankingOptions(words=False))
     assert [h.id for h in result.hits] == [h.id for h in want.hits]
+
+
+def test_words_naming_ranked_values_are_left_to_the_levels(searcher):
+    """"red printed dresses": Red and Dresses rank first; only "printed" is matched in the names, so the
+    page's ranking is the store's hybrid search with that word alone. A value the shopper filtered on
+    counts like a ranked one; a shopper word ("sneakers") is matched like any detail word."""
+    query = "red printed dresses"
+    default = searcher.text(query, limit=30)
+    assert set(default.boosted) == {("baseColour", "Red"), ("articleType", "Dresses")}
+    assert searcher.words_to_match(query, None, default.boosted, PAGE_DEFAULT) == "printed"
+    vector = searcher.embedder.encode_texts([query])[0]
+    want = searcher.store.search(vector, limit=30, boost=default.boosted, words="printed")
+    assert [(h.id, round(h.score, 5)) for h in default.hits] == [(h.id, round(h.score, 5)) for h in want]
+    assert any("Printed" in (h.payload.get("name") or "") for h in default.hits[:10])
+    assert default.words == query                   # the cards still tick every query word their name holds
+    red = Filters({"baseColour": ["Red"]})
+    assert searcher.words_to_match(query, red, [("articleType", "Dresses")], PAGE_DEFAULT) == "printed"
+    assert searcher.words_to_match("red printed dresses", None, [], PAGE_DEFAULT) == "red printed dresses"
+    assert searcher.words_to_match("black sneakers", None, searcher.named_values("black sneakers"),
+                                   PAGE_DEFAULT) == "sneakers"
+    assert searcher.words_to_match(query, None, default.boosted, RankingOptions(match_named_words=True)) == query
+    with pytest.raises(ValueError, match="match_named_words"):
+        RankingOptions(match_named_words="no")

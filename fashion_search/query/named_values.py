@@ -88,10 +88,24 @@ def suggest_from_index(query: str, index: Mapping[str, Named],
 
     A shopper word's values are dropped for a field the query names in catalog words or a filter sets:
     "denim jacket" is Jackets, not Jackets and Jeans."""
-    words = WORD.findall((query or "").lower())
     selected = {field: list(values) for field, values in (selected or {}).items() if values}
     chosen = {(field, value) for field, values in selected.items() for value in values}
-    found: dict[int, Named] = {}  # start word -> match, so results keep the query's order
+    found = {start: match for start, (_, match) in _phrases(WORD.findall((query or "").lower()), index).items()}
+    named_fields = {f for m in found.values() if not m.shopper_words for f, _ in m.pairs} | set(selected)
+    out = []
+    for _, match in sorted(found.items()):
+        for field, value in match.pairs:
+            if match.shopper_words and field in named_fields:
+                continue
+            if (field, value) not in chosen and (field, value) not in out:
+                out.append((field, value))
+    return out
+
+
+
+def _phrases(words: list[str], index: Mapping[str, Named]) -> dict[int, tuple[int, Named]]:
+    """start word -> (phrase length, what it names); longer phrases claim their words first."""
+    found: dict[int, tuple[int, Named]] = {}
     claimed = [False] * len(words)
     for length in range(min(MAX_PHRASE_WORDS, len(words)), 0, -1):
         for start in range(len(words) - length + 1):
@@ -103,14 +117,21 @@ def suggest_from_index(query: str, index: Mapping[str, Named],
                 continue
             for i in span:
                 claimed[i] = True
-            found[start] = match
-    named_fields = {f for m in found.values() if not m.shopper_words for f, _ in m.pairs} | set(selected)
-    out = []
-    for _, match in sorted(found.items()):
-        for field, value in match.pairs:
-            if match.shopper_words and field in named_fields:
-                continue
-            if (field, value) not in chosen and (field, value) not in out:
-                out.append((field, value))
-    return out
+            found[start] = (length, match)
+    return found
 
+
+def words_not_naming(query: str, index: Mapping[str, Named], ranked: Iterable[tuple[str, str]]) -> str:
+    """The query's words minus the phrases that name one of the `ranked` (field, value) pairs (the values
+    ranked first, or filtered on): what is left for the words' match in product names.
+
+    Why: the named-values levels already order by those values, so matching their words again in the
+    names adds little to the order, and such words ("men", "black", "shoes") occur in a large share of
+    names, the costly case for a BM25 search (docs/hybrid.md)."""
+    ranked = set(ranked)
+    words = WORD.findall((query or "").lower())
+    drop = [False] * len(words)
+    for start, (length, match) in _phrases(words, index).items():
+        if not match.shopper_words and ranked.intersection(match.pairs):
+            drop[start:start + length] = [True] * length
+    return " ".join(w for w, gone in zip(words, drop) if not gone)

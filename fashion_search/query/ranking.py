@@ -24,11 +24,15 @@ REBUILD_HINT = ("this store was built without the products' words, so word match
 class RankingOptions:
     """words: match the query's words in the products' names (hybrid; needs a store built with words).
     named_values_first: products with more of the catalog values the query names come first.
+    match_named_words: also match in the names the words that name a value ranked first or filtered on
+        ("men", "black", "casual shoes" in "men black casual shoes"); off, only the other words are
+        matched ("striped" in "striped t-shirt"), the levels rank by those values already.
     diversity: None, or MMR's diversity in [0, 1) (0 = relevance only) over each level's candidates.
     fusion / rrf_k / word_weight / prefetch: how image and words are fused inside Qdrant (store/hybrid.py)."""
 
     words: bool = True
     named_values_first: bool = True
+    match_named_words: bool = False          # measured: docs/hybrid.md ("Words that name catalog values")
     diversity: float | None = None
     fusion: str = Fusion.method              # the store's defaults, chosen by measurement (docs/hybrid.md)
     rrf_k: int = Fusion.rrf_k
@@ -36,7 +40,7 @@ class RankingOptions:
     prefetch: int = Fusion.prefetch
 
     def __post_init__(self) -> None:
-        for name in ("words", "named_values_first"):
+        for name in ("words", "named_values_first", "match_named_words"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"RankingOptions.{name} must be True or False, got {getattr(self, name)!r}")
         if self.diversity is not None and (isinstance(self.diversity, bool)

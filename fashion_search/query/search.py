@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fashion_search.catalog.products import KEYWORD_FIELDS, Catalog, CatalogError, ImageError, open_catalog
-from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index
+from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index, words_not_naming
 from fashion_search.query.ranking import PAGE_DEFAULT, REBUILD_HINT, RankingOptions
 from fashion_search.store.base import Filters, Hit
 from fashion_search.store.lexical import document_text, matched_words
@@ -158,11 +158,23 @@ class Searcher:
         The value index is read from the store's facets once per Searcher (the page keeps one per
         store), so values added by a later ingest are named after the page restarts.
         """
+        return suggest_from_index(query, self._value_index(), (filters or Filters()).values)
+
+    def _value_index(self) -> dict:
         with self._values_lock:
             if self._values is None:
                 self._values = value_index({f: [v for v, _ in self.store.facets(f, limit=10_000)]
                                             for f in SUGGEST_FIELDS})
-        return suggest_from_index(query, self._values, (filters or Filters()).values)
+            return self._values
+
+    def words_to_match(self, query: str, filters: Filters | None, boost, options: RankingOptions) -> str | None:
+        """The text whose words the store matches in product names: the query, or with
+        options.match_named_words off, the query minus the words naming a value ranked first or filtered
+        on (named_values.words_not_naming); None when no word is left."""
+        if options.match_named_words:
+            return query
+        ranked = [*boost, *((f, v) for f, values in (filters or Filters()).values.items() for v in values)]
+        return words_not_naming(query, self._value_index(), ranked) or None
 
     def text(self, query: str, filters: Filters | None = None, limit: int = 24, boost=None,
              options: RankingOptions = PAGE_DEFAULT) -> SearchResult:
@@ -187,7 +199,8 @@ class Searcher:
         has_words = self.store.has_words
         words = query if options.words and has_words else None
         start = time.perf_counter()
-        hits = self.store.search(vector, filters=filters, limit=limit, boost=list(boost), words=words,
+        matched = self.words_to_match(query, filters, boost, options) if words else None
+        hits = self.store.search(vector, filters=filters, limit=limit, boost=list(boost), words=matched,
                                  fusion=options.store_fusion(), diversity=options.diversity)
         return SearchResult(hits=hits, encode_ms=encode_ms, search_ms=_elapsed_ms(start), cached=cached,
                             boosted=list(boost), words=words,
