@@ -36,7 +36,7 @@ VARIANTS = {
     "words_dbsf": RankingOptions(named_values_first=False, fusion="dbsf"),
     "page_formula1": RankingOptions(word_weight=1.0),
     "page_formula0.3": RankingOptions(word_weight=0.3),
-    "page_unnamed_words": RankingOptions(match_named_words=False),
+    "page_every_word": RankingOptions(match_named_words=True),   # words naming ranked values matched too
     "page_formula0.1": RankingOptions(word_weight=0.1),
     "page_formula0.03": RankingOptions(word_weight=0.03),
     "page_formula0.3_p30": RankingOptions(prefetch=30),
