@@ -19,12 +19,14 @@ naming catalog values were left to the levels), interleaved across the copies, f
     python experiments/sparse_full_scan.py --store /tmp/sparse1m/edge --model runs/small/best \
         --thresholds 5000,20000,50000,100000,200000
 
-Found (2026-12-04, 1M points, 128-d): the threshold changes nothing measurable (shopper hybrid p50
-22.3-22.8 ms at every value); at 200k points, a store built with the threshold at 1 and at 10^9 answered
-one frequent word under a named-values filter in 1.36 vs 1.01 ms. The cost is the filtered search
-itself (a dense search under the same four-condition filter takes 6-10 ms too), so the threshold is
-left at Qdrant's default; the words that name catalog values are no longer matched instead
-(docs/hybrid.md, docs/benchmarks.md).
+Found (2026-12-04, 1M points, 128-d): the patched threshold changed nothing measurable (shopper hybrid
+p50 22.3-22.8 ms at every value), but neither did a patched HNSW full_scan_threshold on a dense query,
+so Qdrant Edge may not take index parameters from a segment's config file at load: inconclusive at 1M.
+Two 200k stores built with the threshold at 1 and at 10^9 (open_store's option, removed since) answered
+one frequent word under a named-values filter in 1.36 vs 1.01 ms. At 1M a dense search under the same
+three-condition filter takes 6-13 ms exact or not (the filter's evaluation costs), so a scan would not
+be much cheaper than the posting lists; what removed the cost is matching only the words that name no
+ranked value (shopper hybrid 21.8 -> 6.7 ms: docs/hybrid.md, docs/benchmarks.md).
 """
 
 from __future__ import annotations
