@@ -166,6 +166,25 @@ def building_count(store_dir) -> int:
         return store.count()
 
 
+def killed_at_write(monkeypatch, nth: int, run) -> None:
+    """run() with the nth DirectWriter.write raising KeyboardInterrupt, as a kill after nth - 1 committed
+    batches would; the run must end there, and writes work again afterwards."""
+    real_write, calls = DirectWriter.write, []
+
+    def dying_write(self, ids, vectors):
+        calls.append(len(ids))
+        if len(calls) == nth:
+            raise KeyboardInterrupt("simulated kill")
+        real_write(self, ids, vectors)
+
+    monkeypatch.setattr(DirectWriter, "write", dying_write)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run()
+    finally:
+        monkeypatch.setattr(DirectWriter, "write", real_write)
+
+
 def products_payload(hits, pid) -> dict:
     return next(hit.payload for hit in hits if hit.id == pid)
 
@@ -175,19 +194,9 @@ def test_killed_ingest_resumes_and_matches_a_clean_run(tmp_path, catalog_dir, ti
     clean, _ = clean_store
 
     # "Kill" after 2 committed batches: the third upsert blows up, as a crash mid-run would.
-    real_write, calls = DirectWriter.write, []
-
-    def dying_write(self, ids, vectors):
-        calls.append(len(ids))
-        if len(calls) == 3:
-            raise KeyboardInterrupt("simulated kill")
-        real_write(self, ids, vectors)
-
-    monkeypatch.setattr(DirectWriter, "write", dying_write)
     resumed = tmp_path / "resumed"
-    with pytest.raises(KeyboardInterrupt):
-        main(ingest_args(catalog_dir, resumed, tiny_model_dir, tmp_path / "killed.json"))
-    monkeypatch.setattr(DirectWriter, "write", real_write)
+    killed_at_write(monkeypatch, 3, lambda: main(ingest_args(catalog_dir, resumed, tiny_model_dir,
+                                                             tmp_path / "killed.json")))
     # Readers never see the half-built version; its two committed batches wait to be resumed.
     assert building_count(resumed) == 2 * BATCH
     with open_store(str(resumed)) as store, pytest.raises(StoreError, match="does not exist"):

@@ -8,11 +8,10 @@ import logging
 
 import numpy as np
 import pytest
-from test_ingest import BATCH, ingest_args, write_catalog
+from test_ingest import BATCH, ingest_args, killed_at_write, write_catalog
 from tiny_model import build_tiny_clip
 
 from fashion_search.ingest import IngestConfig, main
-from fashion_search.ingest.writer import DirectWriter
 from fashion_search.store import open_store
 
 N_PRODUCTS = 24
@@ -64,19 +63,9 @@ def test_no_words_version_then_sync_then_rebuild(tmp_path, catalog_dir, tiny_mod
 
 def test_a_version_left_building_with_the_other_layout_is_not_resumed(tmp_path, catalog_dir, tiny_model_dir,
                                                                       monkeypatch):
-    real_write, calls = DirectWriter.write, []
-
-    def dying_write(self, ids, vectors):
-        calls.append(len(ids))
-        if len(calls) == 2:
-            raise KeyboardInterrupt("simulated kill")
-        real_write(self, ids, vectors)
-
     store = tmp_path / "qdrant"
-    monkeypatch.setattr(DirectWriter, "write", dying_write)
-    with pytest.raises(KeyboardInterrupt):
-        main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "killed.json", "--no-words"))
-    monkeypatch.setattr(DirectWriter, "write", real_write)
+    killed_at_write(monkeypatch, 2, lambda: main(ingest_args(catalog_dir, store, tiny_model_dir,
+                                                             tmp_path / "killed.json", "--no-words")))
     report = main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "rerun.json"))
     # Resuming would have kept the first batch image-only; embedding it all again gives every product words.
     assert (report["already_present"], report["embedded"]) == (0, N_PRODUCTS) and BATCH < N_PRODUCTS
@@ -89,18 +78,9 @@ def test_a_killed_sync_of_an_image_only_version_is_resumed(tmp_path, catalog_dir
     store = tmp_path / "qdrant"
     small = write_catalog(tmp_path / "small", N_PRODUCTS - 2 * BATCH)
     main(ingest_args(small, store, tiny_model_dir, tmp_path / "first.json", "--no-words"))
-    real_write, calls = DirectWriter.write, []
-
-    def dying_write(self, ids, vectors):
-        calls.append(len(ids))
-        if len(calls) == 2:
-            raise KeyboardInterrupt("simulated kill")
-        real_write(self, ids, vectors)
-
-    monkeypatch.setattr(DirectWriter, "write", dying_write)
-    with pytest.raises(KeyboardInterrupt):      # the sync adds 2 batches of new products; killed in the second
-        main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "killed.json"))
-    monkeypatch.setattr(DirectWriter, "write", real_write)
+    # The sync adds 2 batches of new products; killed in the second.
+    killed_at_write(monkeypatch, 2, lambda: main(ingest_args(catalog_dir, store, tiny_model_dir,
+                                                             tmp_path / "killed.json")))
     report = main(ingest_args(catalog_dir, store, tiny_model_dir, tmp_path / "rerun.json"))
     assert report["version"]["kind"] == "sync" and report["version"]["resumed"]
     assert report["embedded"] == BATCH           # only the batch the kill lost

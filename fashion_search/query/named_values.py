@@ -102,7 +102,6 @@ def suggest_from_index(query: str, index: Mapping[str, Named],
     return out
 
 
-
 def _phrases(words: list[str], index: Mapping[str, Named]) -> dict[int, tuple[int, Named]]:
     """start word -> (phrase length, what it names); longer phrases claim their words first."""
     found: dict[int, tuple[int, Named]] = {}
