@@ -3,7 +3,7 @@
 Builds the eval corpus (the test split beside the model) and its store once, with `make eval`'s forced
 HNSW, caches the image vectors in --cache, then scores each variant through Searcher.text exactly as
 evaluation/page.py does (exhaustive store search). Prints one row per variant: P@10 per query set,
-distinct names in the descriptive top 10, name -> image R@10. The held-out sets (descriptive_heldout,
+distinct names in the descriptive top 10, name -> image R@1 / R@10 / MRR@100. The held-out sets (descriptive_heldout,
 shopper_heldout) are printed only with --heldout, for the variant already chosen on the others.
 
     python experiments/hybrid_fusions.py --model runs/small/best \
@@ -37,6 +37,12 @@ VARIANTS = {
     "page_formula1": RankingOptions(word_weight=1.0),
     "page_formula0.3": RankingOptions(word_weight=0.3),
     "page_every_word": RankingOptions(match_named_words=True),   # words naming ranked values matched too
+    "page_named0": RankingOptions(named_word_weight=0.0),     # words naming ranked values ignored
+    "page_named0.03": RankingOptions(named_word_weight=0.03),
+    "page_named0.1": RankingOptions(named_word_weight=0.1),
+    "page_named0.3": RankingOptions(named_word_weight=0.3),
+    "page_named0.6": RankingOptions(named_word_weight=0.6),
+    "page_named1": RankingOptions(named_word_weight=1.0),
     "page_formula0.1": RankingOptions(word_weight=0.1),
     "page_formula0.03": RankingOptions(word_weight=0.03),
     "page_formula0.3_p30": RankingOptions(prefetch=30),
@@ -88,7 +94,7 @@ def main() -> None:
         eval_run._fill_store(store, products, image_emb, hide_names=args.hide_names)
         searcher = Searcher(eval_page._Vectors(encode), eval_page._Exhaustive(store))
         print("variant | " + " | ".join(f"{s} P@10" for s in shown) + " | descriptive distinct@10"
-              + (" | name R@10" if args.names else ""))
+              + (" | name R@1 | name R@10 | name MRR@100" if args.names else ""))
         ceilings: dict = {}
         for name in args.variants.split(","):
             options = VARIANTS[name]
@@ -105,7 +111,7 @@ def main() -> None:
             if args.names:
                 named = [p for p in products if p.name]
                 ranks = eval_page._name_ranks(named, lambda t: searcher.text(t, limit=100, options=options), False)
-                row.append(f"{ranks['R@10']:.3f}")
+                row += [f"{ranks['R@1']:.3f}", f"{ranks['R@10']:.3f}", f"{ranks['MRR@100']:.3f}"]
             print(f"{name} | " + " | ".join(row), flush=True)
         print("ceiling | " + " | ".join(f"{ceilings[s]:.3f}" for s in shown))
         store.close()

@@ -257,8 +257,12 @@ def test_words_naming_ranked_values_are_left_to_the_levels(searcher):
     assert set(default.boosted) == {("baseColour", "Red"), ("articleType", "Dresses")}
     assert searcher.words_to_match(query, None, default.boosted, PAGE_DEFAULT) == "printed"
     vector = searcher.embedder.encode_texts([query])[0]
-    want = searcher.store.search(vector, limit=30, boost=default.boosted, words="printed")
+    # "red" and "dresses" re-score the products "printed" found (context words), fetching none.
+    want = searcher.store.search(vector, limit=30, boost=default.boosted, words="printed", context_words=query)
     assert [(h.id, round(h.score, 5)) for h in default.hits] == [(h.id, round(h.score, 5)) for h in want]
+    ignored = searcher.text(query, limit=30, options=RankingOptions(named_word_weight=0.0))
+    want = searcher.store.search(vector, limit=30, boost=default.boosted, words="printed")
+    assert [(h.id, round(h.score, 5)) for h in ignored.hits] == [(h.id, round(h.score, 5)) for h in want]
     assert any("Printed" in (h.payload.get("name") or "") for h in default.hits[:10])
     assert default.words == query                   # the cards still tick every query word their name holds
     red = Filters({"baseColour": ["Red"]})
@@ -269,3 +273,6 @@ def test_words_naming_ranked_values_are_left_to_the_levels(searcher):
     assert searcher.words_to_match(query, None, default.boosted, RankingOptions(match_named_words=True)) == query
     with pytest.raises(ValueError, match="match_named_words"):
         RankingOptions(match_named_words="no")
+    for bad in (-0.1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="named_word_weight"):
+            RankingOptions(named_word_weight=bad)

@@ -46,18 +46,21 @@ def store(request, tmp_path_factory, catalog):
     s.close()
 
 
-def reference(catalog, query_vec, words, boost=(), flt=None, weight=1.0):
-    """(ids in order, scores): (named matches desc, cosine + weight * BM25 desc) over every product."""
+def reference(catalog, query_vec, words, boost=(), flt=None, weight=1.0, context=None, context_weight=0.0):
+    """(ids in order, scores): (named matches desc, cosine + weight * BM25 desc) over every product.
+    Context words add context_weight x their BM25 terms, only to products holding a query word."""
     ids, vectors, payloads = catalog
     docs = [lexical.document_vector(p) for p in payloads]
     with_words = [d for d in docs if d]
     qterms = set(lexical.query_vector(words)[0])
-    df = {t: sum(t in d[0] for d in with_words) for t in qterms}
+    cterms = set(lexical.query_vector(context)[0]) - qterms if context else set()
+    df = {t: sum(t in d[0] for d in with_words) for t in qterms | cterms}
     idf = {t: math.log(1 + (len(with_words) - n + 0.5) / (n + 0.5)) for t, n in df.items()}
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     cosine = unit @ (query_vec / np.linalg.norm(query_vec))
     bm25 = np.array([sum(idf[t] * w for t, w in zip(*d) if t in qterms) if d else 0.0 for d in docs])
-    score = cosine + weight * bm25
+    extra = np.array([sum(idf[t] * w for t, w in zip(*d) if t in cterms) if d else 0.0 for d in docs])
+    score = cosine + weight * (bm25 + np.where(bm25 > 0, context_weight * extra, 0.0))
     matched = np.array([sum(p.get(k) == v for k, v in boost) for p in payloads])
     allowed = np.array([all(p.get(k) in v for k, v in (flt or {}).items()) for p in payloads])
     order = [i for i in np.lexsort((-score, -matched)) if allowed[i]]
@@ -82,6 +85,35 @@ def test_hybrid_formula_equals_numpy_reference(store, catalog, case, weight):
                         fusion=Fusion(word_weight=weight, prefetch=10_000))
     assert [h.id for h in hits] == want_ids[:15]
     np.testing.assert_allclose([h.score for h in hits], want_scores[:15], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_context_words_rescore_the_words_candidates_as_the_numpy_reference(store, catalog, case):
+    """Context words ("men", a colour, a type) add context_weight x their BM25 to the products the
+    query's words found, and fetch none of their own: a product holding only context words keeps its
+    image score."""
+    words, boost, flt = CASES[case]
+    context = f"{words} men black shirt dress"
+    query = np.random.default_rng(20 + case).normal(size=DIM)
+    want_ids, want_scores = reference(catalog, query, words, boost, flt, 0.3, context, 0.2)
+    hits = store.search(query, Filters(flt or {}), limit=15, exact=True, boost=boost, words=words,
+                        context_words=context, fusion=Fusion(word_weight=0.3, prefetch=10_000, context_weight=0.2))
+    assert [h.id for h in hits] == want_ids[:15]
+    np.testing.assert_allclose([h.score for h in hits], want_scores[:15], rtol=1e-4, atol=1e-4)
+    plain = reference(catalog, query, words, boost, flt, 0.3)[0]
+    assert want_ids != plain                         # the context words change this order
+    off = store.search(query, Filters(flt or {}), limit=15, exact=True, boost=boost, words=words,
+                       context_words=context, fusion=Fusion(word_weight=0.3, prefetch=10_000, context_weight=0.0))
+    assert [h.id for h in off] == plain[:15]
+
+
+def test_context_words_alone_rank_by_image(store):
+    query = np.random.default_rng(31).normal(size=DIM)
+    plain = store.search(query, limit=10, exact=True)
+    assert store.search(query, limit=10, exact=True, words=None, context_words="striped men") == plain
+    assert store.search(query, limit=10, exact=True, words="the of", context_words="striped men") == plain
+    with pytest.raises(StoreError, match="context_words"):
+        store.search(query, limit=10, words="striped", context_words=["men"])
 
 
 def test_words_change_the_ranking_toward_names_that_hold_them(store, catalog):
@@ -109,6 +141,11 @@ def test_both_backends_rank_hybrid_alike_with_the_default_prefetch(tmp_path, cat
                                                                    boost=boost, words=words, fusion=Fusion())]
                    for s in stores]
             assert got[0] == got[1]
+            context = [[(h.id, round(h.score, 4)) for h in s.search(query, Filters(flt or {}), limit=12, exact=True,
+                                                                       boost=boost, words=words, fusion=Fusion(),
+                                                                       context_words=f"{words} men red shirt")]
+                       for s in stores]
+            assert context[0] == context[1]
             mmr = [[h.id for h in s.search(query, limit=10, exact=True, words=words, diversity=0.3)] for s in stores]
             assert mmr[0] == mmr[1]
     finally:
@@ -142,7 +179,8 @@ def test_unnamed_products_are_found_by_image(store, catalog):
 def test_bad_ranking_arguments_refused(store, bad):
     with pytest.raises(StoreError):
         store.search(np.ones(DIM), words="striped", **bad)
-    for kwargs in (dict(method="magic"), dict(rrf_k=0), dict(prefetch=0), dict(word_weight=-1)):
+    for kwargs in (dict(method="magic"), dict(rrf_k=0), dict(prefetch=0), dict(word_weight=-1),
+                   dict(context_weight=1.5), dict(context_weight=True)):
         with pytest.raises(StoreError):
             Fusion(**kwargs)
 

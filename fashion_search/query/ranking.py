@@ -27,6 +27,10 @@ class RankingOptions:
     match_named_words: also match in the names the words that name a value ranked first or filtered on
         ("men", "black", "casual shoes" in "men black casual shoes"); off, only the other words are
         matched ("striped" in "striped t-shirt"), the levels rank by those values already.
+    named_word_weight: with match_named_words off, those words still re-score the candidates the other
+        words found (fetching none), at this weight relative to a matched word (store/hybrid.py's context
+        words), so a pasted "Puma Men Black Casual Shoes" ranks the name saying "casual shoes" first;
+        0 = ignore them. Measured: docs/hybrid.md ("Words that name catalog values").
     diversity: None, or MMR's diversity in [0, 1) (0 = relevance only) over each level's candidates.
     fusion / rrf_k / word_weight / prefetch: how image and words are fused inside Qdrant (store/hybrid.py)."""
 
@@ -38,6 +42,7 @@ class RankingOptions:
     rrf_k: int = Fusion.rrf_k
     word_weight: float = Fusion.word_weight
     prefetch: int = Fusion.prefetch
+    named_word_weight: float = Fusion.context_weight
 
     def __post_init__(self) -> None:
         for name in ("words", "named_values_first", "match_named_words"):
@@ -52,13 +57,16 @@ class RankingOptions:
         if isinstance(self.word_weight, bool) or not isinstance(self.word_weight, (int, float)) \
                 or not self.word_weight >= 0:
             raise ValueError(f"word_weight must be a number >= 0, got {self.word_weight!r}")
+        if isinstance(self.named_word_weight, bool) or not isinstance(self.named_word_weight, (int, float)) \
+                or not 0 <= self.named_word_weight <= 1:
+            raise ValueError(f"named_word_weight must be a number in [0, 1], got {self.named_word_weight!r}")
         for name in ("rrf_k", "prefetch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"RankingOptions.{name} must be a positive integer, got {value!r}")
 
     def store_fusion(self) -> Fusion:
-        return Fusion(self.fusion, self.rrf_k, self.word_weight, self.prefetch)
+        return Fusion(self.fusion, self.rrf_k, self.word_weight, self.prefetch, self.named_word_weight)
 
     def with_(self, **changes) -> RankingOptions:
         return replace(self, **changes)

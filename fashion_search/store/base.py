@@ -278,11 +278,13 @@ class VectorStore(ABC):
 
     @abstractmethod
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
-               boost=(), words: str | None = None, fusion=None, diversity: float | None = None) -> list[Hit]:
+               boost=(), words: str | None = None, fusion=None, diversity: float | None = None,
+               context_words: str | None = None) -> list[Hit]:
         """Nearest products passing `filters`. boost: (field, value) pairs; products matching more of
         them come first, then by similarity (store/boost.py). Hit scores are the similarity, unless
         `words` (the query's text; used only when has_words) or `diversity` ask for a ranked search
-        (store/hybrid.py): its fused or MMR scores order each level, `fusion` (hybrid.Fusion) says how."""
+        (store/hybrid.py): its fused or MMR scores order each level, `fusion` (hybrid.Fusion) says how.
+        context_words: words that only re-score the words' candidates (hybrid.py), never fetch any."""
 
     def more_like_this(self, product_id: int, filters: Filters | None = None, limit: int = 10) -> list[Hit]:
         """Neighbours of a stored product's vector, the product itself excluded."""

@@ -255,10 +255,10 @@ class EdgeStore(VectorStore):
 
     def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
         """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
-        words, fusion, diversity = ranking
+        words, fusion, diversity, rescore = ranking
         if words is None and diversity is None:
             return self._query(vector, flt, limit, exact)
-        request = ranked_request(vector, words, flt, limit, self._params(flt, exact), fusion, diversity)
+        request = ranked_request(vector, words, flt, limit, self._params(flt, exact), fusion, diversity, rescore)
         return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self._require().query(request)]
 
     def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
@@ -271,11 +271,11 @@ class EdgeStore(VectorStore):
             len(conditions), boost, limit, by_position=ranking[0] is not None or ranking[2] is not None)
 
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
-               boost=(), words: str | None = None, fusion=None, diversity: float | None = None) -> list[Hit]:
+               boost=(), words: str | None = None, fusion=None, diversity: float | None = None,
+               context_words: str | None = None) -> list[Hit]:
         self._require()
         vector, limit, boost = check_query_vector(vector, self._dim), check_limit(limit), boosting.check_boost(boost)
-        ranking = (lexical.query_vector(words) if words and self.has_words else None,
-                   fusion or hybrid.Fusion(), hybrid.check_diversity(diversity))
+        ranking = hybrid.ranking(words if self.has_words else None, context_words, fusion, diversity)
         if boost:
             return self._query_boosted(vector, filters, limit, bool(exact), boost, ranking)
         return self._query_ranked(vector, to_edge_filter(filters), limit, bool(exact), ranking)

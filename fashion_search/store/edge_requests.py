@@ -64,9 +64,10 @@ def payload_index_schema(name: str):
 
 
 def ranked_request(vector: list[float], words, flt, limit: int, params: qe.SearchParams, fusion,
-                   diversity: float | None) -> qe.QueryRequest:
+                   diversity: float | None, rescore=None) -> qe.QueryRequest:
     """One level of a hybrid and/or diverse search (store/hybrid.py): image and words prefetches under
-    `flt`, fused; with `diversity`, MMR over the fused candidates. words: (indices, values) or None."""
+    `flt`, fused; with `diversity`, MMR over the fused candidates. words: (indices, values) or None;
+    rescore: the words plus the context words at their weight (lexical.weighted_query_vector) or None."""
     from fashion_search.store.hybrid import mmr_candidates
     from fashion_search.store.lexical import WORDS_VECTOR
 
@@ -79,9 +80,12 @@ def ranked_request(vector: list[float], words, flt, limit: int, params: qe.Searc
     if words is not None and fusion.method == "formula":
         # $score[0]: the image similarity of every candidate (the union re-scored by the image vector);
         # $score[1]: the words' BM25, 0 where the words' prefetch did not bring the product.
+        # With context words, $score[1] is the words' candidates re-scored with them added (none fetched).
         union = qe.Prefetch(limit=2 * prefetch, prefetches=channels, query=qe.Query.Nearest(vector), params=params)
+        matched = channels[1] if rescore is None else qe.Prefetch(
+            limit=prefetch, prefetches=[channels[1]], query=qe.Query.Nearest(qe.SparseVector(*rescore), using=WORDS_VECTOR))
         E = qe.Expression
-        channels = [union, channels[1]]
+        channels = [union, matched]
         fused = qe.Formula(E.Sum([E.Variable("$score[0]"),
                                   E.Mult([E.Constant(float(fusion.word_weight)), E.Variable("$score[1]")])]),
                            defaults={"$score[1]": 0.0})

@@ -51,7 +51,8 @@ def payload_index_schema(name: str):
             else qm.PayloadSchemaType.KEYWORD)
 
 
-def ranked_query(vector: list[float], words, flt, limit: int, params, fusion, diversity: float | None) -> dict:
+def ranked_query(vector: list[float], words, flt, limit: int, params, fusion, diversity: float | None,
+                 rescore=None) -> dict:
     """edge_requests.ranked_request's twin: keyword arguments for query_points (store/hybrid.py)."""
     from fashion_search.store.hybrid import mmr_candidates
     from fashion_search.store.lexical import WORDS_VECTOR
@@ -65,7 +66,10 @@ def ranked_query(vector: list[float], words, flt, limit: int, params, fusion, di
              else qm.FusionQuery(fusion=qm.Fusion.DBSF))
     if words is not None and fusion.method == "formula":   # as edge_requests.ranked_request
         union = qm.Prefetch(prefetch=channels, query=vector, limit=2 * prefetch, params=params)
-        channels = [union, channels[1]]
+        matched = channels[1] if rescore is None else qm.Prefetch(
+            prefetch=[channels[1]], query=qm.SparseVector(indices=rescore[0], values=rescore[1]), using=WORDS_VECTOR,
+            limit=prefetch)
+        channels = [union, matched]
         fused = qm.FormulaQuery(formula=qm.SumExpression(sum=[
             "$score[0]", qm.MultExpression(mult=[float(fusion.word_weight), "$score[1]"])]),
             defaults={"$score[1]": 0.0})

@@ -186,9 +186,10 @@ class ServingStore(VectorStore):
         finally:
             self._release(entry)
 
-    def search(self, vector, filters=None, limit=10, exact=False, boost=(), words=None, fusion=None, diversity=None):
+    def search(self, vector, filters=None, limit=10, exact=False, boost=(), words=None, fusion=None, diversity=None,
+               context_words=None):
         return self._run("search", vector, filters=filters, limit=limit, exact=exact, boost=boost, words=words,
-                         fusion=fusion, diversity=diversity)
+                         fusion=fusion, diversity=diversity, context_words=context_words)
 
     def more_like_this(self, product_id, filters=None, limit=10):
         return self._run("more_like_this", product_id, filters=filters, limit=limit)
@@ -260,9 +261,10 @@ class ModelBoundStore:
             check_model(version, backend, self.identity, self.serving.collection)
             return getattr(backend, method)(*args, **kwargs)
 
-    def search(self, vector, filters=None, limit=10, exact=False, boost=(), words=None, fusion=None, diversity=None):
+    def search(self, vector, filters=None, limit=10, exact=False, boost=(), words=None, fusion=None, diversity=None,
+               context_words=None):
         return self._checked("search", vector, filters=filters, limit=limit, exact=exact, boost=boost, words=words,
-                             fusion=fusion, diversity=diversity)
+                             fusion=fusion, diversity=diversity, context_words=context_words)
 
     def more_like_this(self, product_id, filters=None, limit=10):
         return self._checked("more_like_this", product_id, filters=filters, limit=limit)
