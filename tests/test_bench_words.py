@@ -44,12 +44,16 @@ def test_tiny_hybrid_and_ingest_words_sections(tmp_path):
     for n in (200, 300):
         entry = hybrid[f"edge_{n}"]
         assert entry["points"] == n and entry["build"]["upsert_s"] > 0
-        for form in ("hybrid", "named", "image", "hybrid_end_to_end", "image_end_to_end"):
+        for form in ("hybrid", "named", "image", "hybrid_end_to_end", "image_end_to_end", "hybrid_detail",
+                     "image_detail", "hybrid_detail_end_to_end"):
             assert entry[form]["n"] == 4 and 0 < entry[form]["p50_ms"] <= entry[form]["p95_ms"], form
         assert entry["hybrid_vs_image_p50"] == pytest.approx(entry["hybrid"]["p50_ms"] / entry["image"]["p50_ms"])
         for key in ("hybrid_vs_image_p95", "hybrid_vs_image_paired_median", "named_vs_image_p50",
-                    "end_to_end_hybrid_vs_image_p50"):
+                    "end_to_end_hybrid_vs_image_p50", "detail_hybrid_vs_image_p50",
+                    "detail_end_to_end_hybrid_vs_image_p50"):
             assert _positive(entry[key]), key
+        assert entry["detail_hybrid_vs_image_p50"] == pytest.approx(entry["hybrid_detail"]["p50_ms"]
+                                                                    / entry["image_detail"]["p50_ms"])
     assert _positive(hybrid["hybrid_p50_ratio_300_vs_200"])
 
     assert (words["images"], words["reps"], words["batch_size"]) == (16, 2, 8)
@@ -68,3 +72,20 @@ def test_tiny_hybrid_and_ingest_words_sections(tmp_path):
     assert figures["with words / without: images/s of embed loop + optimize"]["met"] == words["ratio_met"]
     assert [(row["section"], row["target"]) for row in bench["targets"]] == [("ingest_words", ">= 0.90")]
     assert "| ingest_words | with words / without: images/s of whole job |" in (out / "bench.md").read_text()
+
+
+def test_detail_queries_add_a_word_no_level_ranks_by():
+    """The `_detail` forms must exercise the words' prefetch: the added word is the product's brand, a
+    word of its name that names no gender, colour or type value of the catalog."""
+    from fashion_search.bench.hybrid import detail_queries
+    from fashion_search.bench.points import PointGenerator
+    from fashion_search.bench.search import shopper_queries
+
+    generator = PointGenerator(500, 8, 0)
+    queries = shopper_queries(generator, 20)
+    detailed = detail_queries(generator, queries)
+    values = {str(p[f]).lower() for p in generator.pool for f in ("gender", "baseColour", "articleType")}
+    for (text, filters), (with_brand, same_filters) in zip(queries, detailed):
+        added = [w for w in with_brand.split() if w not in text.split()]
+        assert len(added) == 1 and added[0] not in values and same_filters == filters
+        assert with_brand.replace(f" {added[0]}", "", 1) == text

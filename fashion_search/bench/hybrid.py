@@ -14,8 +14,11 @@ ratio is a pair measured side by side. Per size, through Searcher.text as the se
   hybrid_end_to_end /   the same with the query text encoded every time (search.py's
   image_end_to_end      hybrid_vs_image_p50 at that size; its 1.30 target is judged there).
 
-Queries are search.py's shopper queries ("men black casual shoes" + gender and articleType filters):
-their words are the names' most frequent ones, so BM25 reads long posting lists, the costly case.
+Queries are search.py's shopper queries ("men black casual shoes" + gender and articleType filters).
+Every word of those names a value the levels rank by, so the page matches none of them in the names
+(query/search.py) and hybrid ~ named there. The `_detail` forms add the product's brand, a word no level
+ranks by ("men black puma casual shoes"): the words' prefetch fetches by it and the other words re-score
+its candidates (store/hybrid.py's context words), the page's full hybrid path.
 """
 
 from __future__ import annotations
@@ -42,19 +45,32 @@ def _timed(searcher: Searcher, query, options: RankingOptions):
     return result
 
 
-def size_candidates(n: int, store, embedder, queries) -> dict:
+def detail_queries(generator: PointGenerator, queries: list) -> list:
+    """Each shopper query with its product's brand (the first word of its name) before the type word."""
+    out = []
+    for i, (text, filters) in enumerate(queries):
+        p = generator.pool[(i * 7919) % len(generator.pool)]   # shopper_queries' product
+        brand = p["name"].split()[0].lower()
+        words = text.split()
+        out.append((" ".join([*words[:2], brand, *words[2:]]), filters))
+    return out
+
+
+def size_candidates(n: int, store, embedder, queries, detailed) -> dict:
     """The timed calls of one store size, named "<n>/<form>"."""
-    cached = Searcher(embedder, store, text_cache=TextVectorCache(max_entries=len(queries)))
+    cached = Searcher(embedder, store, text_cache=TextVectorCache(max_entries=len(queries) + len(detailed)))
     encoding = Searcher(embedder, store)
     for searcher in (cached, encoding):
         searcher.named_values("warm up")  # the value index is read from the facets once per searcher
-    for text, _ in queries:
+    for text, _ in queries + detailed:
         cached.text(text, limit=1)  # the shopper's first search of each text, untimed
     if not store.has_words:
         raise RuntimeError("the benchmark store holds no words: the hybrid query would rank by image only")
     candidates = {f"{n}/{form}": lambda i, o=options: _timed(cached, queries[i], o) for form, options in FORMS.items()}
     for form in ("hybrid", "image"):
         candidates[f"{n}/{form}_end_to_end"] = lambda i, o=FORMS[form]: _timed(encoding, queries[i], o)
+        candidates[f"{n}/{form}_detail"] = lambda i, o=FORMS[form]: _timed(cached, detailed[i], o)
+    candidates[f"{n}/hybrid_detail_end_to_end"] = lambda i: _timed(encoding, detailed[i], PAGE_DEFAULT)
     return candidates
 
 
@@ -67,7 +83,8 @@ def run(embedder, sizes: list[int], reps: int, seed: int = 0) -> dict:
             for n in sizes:
                 generator = PointGenerator(n, embedder.dim, seed)
                 stores[n], builds[n] = build_store(str(Path(tmp) / f"edge-{n}"), generator)
-                candidates.update(size_candidates(n, stores[n], embedder, shopper_queries(generator, reps)))
+                queries = shopper_queries(generator, reps)
+                candidates.update(size_candidates(n, stores[n], embedder, queries, detail_queries(generator, queries)))
             samples = interleaved(candidates, reps)
         finally:
             for store in stores.values():
@@ -88,6 +105,9 @@ def run(embedder, sizes: list[int], reps: int, seed: int = 0) -> dict:
         entry["named_vs_image_p50"] = ratio(entry["named"]["p50_ms"], entry["image"]["p50_ms"])
         entry["end_to_end_hybrid_vs_image_p50"] = ratio(entry["hybrid_end_to_end"]["p50_ms"],
                                                         entry["image_end_to_end"]["p50_ms"])
+        entry["detail_hybrid_vs_image_p50"] = ratio(entry["hybrid_detail"]["p50_ms"], entry["image_detail"]["p50_ms"])
+        entry["detail_end_to_end_hybrid_vs_image_p50"] = ratio(entry["hybrid_detail_end_to_end"]["p50_ms"],
+                                                               entry["image_end_to_end"]["p50_ms"])
         out[f"edge_{n}"] = entry
     if len(sizes) > 1:
         small, big = min(sizes), max(sizes)
