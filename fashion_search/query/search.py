@@ -200,7 +200,7 @@ class Searcher:
         words = query if options.words and has_words else None
         start = time.perf_counter()
         matched = self.words_to_match(query, filters, boost, options) if words else None
-        # The words left to the levels still order the words' candidates, lightly (store/hybrid.py).
+        # The words left to the levels still re-score the words' candidates, fetching none (store/hybrid.py).
         context = query if matched is not None and matched != query else None
         hits = self.store.search(vector, filters=filters, limit=limit, boost=list(boost), words=matched,
                                  fusion=options.store_fusion(), diversity=options.diversity, context_words=context)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fashion_search.store import lexical
 from fashion_search.store.base import StoreError
 
 FUSIONS = ("formula", "rrf", "dbsf")
@@ -76,8 +77,6 @@ def mmr_candidates(limit: int, prefetch: int) -> int:
 def ranking(words: str | None, context_words: str | None, fusion: Fusion | None, diversity) -> tuple:
     """What a store's search hands its request builder: (the words' query vector or None, the fusion,
     the diversity or None, the words' candidates re-scored with the context words, or None)."""
-    from fashion_search.store import lexical
-
     fusion = fusion or Fusion()
     if context_words is not None and not isinstance(context_words, str):
         raise StoreError(f"context_words must be text or None, got {context_words!r}")
