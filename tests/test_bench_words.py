@@ -77,15 +77,17 @@ def test_tiny_hybrid_and_ingest_words_sections(tmp_path):
 def test_detail_queries_add_a_word_no_level_ranks_by():
     """The `_detail` forms must exercise the words' prefetch: the added word is the product's brand, a
     word of its name that names no gender, colour or type value of the catalog."""
-    from fashion_search.bench.hybrid import detail_queries
     from fashion_search.bench.points import PointGenerator
     from fashion_search.bench.search import shopper_queries
 
     generator = PointGenerator(500, 8, 0)
-    queries = shopper_queries(generator, 20)
-    detailed = detail_queries(generator, queries)
+    queries = shopper_queries(generator, 200)
+    detailed = shopper_queries(generator, 200, brand=True)
+    assert any(len(text.split()) > 3 for text, _ in queries)   # a two-word colour or type among them
     values = {str(p[f]).lower() for p in generator.pool for f in ("gender", "baseColour", "articleType")}
     for (text, filters), (with_brand, same_filters) in zip(queries, detailed):
         added = [w for w in with_brand.split() if w not in text.split()]
         assert len(added) == 1 and added[0] not in values and same_filters == filters
         assert with_brand.replace(f" {added[0]}", "", 1) == text
+        # right before the type, so a two-word colour ("navy blue") stays one phrase
+        assert with_brand.endswith(f"{added[0]} {filters.values['articleType'][0].lower()}")

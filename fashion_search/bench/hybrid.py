@@ -45,17 +45,6 @@ def _timed(searcher: Searcher, query, options: RankingOptions):
     return result
 
 
-def detail_queries(generator: PointGenerator, queries: list) -> list:
-    """Each shopper query with its product's brand (the first word of its name) before the type word."""
-    out = []
-    for i, (text, filters) in enumerate(queries):
-        p = generator.pool[(i * 7919) % len(generator.pool)]   # shopper_queries' product
-        brand = p["name"].split()[0].lower()
-        words = text.split()
-        out.append((" ".join([*words[:2], brand, *words[2:]]), filters))
-    return out
-
-
 def size_candidates(n: int, store, embedder, queries, detailed) -> dict:
     """The timed calls of one store size, named "<n>/<form>"."""
     cached = Searcher(embedder, store, text_cache=TextVectorCache(max_entries=len(queries) + len(detailed)))
@@ -83,8 +72,8 @@ def run(embedder, sizes: list[int], reps: int, seed: int = 0) -> dict:
             for n in sizes:
                 generator = PointGenerator(n, embedder.dim, seed)
                 stores[n], builds[n] = build_store(str(Path(tmp) / f"edge-{n}"), generator)
-                queries = shopper_queries(generator, reps)
-                candidates.update(size_candidates(n, stores[n], embedder, queries, detail_queries(generator, queries)))
+                candidates.update(size_candidates(n, stores[n], embedder, shopper_queries(generator, reps),
+                                                  shopper_queries(generator, reps, brand=True)))
             samples = interleaved(candidates, reps)
         finally:
             for store in stores.values():

@@ -39,12 +39,15 @@ CLIENTS = 4
 RESULT_LIMIT = 24  # what the search page asks for
 
 
-def shopper_queries(generator: PointGenerator, count: int) -> list[tuple[str, Filters]]:
-    """("men black casual shoes", gender=Men + articleType=Casual Shoes)-style queries."""
+def shopper_queries(generator: PointGenerator, count: int, brand: bool = False) -> list[tuple[str, Filters]]:
+    """("men black casual shoes", gender=Men + articleType=Casual Shoes)-style queries; with `brand`, the
+    same queries with the product's brand (its name's first word) before the type: "men black puma
+    casual shoes", a word no named-values level ranks by."""
     out = []
     for i in range(count):
         p = generator.pool[(i * 7919) % len(generator.pool)]  # a fixed stride: varied but reproducible
-        text = f"{p['gender']} {p['baseColour']} {p['articleType']}".lower()
+        words = [p["gender"], p["baseColour"], *([p["name"].split()[0]] if brand else []), p["articleType"]]
+        text = " ".join(words).lower()
         out.append((text, Filters({"gender": [p["gender"]], "articleType": [p["articleType"]]})))
     return out
 
