@@ -201,9 +201,8 @@ class Searcher:
         start = time.perf_counter()
         matched = self.words_to_match(query, filters, boost, options) if words else None
         # The words left to the levels still re-score the words' candidates, fetching none (store/hybrid.py).
-        context = query if matched is not None and matched != query else None
         hits = self.store.search(vector, filters=filters, limit=limit, boost=list(boost), words=matched,
-                                 fusion=options.store_fusion(), diversity=options.diversity, context_words=context)
+                                 fusion=options.store_fusion(), diversity=options.diversity, context_words=query)
         return SearchResult(hits=hits, encode_ms=encode_ms, search_ms=_elapsed_ms(start), cached=cached,
                             boosted=list(boost), words=words,
                             note=REBUILD_HINT if options.words and not has_words else None)

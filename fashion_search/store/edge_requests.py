@@ -67,7 +67,7 @@ def ranked_request(vector: list[float], words, flt, limit: int, params: qe.Searc
                    diversity: float | None, rescore=None) -> qe.QueryRequest:
     """One level of a hybrid and/or diverse search (store/hybrid.py): image and words prefetches under
     `flt`, fused; with `diversity`, MMR over the fused candidates. words: (indices, values) or None;
-    rescore: the words plus the context words at their weight (lexical.weighted_query_vector) or None."""
+    rescore: the words plus the context words at their weight (lexical.with_context) or None."""
     from fashion_search.store.hybrid import mmr_candidates
     from fashion_search.store.lexical import WORDS_VECTOR
 

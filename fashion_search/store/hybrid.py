@@ -83,7 +83,5 @@ def ranking(words: str | None, context_words: str | None, fusion: Fusion | None,
     vector = lexical.query_vector(words) if words else None
     rescore = None
     if vector is not None and context_words and fusion.context_weight > 0:
-        rescore = lexical.weighted_query_vector(words, context_words, fusion.context_weight)
-        if len(rescore[0]) == len(vector[0]):
-            rescore = None       # every context word is a query word already: nothing to add
+        rescore = lexical.with_context(vector, context_words, fusion.context_weight)
     return vector, fusion, check_diversity(diversity), rescore

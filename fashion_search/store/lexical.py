@@ -47,17 +47,13 @@ def query_vector(text: str) -> tuple[list[int], list[float]] | None:
     return (list(vector.indices), list(vector.values)) if vector.indices else None
 
 
-def weighted_query_vector(words: str, context: str | None, context_weight: float):
-    """(indices, weights) of the query's words at 1 each plus the context's other words at
-    `context_weight` (a hybrid search's context words, store/hybrid.py); None when `words` has none."""
-    base = query_vector(words)
-    if base is None:
-        return None
-    weights = dict(zip(*base))
-    extra = query_vector(context or "") if context_weight > 0 else None
-    for term in (extra or ((), ()))[0]:
+def with_context(words: tuple[list[int], list[float]], context: str, context_weight: float):
+    """`words` (a query_vector) plus the context's other words at `context_weight` (a hybrid search's
+    context words, store/hybrid.py); None when the context adds no word."""
+    weights = dict(zip(*words))
+    for term in (query_vector(context) or ((), ()))[0]:
         weights.setdefault(term, float(context_weight))
-    return list(weights), list(weights.values())
+    return (list(weights), list(weights.values())) if len(weights) > len(words[0]) else None
 
 
 @lru_cache(maxsize=4096)
