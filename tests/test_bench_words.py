@@ -45,7 +45,7 @@ def test_tiny_hybrid_and_ingest_words_sections(tmp_path):
         entry = hybrid[f"edge_{n}"]
         assert entry["points"] == n and entry["build"]["upsert_s"] > 0
         for form in ("hybrid", "named", "image", "hybrid_end_to_end", "image_end_to_end", "hybrid_detail",
-                     "image_detail", "hybrid_detail_end_to_end"):
+                     "image_detail", "hybrid_detail_end_to_end", "image_detail_end_to_end"):
             assert entry[form]["n"] == 4 and 0 < entry[form]["p50_ms"] <= entry[form]["p95_ms"], form
         assert entry["hybrid_vs_image_p50"] == pytest.approx(entry["hybrid"]["p50_ms"] / entry["image"]["p50_ms"])
         for key in ("hybrid_vs_image_p95", "hybrid_vs_image_paired_median", "named_vs_image_p50",
@@ -54,6 +54,9 @@ def test_tiny_hybrid_and_ingest_words_sections(tmp_path):
             assert _positive(entry[key]), key
         assert entry["detail_hybrid_vs_image_p50"] == pytest.approx(entry["hybrid_detail"]["p50_ms"]
                                                                     / entry["image_detail"]["p50_ms"])
+        # the same brand texts on both sides of the end-to-end ratio
+        assert entry["detail_end_to_end_hybrid_vs_image_p50"] == pytest.approx(
+            entry["hybrid_detail_end_to_end"]["p50_ms"] / entry["image_detail_end_to_end"]["p50_ms"])
     assert _positive(hybrid["hybrid_p50_ratio_300_vs_200"])
 
     assert (words["images"], words["reps"], words["batch_size"]) == (16, 2, 8)

@@ -119,7 +119,8 @@ def hybrid_rows(s: dict) -> list[dict]:
                              _pair(e["hybrid_detail"]["p50_ms"], e["image_detail"]["p50_ms"], "ms")))
             rows.append(_row("hybrid", f"{n} points: with a brand word, hybrid p50 / image-only p50, encoding the text",
                              e["detail_end_to_end_hybrid_vs_image_p50"],
-                             _pair(e["hybrid_detail_end_to_end"]["p50_ms"], e["image_end_to_end"]["p50_ms"], "ms")))
+                             _pair(e["hybrid_detail_end_to_end"]["p50_ms"], e["image_detail_end_to_end"]["p50_ms"],
+                                   "ms")))
     for key, value in s.items():
         if key.startswith("hybrid_p50_ratio_"):
             rows.append(_row("hybrid", key, value))
