@@ -39,13 +39,17 @@ CLIENTS = 4
 RESULT_LIMIT = 24  # what the search page asks for
 
 
+def shopper_products(generator: PointGenerator, count: int) -> list[dict]:
+    """The products shopper_queries are drawn from, in order: a fixed stride, varied but reproducible."""
+    return [generator.pool[(i * 7919) % len(generator.pool)] for i in range(count)]
+
+
 def shopper_queries(generator: PointGenerator, count: int, brand: bool = False) -> list[tuple[str, Filters]]:
     """("men black casual shoes", gender=Men + articleType=Casual Shoes)-style queries; with `brand`, the
     same queries with the product's brand (its name's first word) before the type: "men black puma
     casual shoes", a word no named-values level ranks by."""
     out = []
-    for i in range(count):
-        p = generator.pool[(i * 7919) % len(generator.pool)]  # a fixed stride: varied but reproducible
+    for p in shopper_products(generator, count):
         words = [p["gender"], p["baseColour"], *([p["name"].split()[0]] if brand else []), p["articleType"]]
         text = " ".join(words).lower()
         out.append((text, Filters({"gender": [p["gender"]], "articleType": [p["articleType"]]})))
