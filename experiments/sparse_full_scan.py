@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 from fashion_search.bench.points import PointGenerator
+from fashion_search.bench.search import shopper_products
 from fashion_search.model.clip import load_clip
 from fashion_search.model.embed import Embedder
 from fashion_search.query.ranking import IMAGE_ONLY, PAGE_DEFAULT, RankingOptions
@@ -62,10 +63,8 @@ def patch_threshold(store_dir: Path, threshold: int) -> int:
 
 
 def queries(generator: PointGenerator, count: int) -> dict[str, list[tuple[str, Filters | None]]]:
-    pool = generator.pool
     shopper, descriptive, broad = [], [], []
-    for i in range(count):
-        p = pool[(i * 7919) % len(pool)]
+    for i, p in enumerate(shopper_products(generator, count)):
         shopper.append((f"{p['gender']} {p['baseColour']} {p['articleType']}".lower(),
                         Filters({"gender": [p["gender"]], "articleType": [p["articleType"]]})))
         detail = DETAILS[i % len(DETAILS)]
