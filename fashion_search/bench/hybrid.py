@@ -22,10 +22,10 @@ its candidates (store/hybrid.py's context words), the page's full hybrid path; t
 ranks the same texts, so both sides of a ratio encode the same words.
 
 The store's vectors are synthetic, so the model's vector for a query text points nowhere in particular
-among them; a filtered HNSW walk from such a direction visits far more of the graph than one from a
-query that lands among its products, as a trained model's does on its own catalog. The `_aligned` forms
-search the brand queries with a vector from their product's cluster (bench/points.py) instead, text
-vector cached: the store's cost for queries that find what they name.
+among them, where a trained model's query lands among the products it names. The `_aligned` forms search
+the brand queries with a vector from their product's cluster (bench/points.py) instead, text vector
+cached, so a run shows whether that direction changes the filtered searches' cost (at 1M it did not:
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
