@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from qdrant_client import models as qm
 
-from fashion_search.store import FILTER_FIELDS, Filters, edge_requests, open_store, server_requests
+from fashion_search.store import FILTER_FIELDS, Filters, edge_requests, open_store, server_requests, type_colour
 from fashion_search.store.base import TENANT_INDEX_FIELDS, index_kind
 
 
@@ -28,7 +28,7 @@ def test_edge_store_indexes_the_tenant_fields_as_such_and_filters_the_same(tmp_p
     try:
         store.ensure_collection(8)
         schema = store._require().info().payload_schema
-        assert set(schema) == set(FILTER_FIELDS)
+        assert set(schema) == set(FILTER_FIELDS) | {type_colour.KEY}    # the derived keyword: its own tests
         for name in TENANT_INDEX_FIELDS:
             assert schema[name].params is not None and schema[name].params.is_tenant is True, name
         assert all(schema[name].params is None for name in FILTER_FIELDS if name not in TENANT_INDEX_FIELDS)

@@ -31,7 +31,8 @@ FACET_FIELDS = FILTER_FIELDS
 
 DISTANCE = "Cosine"          # CLIP embeddings are compared by cosine similarity, nothing else
 VECTOR_KEY = "_vector"       # where retrieve/scroll put the vector in Hit.payload when asked
-RESERVED_PAYLOAD_KEYS = (VECTOR_KEY,)
+TYPE_COLOUR_KEY = "_type_colour"    # the store's own derived keyword (store/type_colour.py)
+RESERVED_PAYLOAD_KEYS = (VECTOR_KEY, TYPE_COLOUR_KEY)
 
 
 def index_kind(name: str) -> str:

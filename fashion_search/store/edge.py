@@ -23,7 +23,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from fashion_search.store import boost as boosting
-from fashion_search.store import hybrid, lexical
+from fashion_search.store import hybrid, lexical, type_colour
 from fashion_search.store.base import (
     DISTANCE,
     FILTER_FIELDS,
@@ -71,6 +71,12 @@ def _vector_of(record) -> np.ndarray:
     return np.asarray(vector, dtype=np.float32)
 
 
+def _hit(point, score: float | None = None) -> Hit:
+    """A point as the store's callers see it: its payload without the store's own keyword."""
+    return Hit(int(point.id), float(point.score if score is None else score),
+               type_colour.without_key(dict(point.payload or {})))
+
+
 def _write_json_atomically(path: Path, data: dict) -> None:
     """Temp file in the same directory + fsync + rename: a crash leaves the old file or the new one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -105,6 +111,7 @@ class EdgeStore(VectorStore):
         self._dim: int | None = None
         self._distance: str | None = None
         self._closed = False
+        self.type_colour_indexed = False    # store/type_colour.py: set where the collection has that index
         if (self.path / EDGE_CONFIG).is_file():
             self._open_existing()
 
@@ -122,6 +129,7 @@ class EdgeStore(VectorStore):
         self._dim = int(config["vectors"][""]["size"])
         self._distance = str(config["vectors"][""]["distance"])
         self.has_words = lexical.WORDS_VECTOR in (config.get("sparse_vectors") or {})
+        self.type_colour_indexed = type_colour.KEY in self._shard.info().payload_schema
 
     def _create(self, dim: int) -> None:
         opts = self.options
@@ -143,6 +151,9 @@ class EdgeStore(VectorStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._shard = qe.EdgeShard.create(str(self.path), config)
         self._dim, self._distance, self.has_words = dim, DISTANCE, opts.words
+        # Only a collection created empty gets it: then every point it will hold carries the keyword.
+        self._shard.update(qe.UpdateOperation.create_field_index(type_colour.KEY, qe.PayloadSchemaType.Keyword))
+        self.type_colour_indexed = True
         log.info("created Edge collection %r at %s (%d-d, %s)", self.collection, self.path, dim, DISTANCE)
 
     def _require(self) -> qe.EdgeShard:
@@ -212,12 +223,19 @@ class EdgeStore(VectorStore):
         shard = self._require()
         ids = check_point_ids(ids)
         vectors = check_vectors(vectors, self._dim, n=len(ids))
-        payloads = clean_payloads(payloads, len(ids))
+        payloads = self._stored_payloads(payloads, len(ids))
         for start in range(0, len(ids), self.upsert_batch):
             stop = start + self.upsert_batch
             points = [qe.Point(pid, self._point_vector(vec, payload), payload) for pid, vec, payload
                       in zip(ids[start:stop], vectors[start:stop].tolist(), payloads[start:stop])]
             shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def _stored_payloads(self, payloads: list[dict], n: int) -> list[dict]:
+        payloads = clean_payloads(payloads, n)
+        return [type_colour.with_key(p) for p in payloads] if self.type_colour_indexed else payloads
+
+    def _type_colours(self, filters: Filters | None, named: list[tuple[str, list[str]]] = ()) -> list[str]:
+        return type_colour.admitted(filters, named) if self.type_colour_indexed else []
 
     def _point_vector(self, vector: list[float], payload: dict):
         """The image vector, plus the words' sparse vector when the collection holds words and the
@@ -234,7 +252,7 @@ class EdgeStore(VectorStore):
     def overwrite_payloads(self, ids, payloads: list[dict]) -> None:
         shard = self._require()
         ids = check_point_ids(ids)
-        for point_id, payload in zip(ids, clean_payloads(payloads, len(ids))):
+        for point_id, payload in zip(ids, self._stored_payloads(payloads, len(ids))):
             shard.update(qe.UpdateOperation.overwrite_payload([point_id], payload))
 
     def optimize(self) -> None:
@@ -251,7 +269,7 @@ class EdgeStore(VectorStore):
     def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
         request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vector), filter=flt,
                                   with_payload=True, with_vector=False, params=self._params(flt, exact))
-        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self._require().query(request)]
+        return [_hit(p) for p in self._require().query(request)]
 
     def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
         """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
@@ -259,15 +277,19 @@ class EdgeStore(VectorStore):
         if words is None and diversity is None:
             return self._query(vector, flt, limit, exact)
         request = ranked_request(vector, words, flt, limit, self._params(flt, exact), fusion, diversity, rescore)
-        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self._require().query(request)]
+        return [_hit(p) for p in self._require().query(request)]
 
     def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
                        boost: list[tuple[str, str]], ranking) -> list[Hit]:
         """Matches of more boost pairs first, then similarity; exact (store/boost.py says how and why)."""
         conditions = boost_conditions(boost)
+        named = boosting.by_field(boost)
+
+        def level_filter(m: int):
+            return to_edge_filter(filters, at_least=(conditions, m),
+                                  type_colours=self._type_colours(filters, named if m == len(conditions) else ()))
         return boosting.ranked(
-            lambda m: self._query_ranked(vector, to_edge_filter(filters, at_least=(conditions, m)), limit, exact,
-                                         ranking),
+            lambda m: self._query_ranked(vector, level_filter(m), limit, exact, ranking),
             len(conditions), boost, limit, by_position=ranking[0] is not None or ranking[2] is not None)
 
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
@@ -278,14 +300,16 @@ class EdgeStore(VectorStore):
         ranking = hybrid.ranking(words if self.has_words else None, context_words, fusion, diversity)
         if boost:
             return self._query_boosted(vector, filters, limit, bool(exact), boost, ranking)
-        return self._query_ranked(vector, to_edge_filter(filters), limit, bool(exact), ranking)
+        return self._query_ranked(vector, to_edge_filter(filters, type_colours=self._type_colours(filters)), limit,
+                                  bool(exact), ranking)
 
     def _search_excluding(self, vector, filters, exclude_id: int, limit: int) -> list[Hit]:
-        return self._query(vector, to_edge_filter(filters, exclude_ids=(exclude_id,)), limit, False)
+        flt = to_edge_filter(filters, exclude_ids=(exclude_id,), type_colours=self._type_colours(filters))
+        return self._query(vector, flt, limit, False)
 
     def facets(self, field: str, filters: Filters | None = None, limit: int = 200) -> list[tuple[str, int]]:
         request = qe.FacetRequest(check_facet_field(field), limit=check_limit(limit), exact=True,
-                                  filter=to_edge_filter(filters))
+                                  filter=to_edge_filter(filters, type_colours=self._type_colours(filters)))
         return sort_facets(((hit.value, int(hit.count)) for hit in self._require().facet(request)), limit)
 
     def retrieve(self, ids, with_vectors: bool = False) -> list[Hit]:
@@ -294,14 +318,14 @@ class EdgeStore(VectorStore):
         by_id = {}
         for chunk in batched(ids, 1024):
             for rec in shard.retrieve(list(chunk), with_payload=True, with_vector=bool(with_vectors)):
-                payload = dict(rec.payload or {})
+                hit = by_id[int(rec.id)] = _hit(rec, 0.0)
                 if with_vectors:
-                    payload[VECTOR_KEY] = _vector_of(rec)
-                by_id[int(rec.id)] = Hit(int(rec.id), 0.0, payload)
+                    hit.payload[VECTOR_KEY] = _vector_of(rec)
         return [by_id[pid] for pid in ids if pid in by_id]
 
     def count(self, filters: Filters | None = None) -> int:
-        return int(self._require().count(qe.CountRequest(exact=True, filter=to_edge_filter(filters))))
+        flt = to_edge_filter(filters, type_colours=self._type_colours(filters))
+        return int(self._require().count(qe.CountRequest(exact=True, filter=flt)))
 
     def existing_ids(self, ids) -> set[int]:
         ids = check_point_ids(ids)
@@ -319,10 +343,9 @@ class EdgeStore(VectorStore):
                 offset=offset, limit=batch, with_payload=True, with_vector=bool(with_vectors)))
             hits = []
             for rec in records:
-                payload = dict(rec.payload or {})
+                hits.append(_hit(rec, 0.0))
                 if with_vectors:
-                    payload[VECTOR_KEY] = _vector_of(rec)
-                hits.append(Hit(int(rec.id), 0.0, payload))
+                    hits[-1].payload[VECTOR_KEY] = _vector_of(rec)
             if hits:
                 yield hits
             if offset is None:

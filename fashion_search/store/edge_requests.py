@@ -8,13 +8,15 @@ from __future__ import annotations
 import qdrant_edge as qe
 
 from fashion_search.store import boost as boosting
+from fashion_search.store import type_colour
 from fashion_search.store.base import Filters, IndexOptions, index_kind
 
 
 def to_edge_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
-                   at_least: tuple[list, int] | None = None) -> qe.Filter | None:
+                   at_least: tuple[list, int] | None = None, type_colours: list[str] = ()) -> qe.Filter | None:
     """at_least: (conditions, m): also require m of those conditions (a boost level, store/boost.py);
-    m = all of them goes in as plain `must` conditions."""
+    m = all of them goes in as plain `must` conditions. type_colours: also require one of these derived
+    keywords (store/type_colour.py; redundant with the conditions, only faster)."""
     must = []
     for clause in (filters or Filters()).clauses():
         if clause[0] == "any":
@@ -26,6 +28,9 @@ def to_edge_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
         else:
             _, name, gte, lte = clause
             must.append(qe.FieldCondition(name, range=qe.RangeFloat(gte=gte, lte=lte)))
+    if type_colours:
+        must.append(qe.FieldCondition(type_colour.KEY, match=qe.MatchValue(type_colours[0]) if len(type_colours) == 1
+                                      else qe.MatchAny(list(type_colours))))
     must_not = [qe.HasIdCondition(set(exclude_ids))] if exclude_ids else None
     min_should = None
     if at_least and at_least[1] >= len(at_least[0]):

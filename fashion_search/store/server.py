@@ -23,7 +23,7 @@ from qdrant_client.http.exceptions import ApiException
 
 from fashion_search.settings import LOCAL_HOSTS
 from fashion_search.store import boost as boosting
-from fashion_search.store import hybrid, lexical
+from fashion_search.store import hybrid, lexical, type_colour
 from fashion_search.store.base import (
     DISTANCE,
     FILTER_FIELDS,
@@ -99,6 +99,7 @@ class ServerStore(VectorStore):
                 probe.close()
         self._dim: int | None = None
         self._has_words = False
+        self._type_colour_indexed = False   # store/type_colour.py: read with the vector size
         self._closed = False
 
     def _check_open(self) -> None:
@@ -131,10 +132,18 @@ class ServerStore(VectorStore):
 
     def _require_dim(self) -> int:
         if self._dim is None:
-            params = self._config().config.params
+            info = self._config()
+            params = info.config.params
             self._dim = int(params.vectors.size)
             self._has_words = lexical.WORDS_VECTOR in (params.sparse_vectors or {})
+            self._type_colour_indexed = self._has_type_colour_index(info)
         return self._dim
+
+    @staticmethod
+    def _has_type_colour_index(info: qm.CollectionInfo) -> bool:
+        """Whether the collection was created with the derived keyword's index (store/type_colour.py).
+        Local mode keeps no payload indexes, so there it never is."""
+        return type_colour.KEY in (info.payload_schema or {})
 
     @property
     def has_words(self) -> bool:
@@ -168,6 +177,7 @@ class ServerStore(VectorStore):
                                                       have_distance, dim))
             self._dim = dim
             self._has_words = lexical.WORDS_VECTOR in (info.config.params.sparse_vectors or {})
+            self._type_colour_indexed = self._has_type_colour_index(info)
             recorded = ((info.config.metadata or {}).get(METADATA_KEY) or {}).get("model")
             if model is not None:
                 if recorded is not None and not same_model(recorded, model):
@@ -200,6 +210,8 @@ class ServerStore(VectorStore):
             quantization_config=quantization,
             shard_number=self.shard_number, replication_factor=self.replication_factor,
             metadata={METADATA_KEY: self._meta(dim, model)})
+        if not self.is_local:   # only a collection created empty: every point it will hold carries it
+            self.client.create_payload_index(self.collection, type_colour.KEY, qm.PayloadSchemaType.KEYWORD, wait=True)
         log.info("created collection %r at %s (%d-d, %s, shards=%s, replicas=%s)", self.collection,
                  self._where(), dim, DISTANCE, self.shard_number, self.replication_factor)
 
@@ -223,12 +235,19 @@ class ServerStore(VectorStore):
         dim = self._require_dim()
         ids = check_point_ids(ids)
         vectors = check_vectors(vectors, dim, n=len(ids))
-        payloads = clean_payloads(payloads, len(ids))
+        payloads = self._stored_payloads(payloads, len(ids))
         for start in range(0, len(ids), self.upsert_batch):
             stop = start + self.upsert_batch
             points = [qm.PointStruct(id=pid, vector=self._point_vector(vec, payload), payload=payload)
                       for pid, vec, payload in zip(ids[start:stop], vectors[start:stop].tolist(), payloads[start:stop])]
             self._call("upsert", points=points, wait=True)
+
+    def _stored_payloads(self, payloads: list[dict], n: int) -> list[dict]:
+        payloads = clean_payloads(payloads, n)
+        return [type_colour.with_key(p) for p in payloads] if self._type_colour_indexed else payloads
+
+    def _type_colours(self, filters: Filters | None, named: list[tuple[str, list[str]]] = ()) -> list[str]:
+        return type_colour.admitted(filters, named) if self._type_colour_indexed else []
 
     def _point_vector(self, vector: list[float], payload: dict):
         """The image vector, plus the words' sparse vector (EdgeStore._point_vector's twin)."""
@@ -247,7 +266,7 @@ class ServerStore(VectorStore):
         ids = check_point_ids(ids)
         self._require_dim()
         operations = [qm.OverwritePayloadOperation(overwrite_payload=qm.SetPayload(payload=payload, points=[pid]))
-                      for pid, payload in zip(ids, clean_payloads(payloads, len(ids)))]
+                      for pid, payload in zip(ids, self._stored_payloads(payloads, len(ids)))]
         for chunk in batched(operations, self.upsert_batch):   # one request per chunk, not per point
             self._call("batch_update_points", update_operations=list(chunk), wait=True)
 
@@ -275,7 +294,7 @@ class ServerStore(VectorStore):
     def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
         response = self._call("query_points", query=vector, query_filter=flt, limit=limit,
                               with_payload=True, with_vectors=False, search_params=self._params(flt, exact))
-        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
+        return [Hit(int(p.id), float(p.score), type_colour.without_key(dict(p.payload or {}))) for p in response.points]
 
     def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
         """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
@@ -284,15 +303,19 @@ class ServerStore(VectorStore):
             return self._query(vector, flt, limit, exact)
         request = ranked_query(vector, words, flt, limit, self._params(flt, exact), fusion, diversity, rescore)
         response = self._call("query_points", with_payload=True, with_vectors=False, **request)
-        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
+        return [Hit(int(p.id), float(p.score), type_colour.without_key(dict(p.payload or {}))) for p in response.points]
 
     def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
                        boost: list[tuple[str, str]], ranking) -> list[Hit]:
         """The Edge backend's searches in qdrant-client's terms (store/boost.py says how and why)."""
         conditions = boost_conditions(boost)
+        named = boosting.by_field(boost)
+
+        def level_filter(m: int):
+            return to_client_filter(filters, at_least=(conditions, m),
+                                    type_colours=self._type_colours(filters, named if m == len(conditions) else ()))
         return boosting.ranked(
-            lambda m: self._query_ranked(vector, to_client_filter(filters, at_least=(conditions, m)), limit, exact,
-                                         ranking),
+            lambda m: self._query_ranked(vector, level_filter(m), limit, exact, ranking),
             len(conditions), boost, limit, by_position=ranking[0] is not None or ranking[2] is not None)
 
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
@@ -303,20 +326,23 @@ class ServerStore(VectorStore):
         ranking = hybrid.ranking(words if self.has_words else None, context_words, fusion, diversity)
         if boost:
             return self._query_boosted(vector, filters, limit, bool(exact), boost, ranking)
-        return self._query_ranked(vector, to_client_filter(filters), limit, bool(exact), ranking)
+        return self._query_ranked(vector, to_client_filter(filters, type_colours=self._type_colours(filters)), limit,
+                                  bool(exact), ranking)
 
     def _search_excluding(self, vector, filters, exclude_id: int, limit: int) -> list[Hit]:
-        return self._query(vector, to_client_filter(filters, exclude_ids=(exclude_id,)), limit, False)
+        flt = to_client_filter(filters, exclude_ids=(exclude_id,), type_colours=self._type_colours(filters))
+        return self._query(vector, flt, limit, False)
 
     def facets(self, field: str, filters: Filters | None = None, limit: int = 200) -> list[tuple[str, int]]:
-        response = self._call("facet", key=check_facet_field(field), facet_filter=to_client_filter(filters),
+        flt = to_client_filter(filters, type_colours=self._type_colours(filters))
+        response = self._call("facet", key=check_facet_field(field), facet_filter=flt,
                               limit=check_limit(limit), exact=True)
         return sort_facets(((hit.value, int(hit.count)) for hit in response.hits), limit)
 
     def _hits(self, records, with_vectors: bool) -> list[Hit]:
         hits = []
         for rec in records:
-            payload = dict(rec.payload or {})
+            payload = type_colour.without_key(dict(rec.payload or {}))
             if with_vectors:
                 vector = rec.vector[""] if isinstance(rec.vector, dict) else rec.vector   # named form with words
                 payload[VECTOR_KEY] = np.asarray(vector, dtype=np.float32)
@@ -334,7 +360,8 @@ class ServerStore(VectorStore):
 
     def count(self, filters: Filters | None = None) -> int:
         self._require_dim()
-        return int(self._call("count", count_filter=to_client_filter(filters), exact=True).count)
+        flt = to_client_filter(filters, type_colours=self._type_colours(filters))
+        return int(self._call("count", count_filter=flt, exact=True).count)
 
     def existing_ids(self, ids) -> set[int]:
         ids = check_point_ids(ids)

@@ -8,12 +8,14 @@ from __future__ import annotations
 from qdrant_client import models as qm
 
 from fashion_search.store import boost as boosting
+from fashion_search.store import type_colour
 from fashion_search.store.base import Filters, index_kind
 
 
 def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
-                     at_least: tuple[list, int] | None = None) -> qm.Filter | None:
-    """at_least: (conditions, m): also require m of those conditions (a boost level, store/boost.py)."""
+                     at_least: tuple[list, int] | None = None, type_colours: list[str] = ()) -> qm.Filter | None:
+    """at_least: (conditions, m): also require m of those conditions (a boost level, store/boost.py);
+    type_colours: also require one of these derived keywords (store/type_colour.py)."""
     must = []
     for clause in (filters or Filters()).clauses():
         if clause[0] == "any":
@@ -24,6 +26,9 @@ def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
         else:
             _, name, gte, lte = clause
             must.append(qm.FieldCondition(key=name, range=qm.Range(gte=gte, lte=lte)))
+    if type_colours:
+        must.append(qm.FieldCondition(key=type_colour.KEY, match=qm.MatchValue(value=type_colours[0])
+                                      if len(type_colours) == 1 else qm.MatchAny(any=list(type_colours))))
     must_not = [qm.HasIdCondition(has_id=list(exclude_ids))] if exclude_ids else None
     min_should = None
     if at_least and at_least[1] >= len(at_least[0]):
