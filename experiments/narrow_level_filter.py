@@ -10,7 +10,8 @@ shoes", gender + articleType filters, baseColour named), through Qdrant Edge dir
             a formula adding 3 to those with the named colour (tried, not adopted; docs/benchmarks.md)
   compound  the level's filter plus one condition on a compound keyword "articleType/baseColour" (with
             --compound: written into every point's payload by filter and indexed on the first run), so
-            the most selective condition Qdrant starts from holds the level's own points
+            the most selective condition Qdrant starts from holds the level's own points (since built
+            into the store: store/type_colour.py; experiments/type_colour_ab.py times the page with it)
 
 with the query vector among the product's cluster ("aligned", as a trained model's query lands among the
 products it names) or the model-free random direction a synthetic store gives a real model's vector.

@@ -147,3 +147,16 @@ def test_a_store_built_without_the_keyword_keeps_finding_its_products(tmp_path, 
         assert [h.id for h in hits] == want and len(want) == 8
     finally:
         store.close()
+
+
+def test_values_whose_keywords_collide_are_still_told_apart(tmp_path):
+    store = open_store(tmp_path / "edge", collection="t")
+    try:
+        store.ensure_collection(8)
+        store.upsert([1, 2], np.eye(2, 8, dtype=np.float32), [{"articleType": "Tops/Shirts", "baseColour": "Red"},
+                                                             {"articleType": "Tops", "baseColour": "Shirts/Red"}])
+        assert _raw_payload(store, 1)[type_colour.KEY] == _raw_payload(store, 2)[type_colour.KEY]
+        hits = store.search(np.ones(8), filters=Filters({"articleType": ["Tops"], "baseColour": ["Shirts/Red"]}))
+        assert [h.id for h in hits] == [2]
+    finally:
+        store.close()

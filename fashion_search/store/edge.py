@@ -130,6 +130,9 @@ class EdgeStore(VectorStore):
         self._distance = str(config["vectors"][""]["distance"])
         self.has_words = lexical.WORDS_VECTOR in (config.get("sparse_vectors") or {})
         self.type_colour_indexed = type_colour.KEY in self._shard.info().payload_schema
+        if not self.type_colour_indexed:
+            log.info("%s was built without the type/colour keyword: filters on a type and a colour read more "
+                     "points at scale; an ingest with --rebuild adds it (store/type_colour.py)", self.path)
 
     def _create(self, dim: int) -> None:
         opts = self.options

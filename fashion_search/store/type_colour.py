@@ -12,7 +12,7 @@ The condition is redundant with the type and colour conditions, so results canno
 every point carries the keyword. Hence the store decides per collection: a collection gets the index
 when it is created, and only a collection with the index gets the condition and has the keyword
 written by every upsert and payload overwrite. A collection built before keeps working as it was (no
-index, no condition); rebuilding it (ingest --recreate) makes it fast. The keyword never leaves the
+index, no condition); rebuilding it (ingest --rebuild) makes it fast. The keyword never leaves the
 store: reads drop it, so payloads look as the catalog wrote them and a sync compares them unchanged.
 """
 
@@ -30,6 +30,8 @@ MAX_VALUES = 64
 
 
 def value(article_type: str, colour: str) -> str:
+    # Readable in a raw payload. Values containing "/" can collide ("A/B" + "C" and "A" + "B/C"): harmless,
+    # the type and colour conditions stay in the filter, so the keyword only ever narrows what Qdrant reads.
     return f"{article_type}/{colour}"
 
 
