@@ -160,3 +160,33 @@ def test_values_whose_keywords_collide_are_still_told_apart(tmp_path):
         assert [h.id for h in hits] == [2]
     finally:
         store.close()
+
+
+def test_an_old_store_is_synced_without_the_keyword_and_rebuilt_with_it(tmp_path):
+    """The path docs/operations.md gives: a store built before the keyword keeps working through syncs,
+    and `--rebuild` writes a version that has it; the same products answer a type + colour filter throughout."""
+    from test_ingest import ingest_args, write_catalog
+    from tiny_model import build_tiny_clip
+
+    from fashion_search.ingest import main
+
+    model, catalog, store = build_tiny_clip(tmp_path / "clip"), write_catalog(tmp_path / "shop", 44), tmp_path / "q"
+    main(ingest_args(catalog, store, model, tmp_path / "a.json"))
+    with open_store(str(store)) as opened, pin(opened) as (_, backend):   # as a store built before would be
+        ids = [h.id for page in backend.scroll(with_vectors=False) for h in page]
+        backend._require().update(qe.UpdateOperation.delete_payload(ids, [type_colour.KEY]))
+        backend._require().update(qe.UpdateOperation.delete_field_index(type_colour.KEY))
+    query, flt = np.ones(16), Filters({"articleType": ["Tshirts"], "baseColour": ["Red"]})
+
+    def state() -> tuple[bool, list[int]]:
+        with open_store(str(store)) as opened, pin(opened) as (_, backend):
+            return backend.type_colour_indexed, sorted(h.id for h in opened.search(query, filters=flt, limit=20))
+
+    want = [1000, 1020, 1040]       # i % 5 == 0 (Tshirts) and i % 4 == 0 (Red), ids from 1000
+    assert state() == (False, want)
+    styles = catalog / "styles.csv"                 # one name changed, so the sync writes a new version
+    styles.write_text(styles.read_text().replace("Brand 1 ", "Brand One "))
+    assert main(ingest_args(catalog, store, model, tmp_path / "b.json"))["version"]["kind"] == "sync"
+    assert state() == (False, want)
+    main(ingest_args(catalog, store, model, tmp_path / "c.json", "--rebuild"))
+    assert state() == (True, want)
