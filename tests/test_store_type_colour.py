@@ -49,7 +49,7 @@ def _new_store(backend: str, tmp_path, monkeypatch):
         store = open_store(":memory:", collection="t")
         store.ensure_collection(8)
         with pin(store) as (_, backend):
-            assert not backend._type_colour_indexed
+            assert not backend.type_colour_indexed
         monkeypatch.setattr(ServerStore, "_has_type_colour_index", staticmethod(lambda info: True))
     return store
 

@@ -103,6 +103,14 @@ class Hit:
     payload: dict
 
 
+def hit_of(point, score: float | None = None) -> Hit:
+    """A Qdrant point (Edge or qdrant-client: id, score, payload) as the store's callers see it: its
+    payload without the store's own keyword (store/type_colour.py). score: for records, which have none."""
+    payload = dict(point.payload or {})
+    payload.pop(TYPE_COLOUR_KEY, None)
+    return Hit(int(point.id), float(point.score if score is None else score), payload)
+
+
 @dataclass(frozen=True)
 class IndexOptions:
     """HNSW and quantization knobs, the same names for both backends (open_store **kw).

@@ -44,6 +44,7 @@ from fashion_search.store.base import (
     check_vectors,
     clean_payloads,
     dim_conflict_message,
+    hit_of,
     index_kind,
     model_conflict_message,
     same_model,
@@ -69,12 +70,6 @@ def _vector_of(record) -> np.ndarray:
     if isinstance(vector, dict):      # named-vector form; this store only writes the default vector ""
         vector = vector[""]
     return np.asarray(vector, dtype=np.float32)
-
-
-def _hit(point, score: float | None = None) -> Hit:
-    """A point as the store's callers see it: its payload without the store's own keyword."""
-    return Hit(int(point.id), float(point.score if score is None else score),
-               type_colour.without_key(dict(point.payload or {})))
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:
@@ -272,7 +267,7 @@ class EdgeStore(VectorStore):
     def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
         request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(vector), filter=flt,
                                   with_payload=True, with_vector=False, params=self._params(flt, exact))
-        return [_hit(p) for p in self._require().query(request)]
+        return [hit_of(p) for p in self._require().query(request)]
 
     def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
         """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
@@ -280,7 +275,7 @@ class EdgeStore(VectorStore):
         if words is None and diversity is None:
             return self._query(vector, flt, limit, exact)
         request = ranked_request(vector, words, flt, limit, self._params(flt, exact), fusion, diversity, rescore)
-        return [_hit(p) for p in self._require().query(request)]
+        return [hit_of(p) for p in self._require().query(request)]
 
     def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
                        boost: list[tuple[str, str]], ranking) -> list[Hit]:
@@ -321,7 +316,7 @@ class EdgeStore(VectorStore):
         by_id = {}
         for chunk in batched(ids, 1024):
             for rec in shard.retrieve(list(chunk), with_payload=True, with_vector=bool(with_vectors)):
-                hit = by_id[int(rec.id)] = _hit(rec, 0.0)
+                hit = by_id[int(rec.id)] = hit_of(rec, 0.0)
                 if with_vectors:
                     hit.payload[VECTOR_KEY] = _vector_of(rec)
         return [by_id[pid] for pid in ids if pid in by_id]
@@ -346,7 +341,7 @@ class EdgeStore(VectorStore):
                 offset=offset, limit=batch, with_payload=True, with_vector=bool(with_vectors)))
             hits = []
             for rec in records:
-                hits.append(_hit(rec, 0.0))
+                hits.append(hit_of(rec, 0.0))
                 if with_vectors:
                     hits[-1].payload[VECTOR_KEY] = _vector_of(rec)
             if hits:

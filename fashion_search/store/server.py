@@ -44,6 +44,7 @@ from fashion_search.store.base import (
     check_vectors,
     clean_payloads,
     dim_conflict_message,
+    hit_of,
     index_kind,
     model_conflict_message,
     same_model,
@@ -99,7 +100,7 @@ class ServerStore(VectorStore):
                 probe.close()
         self._dim: int | None = None
         self._has_words = False
-        self._type_colour_indexed = False   # store/type_colour.py: read with the vector size
+        self.type_colour_indexed = False   # store/type_colour.py: read with the vector size
         self._closed = False
 
     def _check_open(self) -> None:
@@ -136,7 +137,7 @@ class ServerStore(VectorStore):
             params = info.config.params
             self._dim = int(params.vectors.size)
             self._has_words = lexical.WORDS_VECTOR in (params.sparse_vectors or {})
-            self._type_colour_indexed = self._has_type_colour_index(info)
+            self.type_colour_indexed = self._has_type_colour_index(info)
         return self._dim
 
     @staticmethod
@@ -177,7 +178,7 @@ class ServerStore(VectorStore):
                                                       have_distance, dim))
             self._dim = dim
             self._has_words = lexical.WORDS_VECTOR in (info.config.params.sparse_vectors or {})
-            self._type_colour_indexed = self._has_type_colour_index(info)
+            self.type_colour_indexed = self._has_type_colour_index(info)
             recorded = ((info.config.metadata or {}).get(METADATA_KEY) or {}).get("model")
             if model is not None:
                 if recorded is not None and not same_model(recorded, model):
@@ -244,10 +245,10 @@ class ServerStore(VectorStore):
 
     def _stored_payloads(self, payloads: list[dict], n: int) -> list[dict]:
         payloads = clean_payloads(payloads, n)
-        return [type_colour.with_key(p) for p in payloads] if self._type_colour_indexed else payloads
+        return [type_colour.with_key(p) for p in payloads] if self.type_colour_indexed else payloads
 
     def _type_colours(self, filters: Filters | None, named: list[tuple[str, list[str]]] = ()) -> list[str]:
-        return type_colour.admitted(filters, named) if self._type_colour_indexed else []
+        return type_colour.admitted(filters, named) if self.type_colour_indexed else []
 
     def _point_vector(self, vector: list[float], payload: dict):
         """The image vector, plus the words' sparse vector (EdgeStore._point_vector's twin)."""
@@ -294,7 +295,7 @@ class ServerStore(VectorStore):
     def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
         response = self._call("query_points", query=vector, query_filter=flt, limit=limit,
                               with_payload=True, with_vectors=False, search_params=self._params(flt, exact))
-        return [Hit(int(p.id), float(p.score), type_colour.without_key(dict(p.payload or {}))) for p in response.points]
+        return [hit_of(p) for p in response.points]
 
     def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
         """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
@@ -303,7 +304,7 @@ class ServerStore(VectorStore):
             return self._query(vector, flt, limit, exact)
         request = ranked_query(vector, words, flt, limit, self._params(flt, exact), fusion, diversity, rescore)
         response = self._call("query_points", with_payload=True, with_vectors=False, **request)
-        return [Hit(int(p.id), float(p.score), type_colour.without_key(dict(p.payload or {}))) for p in response.points]
+        return [hit_of(p) for p in response.points]
 
     def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
                        boost: list[tuple[str, str]], ranking) -> list[Hit]:
@@ -342,11 +343,11 @@ class ServerStore(VectorStore):
     def _hits(self, records, with_vectors: bool) -> list[Hit]:
         hits = []
         for rec in records:
-            payload = type_colour.without_key(dict(rec.payload or {}))
+            hit = hit_of(rec, 0.0)
             if with_vectors:
                 vector = rec.vector[""] if isinstance(rec.vector, dict) else rec.vector   # named form with words
-                payload[VECTOR_KEY] = np.asarray(vector, dtype=np.float32)
-            hits.append(Hit(int(rec.id), 0.0, payload))
+                hit.payload[VECTOR_KEY] = np.asarray(vector, dtype=np.float32)
+            hits.append(hit)
         return hits
 
     def retrieve(self, ids, with_vectors: bool = False) -> list[Hit]:

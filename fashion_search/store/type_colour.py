@@ -44,11 +44,6 @@ def with_key(payload: dict) -> dict:
     return payload
 
 
-def without_key(payload: dict) -> dict:
-    payload.pop(KEY, None)
-    return payload
-
-
 def admitted(filters: Filters | None, named: list[tuple[str, list[str]]] = ()) -> list[str]:
     """The keyword values a filter admits that requires every clause of `filters` and, besides, one of
     the values of each (field, values) in `named` (a boost level requiring all its fields); [] when it
