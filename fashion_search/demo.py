@@ -126,6 +126,7 @@ def example_queries(config: DemoConfig, model_dir: Path, queries=EXAMPLE_QUERIES
                 lines.append(f"   note: {result.note}")
             lines += [f"   {p.score:.3f}  {p.title}  [{p.articleType}, {p.baseColour}, {p.gender}]"
                       + (f"  words: {', '.join(p.matched_words)}" if p.matched_words else "")
+                      + (f"  photo: {', '.join(p.photo_words)}" if p.photo_words else "")
                       for p in result.products]
     return "\n".join(lines)
 

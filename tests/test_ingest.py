@@ -171,11 +171,11 @@ def killed_at_write(monkeypatch, nth: int, run) -> None:
     batches would; the run must end there, and writes work again afterwards."""
     real_write, calls = DirectWriter.write, []
 
-    def dying_write(self, ids, vectors):
+    def dying_write(self, ids, vectors, extras=None):
         calls.append(len(ids))
         if len(calls) == nth:
             raise KeyboardInterrupt("simulated kill")
-        real_write(self, ids, vectors)
+        real_write(self, ids, vectors, extras)
 
     monkeypatch.setattr(DirectWriter, "write", dying_write)
     try:

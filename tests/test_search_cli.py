@@ -29,7 +29,7 @@ from fashion_search.query.search import Searcher, SearchResult
 from fashion_search.store import Filters, Hit, open_store
 
 REPO = Path(__file__).resolve().parents[1]
-HIT_KEYS = {"id", "score", "name", *KEYWORD_FIELDS, "year", "matched_words"}
+HIT_KEYS = {"id", "score", "name", *KEYWORD_FIELDS, "year", "matched_words", "photo_words"}
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,8 @@ def test_json_is_the_page_ranking_hit_for_hit(capsys, cli_store, reference):
             assert set(hit) == HIT_KEYS
             assert hit == {"id": product.id, "score": product.score, "name": product.name, "year": product.year,
                            **{f: getattr(product, f) for f in KEYWORD_FIELDS},
-                           "matched_words": list(product.matched_words)}
+                           "matched_words": list(product.matched_words),
+                           "photo_words": list(product.photo_words)}
             assert all(hit[f] in values for f, values in filters.values.items())
             assert filters.year_min is None or filters.year_min <= hit["year"] <= filters.year_max
     # Word matches are reported per hit: "dresses" is in every dress's name in the demo catalog.

@@ -64,6 +64,8 @@ class EvalConfig:
     no_page: bool = option(False, "Skip the ranking forms (every query set as the page ranks it, evaluation/page.py).")
     hide_names: bool = option(False, "Also rank the descriptive sets on a store without product names (image "
                                      "vectors only), judged with the names.")
+    tagger: str | None = option(None, "Photo tagger directory (make tagger): store every product's photo tags as "
+                                      "ingest --tagger does (both stores, so also with --hide-names).")
     page_min_relevant: int = option(5, "A descriptive / shopper query is scored when at least this many products are relevant.")
 
     def __post_init__(self) -> None:
@@ -73,6 +75,12 @@ class EvalConfig:
             raise ValueError("--data is required: e.g. --data ../shared/data/fashion-product-images-small")
         if not Path(self.data).exists():
             raise ValueError(f"--data {self.data} does not exist; point it at a Kaggle dir or parquet dir/file")
+        if self.tagger is not None and not Path(self.tagger).is_dir():
+            raise ValueError(f"--tagger {self.tagger} is not a directory: train one with `make tagger` or drop it")
+        if self.tagger is not None:
+            from fashion_search.tagging import PhotoTagger
+
+            PhotoTagger.load(self.tagger)  # a broken tagger fails here (TaggerLoadError), not after the embedding
         if self.splits not in ("auto", "none") and not Path(self.splits).is_file():
             raise ValueError(f"--splits {self.splits} is not a file; pass a splits.json, 'auto' or 'none'")
         for name in ("batch_size", "min_products", "store_limit", "page_min_relevant"):
@@ -188,15 +196,28 @@ def _store_hits(store, query_vectors: np.ndarray, queries, form: str, limit: int
     return hits
 
 
-def _fill_store(store, products: list, image_emb: np.ndarray, hide_names: bool = False) -> None:
+def _fill_store(store, products: list, image_emb: np.ndarray, hide_names: bool = False,
+                photo_tags: list[dict] | None = None) -> None:
+    """photo_tags: per product, the payload field ingest --tagger writes ({} for none)."""
     ids = [p.id for p in products]
     for start in range(0, len(ids), 512):
         part = slice(start, start + 512)
         payloads = [payload_of(p) for p in products[part]]
         if hide_names:
             payloads = [{k: v for k, v in payload.items() if k != "name"} for payload in payloads]
+        if photo_tags is not None:
+            payloads = [{**payload, **tags} for payload, tags in zip(payloads, photo_tags[part])]
         store.upsert(ids[part], image_emb[part], payloads)
     store.optimize()
+
+
+def _photo_tags(tagger_dir: str, images: list) -> list[dict]:
+    from fashion_search.ingest.runner import photo_tag_fields
+    from fashion_search.tagging import PhotoTagger
+    from fashion_search.tagging.network import photo_pixels
+
+    tagger = PhotoTagger.load(tagger_dir)
+    return photo_tag_fields(tagger, np.stack([photo_pixels(image) for image in images]))
 
 
 def _open_eval_store(tmp_dir: str, dim: int, cfg: EvalConfig, collection: str = "eval"):
@@ -217,13 +238,14 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
     store_exact: search the store without HNSW (must then equal brute force).
     """
     image_emb = embedder.encode_images(images, progress=True)  # (N, D), the one pass over the images
+    photo_tags = _photo_tags(cfg.tagger, images) if cfg.tagger else None
     encode = _TextCache(embedder)
     store, hidden, tmp = None, None, tempfile.TemporaryDirectory(prefix="fashion-eval-store-")
     results: dict = {"metrics": {}, "per_value": {}}
     try:
         if not cfg.no_store:
             store = _open_eval_store(tmp.name, image_emb.shape[1], cfg)
-            _fill_store(store, products, image_emb)
+            _fill_store(store, products, image_emb, photo_tags=photo_tags)
         for task in tqdm(tasks, desc="tasks"):
             label_of = dict(zip((p.id for p in products), task.doc_labels))
             forms = [(task.name, "text")]
@@ -260,7 +282,7 @@ def evaluate_embedder(embedder, products: list, images: list, tasks: list, cfg: 
         if store is not None and not cfg.no_page:
             if cfg.hide_names:
                 hidden = _open_eval_store(tmp.name, image_emb.shape[1], cfg, collection="eval_hidden_names")
-                _fill_store(hidden, products, image_emb, hide_names=True)
+                _fill_store(hidden, products, image_emb, hide_names=True, photo_tags=photo_tags)
             page, info = eval_page.page_scores(products, encode, store, tasks, exact_only=store_exact,
                                                hidden_store=hidden, min_relevant=cfg.page_min_relevant)
             for name, scores in page.items():

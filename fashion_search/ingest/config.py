@@ -43,6 +43,9 @@ class IngestConfig:
                                "match the query's words (docs/hybrid.md). --no-words builds an image-only version; "
                                "like the HNSW flags it counts when a version is created (first ingest, new model, "
                                "--rebuild): a sync keeps the served version's layout.")
+    tagger: str | None = option(None, "Photo tagger directory (make tagger): each product's photo tags (\"striped\", \"polo\") "
+                                    "are stored and matched as words beside its name (docs/tagging.md). Adding, "
+                                    "changing or dropping it builds a new version.")
     from_store: str | None = option(None, "Migrate mode: source store location.", flag="--from")
     to_store: str | None = option(None, "Migrate mode: destination store location.", flag="--to")
     report: str = option("reports/ingest_report.json", "Where the JSON report (counts, timings, skipped ids) goes.")
@@ -80,8 +83,8 @@ class IngestConfig:
             raise ConfigError("migration needs both --from SOURCE and --to DESTINATION")
         if self.from_store == self.to_store:
             raise ConfigError(f"--from and --to are the same store ({self.from_store}); pick another destination")
-        if self.catalog or self.split or self.model:
-            raise ConfigError("--from/--to copies stored vectors: drop --catalog/--split/--model "
+        if self.catalog or self.split or self.model or self.tagger:
+            raise ConfigError("--from/--to copies stored vectors: drop --catalog/--split/--model/--tagger "
                               "(or drop --from/--to to embed a catalog)")
 
     def _validate_ingest(self) -> None:
@@ -91,6 +94,9 @@ class IngestConfig:
             raise ConfigError(f"--catalog {self.catalog} does not exist (run `make data` or point at a catalog)")
         if (self.split is None) != (self.splits_file is None):
             raise ConfigError("--split and --splits-file go together (e.g. --split test --splits-file splits.json)")
+        if self.tagger is not None and not Path(self.tagger).is_dir():
+            raise ConfigError(f"--tagger {self.tagger} is not a directory: train one with `make tagger` "
+                              "(train/train_tagger.py) or drop --tagger")
         if self.splits_file and not Path(self.splits_file).is_file():
             raise ConfigError(f"--splits-file {self.splits_file} not found (write it with fashion_search.catalog.splits)")
 

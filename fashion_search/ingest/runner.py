@@ -70,6 +70,9 @@ def run_ingest(cfg: IngestConfig, group: ProcessGroup | None = None, base_store=
         identity = {**model_identity(str(local.resolve()) if local.is_dir() else model_name, model),
                     "catalog": str(catalog.root)}
         embedder = Embedder(model, processor, device=_device(cfg, group), batch_size=cfg.batch_size)
+        tagger = _load_tagger(cfg)
+        if tagger is not None:
+            identity["tagger"] = tagger.identity()   # other tags need a new version (ingest/target.py)
 
     # 2. Rank 0 picks the version to write, fingerprints the catalog and plans the sync; others wait.
     single_writer = needs_single_writer(cfg.store)
@@ -97,7 +100,8 @@ def run_ingest(cfg: IngestConfig, group: ProcessGroup | None = None, base_store=
             steps = min(steps, cfg.max_batches)
         loop_started = time.perf_counter()
         try:
-            embedded, skipped = _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, writer, timer)
+            embedded, skipped = _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, writer, timer,
+                                                 tagger)
         finally:
             if isinstance(writer, BackgroundWriter):
                 with timer.stage("write"):
@@ -171,6 +175,25 @@ def _catalog_drops(catalog, complete_pass: bool) -> dict | None:
     return {"missing_image": report.dropped_missing_image, "bad_image": report.dropped_bad_image,
             "duplicate_id": report.dropped_duplicate_id, "malformed": report.dropped_malformed,
             "examples": report.examples}
+
+
+def _load_tagger(cfg: IngestConfig):
+    if cfg.tagger is None:
+        return None
+    from fashion_search.ingest.config import ConfigError
+    from fashion_search.tagging import PhotoTagger, TaggerLoadError
+
+    try:
+        return PhotoTagger.load(cfg.tagger)
+    except TaggerLoadError as error:
+        raise ConfigError(f"--tagger: {error}") from None
+
+
+def photo_tag_fields(tagger, photos) -> list[dict]:
+    """Per photo, the payload field of its tags ({} when it shows none above the tagger's threshold)."""
+    from fashion_search.tagging import PHOTO_TAGS_KEY
+
+    return [{PHOTO_TAGS_KEY: " ".join(tags)} if tags else {} for tags in tagger.tags_of(tagger.probabilities(photos))]
 
 
 def _device(cfg: IngestConfig, group: ProcessGroup) -> torch.device:
@@ -253,12 +276,13 @@ def _warn_words_layout(has_words: bool) -> None:
                        "rebuild it with `make ingest ARGS=--rebuild` to match words in product names")
 
 
-def _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, writer, timer):
+def _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, writer, timer, tagger=None):
     items = [(product_id, products[product_id].image_ref) for product_id in my_ids]
     # The embedder's preprocessor object, not its bound method: picklable without dragging the model
     # into spawned workers.
     # No loader for an empty shard: iter() would start worker processes just to say "done".
-    batches = (iter(make_image_loader(catalog, items, embedder.image_preprocessor, cfg.batch_size, cfg.num_workers))
+    batches = (iter(make_image_loader(catalog, items, embedder.image_preprocessor, cfg.batch_size, cfg.num_workers,
+                                      photos=tagger is not None))
                if items else iter(()))
     embedded, skipped = [], []
     total_images = min(len(items), steps * cfg.batch_size)
@@ -267,7 +291,7 @@ def _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, wri
         for _ in range(steps):
             with timer.stage("read_decode_wait"):
                 batch = next(batches, None)  # None: this shard is done, but gathered writes still need a step
-            ids, vectors = [], np.zeros((0, embedder.dim), dtype=np.float32)
+            ids, vectors, extras = [], np.zeros((0, embedder.dim), dtype=np.float32), []
             if batch is not None:
                 timer.add("decode_worker_sum", batch.decode_seconds)
                 skipped.extend(batch.skipped)
@@ -279,8 +303,11 @@ def _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, wri
                     ids = batch.ids
                     if vectors.shape[0] != len(ids):
                         raise RuntimeError(f"embedder returned {vectors.shape[0]} vectors for {len(ids)} images")
+                    if tagger is not None:
+                        with timer.stage("tag"):
+                            extras = photo_tag_fields(tagger, batch.photos)
             with timer.stage("write"):
-                writer.write(ids, vectors)
+                writer.write(ids, vectors, extras if tagger is not None else None)
             embedded.extend(int(i) for i in ids)
             progress.update(len(ids) + (len(batch.skipped) if batch is not None else 0))
             progress.set_postfix(skipped=len(skipped), refresh=False)

@@ -20,7 +20,7 @@ import numpy as np
 from fashion_search.ingest.config import ConfigError
 from fashion_search.ingest.fingerprints import Fingerprint
 from fashion_search.store.base import VECTOR_KEY
-from fashion_search.store.lexical import document_text
+from fashion_search.store.lexical import PHOTO_TAGS_KEY, document_text
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def apply_metadata_changes(store, plan: SyncPlan, payload_for) -> None:
         logger.warning("%d stored products had no fingerprints (written before sync existed): their vectors "
                        "are kept and fingerprinted now; pass --rebuild to re-embed everything", len(plan.adopted))
     if plan.payload_only:
-        payloads = {i: payload_for(i) for i in plan.payload_only}
+        payloads = _keep_photo_tags(store, {i: payload_for(i) for i in plan.payload_only})
         renamed = _renamed(store, payloads)
         if renamed:
             # The words' sparse vector is derived from the name at upsert, so a renamed product is written
@@ -122,6 +122,13 @@ def apply_metadata_changes(store, plan: SyncPlan, payload_for) -> None:
             store.overwrite_payloads(others, [payloads[i] for i in others])
         logger.info("updated the payload of %d products (no re-embedding; %d renamed, their words rewritten)",
                     len(plan.payload_only), len(renamed))
+
+
+def _keep_photo_tags(store, payloads: dict[int, dict]) -> dict[int, dict]:
+    """New metadata keeps the stored photo tags: they come from the image, which did not change
+    (a changed image is re-embedded and re-tagged, not updated here)."""
+    stored = {hit.id: hit.payload.get(PHOTO_TAGS_KEY) for hit in store.retrieve(list(payloads))}
+    return {i: {**payload, PHOTO_TAGS_KEY: stored[i]} if stored.get(i) else payload for i, payload in payloads.items()}
 
 
 def _renamed(store, payloads: dict[int, dict]) -> list[int]:

@@ -51,19 +51,35 @@ def open_versions(location: str, collection: str, base_store=None, **store_kw):
     return EdgeVersions(location, collection), (lambda: None)
 
 
+def same_inputs(recorded: dict, wanted: dict) -> bool:
+    """A version can be synced rather than rebuilt when its vectors and photo tags came from the same
+    model weights and the same photo tagger (or none): tags from other weights would mix in one store."""
+    return same_model(recorded, wanted) and _tagger_hash(recorded) == _tagger_hash(wanted)
+
+
+def _tagger_hash(identity: dict | None) -> str | None:
+    return ((identity or {}).get("tagger") or {}).get("sha256")
+
+
+def _tagger_name(identity: dict | None) -> str:
+    tagger = (identity or {}).get("tagger")
+    return tagger.get("name") or tagger.get("sha256") if tagger else "none"
+
+
 def choose_target(versions, dim: int, identity: dict, info: dict, rebuild: bool, store_kw: dict) -> Target:
     """info: what the version records (catalog, fingerprint scheme). Runs under versions.writing()."""
     serving = versions.serving()
-    new_model = serving is None or serving.model is None or not same_model(serving.model, identity)
+    new_model = serving is None or serving.model is None or not same_inputs(serving.model, identity)
     if new_model and serving is not None:
-        logger.info("the served %s was built with model %s; building a new version for %s",
-                    serving.name, (serving.model or {}).get("name"), identity.get("name"))
+        logger.info("the served %s was built with model %s and tagger %s; building a new version for %s and %s",
+                    serving.name, (serving.model or {}).get("name"), _tagger_name(serving.model),
+                    identity.get("name"), _tagger_name(identity))
     kind = "rebuild" if rebuild or new_model else "sync"
     served = serving.name if serving else None
     for leftover in sorted((v for v in versions.versions().values() if v.state == BUILDING),
                            key=lambda v: -v.number):
         resumable = (leftover.info.get("kind") == kind and leftover.model is not None
-                     and same_model(leftover.model, identity)
+                     and same_inputs(leftover.model, identity)
                      and leftover.info.get("fingerprints") == info.get("fingerprints")
                      # an unfinished server copy lacks some served products: a sync on it would
                      # re-embed them and trip the deletion guard, so it is copied again instead

@@ -46,10 +46,11 @@ class DirectWriter:
         self.payload_for = payload_for
         self.written = 0
 
-    def write(self, ids: list[int], vectors: np.ndarray) -> None:
+    def write(self, ids: list[int], vectors: np.ndarray, extras: list[dict] | None = None) -> None:
+        """extras: per id, payload fields known only after the image was read (its photo tags)."""
         if not ids:
             return
-        self.store.upsert(list(ids), vectors, [self.payload_for(i) for i in ids])
+        self.store.upsert(list(ids), vectors, with_extras([self.payload_for(i) for i in ids], extras))
         self.written += len(ids)
 
 
@@ -75,15 +76,15 @@ class BackgroundWriter:
     def written(self) -> int:
         return self.writer.written
 
-    def _timed_write(self, ids, vectors) -> None:
+    def _timed_write(self, ids, vectors, extras) -> None:
         start = time.perf_counter()
-        self.writer.write(ids, vectors)
+        self.writer.write(ids, vectors, extras)
         self.busy_seconds += time.perf_counter() - start
 
-    def write(self, ids: list[int], vectors: np.ndarray) -> None:
+    def write(self, ids: list[int], vectors: np.ndarray, extras: list[dict] | None = None) -> None:
         self.flush()  # wait for (and surface errors of) the previous batch before queueing the next
         if ids:
-            self._pending = self._pool.submit(self._timed_write, list(ids), vectors)
+            self._pending = self._pool.submit(self._timed_write, list(ids), vectors, extras)
 
     def flush(self) -> None:
         pending, self._pending = self._pending, None
@@ -110,17 +111,28 @@ class GatheredWriter:
         self.dim = dim
         self.written = 0  # on rank 0: points upserted for all processes; elsewhere: sent
 
-    def write(self, ids: list[int], vectors: np.ndarray) -> None:
-        shares = self.group.all_gather((list(ids), np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)))
+    def write(self, ids: list[int], vectors: np.ndarray, extras: list[dict] | None = None) -> None:
+        extras = list(extras) if extras is not None else [{} for _ in ids]
+        shares = self.group.all_gather((list(ids), np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim),
+                                        extras))
         if not self.group.is_main:
             self.written += len(ids)
             return
-        all_ids = [i for share_ids, _ in shares for i in share_ids]
+        all_ids = [i for share_ids, _, _ in shares for i in share_ids]
         if not all_ids:
             return
-        all_vectors = np.concatenate([share_vectors for _, share_vectors in shares])  # (sum B, D)
-        self.store.upsert(all_ids, all_vectors, [self.payload_for(i) for i in all_ids])
+        all_vectors = np.concatenate([share_vectors for _, share_vectors, _ in shares])  # (sum B, D)
+        all_extras = [extra for _, _, share_extras in shares for extra in share_extras]
+        self.store.upsert(all_ids, all_vectors, with_extras([self.payload_for(i) for i in all_ids], all_extras))
         self.written += len(all_ids)
+
+
+def with_extras(payloads: list[dict], extras: list[dict] | None) -> list[dict]:
+    if extras is None:
+        return payloads
+    if len(extras) != len(payloads):
+        raise ValueError(f"{len(extras)} extra payload fields for {len(payloads)} points")
+    return [{**payload, **extra} for payload, extra in zip(payloads, extras)]
 
 
 def payload_lookup(products: Mapping, catalog_root: str | Path, caption_for: Callable) -> Callable[[int], dict]:

@@ -15,7 +15,7 @@ FIELD_WIDTH = 16
 def hit_record(product: ProductHit) -> dict:
     return {"id": product.id, "score": product.score, "name": product.name,
             **{field: getattr(product, field) for field in KEYWORD_FIELDS}, "year": product.year,
-            "matched_words": list(product.matched_words)}
+            "matched_words": list(product.matched_words), "photo_words": list(product.photo_words)}
 
 
 def json_line(query: str, found: PageSearch) -> str:

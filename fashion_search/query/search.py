@@ -21,7 +21,7 @@ from fashion_search.catalog.products import KEYWORD_FIELDS, Catalog, CatalogErro
 from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index, words_not_naming
 from fashion_search.query.ranking import PAGE_DEFAULT, REBUILD_HINT, RankingOptions
 from fashion_search.store.base import Filters, Hit
-from fashion_search.store.lexical import document_text, matched_words
+from fashion_search.store.lexical import CATALOG_WORD_FIELDS, PHOTO_TAGS_KEY, document_text, matched_words
 
 # Keyword fields and the year: the year's facet gives the range for the page's year slider.
 FACET_FIELDS = KEYWORD_FIELDS + ("year",)
@@ -66,13 +66,17 @@ class ProductHit:
     image_ref: str | None = None
     catalog: str | None = None
     matched_words: tuple[str, ...] = ()   # the query's words this product's name holds (hybrid ranking)
+    photo_words: tuple[str, ...] = ()     # the other query words its photo tags hold (ingest --tagger)
 
     @classmethod
     def from_hit(cls, hit: Hit, words: str | None = None) -> ProductHit:
         p = hit.payload or {}
         year = p.get("year")
+        in_name = tuple(matched_words(words, document_text(p, CATALOG_WORD_FIELDS))) if words else ()
+        in_photo = matched_words(words, p.get(PHOTO_TAGS_KEY)) if words else []
         return cls(
-            matched_words=tuple(matched_words(words, document_text(p))) if words else (),
+            matched_words=in_name,
+            photo_words=tuple(w for w in in_photo if w not in in_name),
             id=int(hit.id),
             score=float(hit.score),
             name=p.get("name"),

@@ -59,6 +59,7 @@ def product_model(product: ProductHit, res: Resources, cls=schemas.Product):
     if cls is schemas.Hit:
         fields["score"] = product.score
         fields["matched_words"] = list(product.matched_words)
+        fields["photo_words"] = list(product.photo_words)
     return cls(**fields, image_url=image_url)
 
 

@@ -85,6 +85,8 @@ class Hit(Product):
     score: float = Field(..., description="ranking score: photo similarity, plus the weighted word match when "
                                           "words are matched")
     matched_words: list[str] = Field(default_factory=list, description="the query's words this product's name holds")
+    photo_words: list[str] = Field(default_factory=list, description="the other query words its photo tags hold "
+                                                                      "(a store built with a photo tagger)")
 
 
 class Timing(BaseModel):

@@ -17,7 +17,9 @@ from functools import lru_cache
 import qdrant_edge as qe
 
 WORDS_VECTOR = "name_bm25"                  # the named sparse vector of every collection built with words
-WORD_FIELDS = ("name", "description")       # payload fields whose text it holds, when present
+PHOTO_TAGS_KEY = "photo_tags"               # detail words a photo tagger read off the photo (tagging/)
+WORD_FIELDS = ("name", "description", PHOTO_TAGS_KEY)  # payload fields whose text it holds, when present
+CATALOG_WORD_FIELDS = WORD_FIELDS[:2]        # the catalog's own words, without what a tagger added
 # BM25's expected document length in tokens. Product names are short (median 6 tokens after stopwords
 # in the 41k catalog); with the library's default of 256 every name would count as "very short" and
 # length normalisation would vanish, so a long brand-heavy name would weigh a word as much as "Striped Tee".
@@ -26,9 +28,10 @@ AVG_NAME_TOKENS = 6.0
 _BM25 = qe.Bm25(qe.Bm25Config(avg_len=AVG_NAME_TOKENS))
 
 
-def document_text(payload: dict) -> str:
-    """The words of a product: its name plus a free-text description when the catalog has one."""
-    parts = [payload.get(f) for f in WORD_FIELDS]
+def document_text(payload: dict, fields: tuple[str, ...] = WORD_FIELDS) -> str:
+    """The words of a product: its name plus a free-text description when the catalog has one, plus the
+    tags a photo tagger read off its photo when the store was built with one."""
+    parts = [payload.get(f) for f in fields]
     return " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
 
 
@@ -57,7 +60,9 @@ def with_context(words: tuple[list[int], list[float]], context: str, context_wei
 
 
 @lru_cache(maxsize=4096)
-def _terms(word: str) -> frozenset[int]:
+def word_terms(word: str) -> frozenset[int]:
+    """The BM25 term ids of one word (one for most words, none for a stopword): words with the same
+    terms are the same word to the store ("stripes", "striped")."""
     return frozenset(_BM25.embed_query(word).indices)
 
 
@@ -69,7 +74,7 @@ def matched_words(query: str, text: str | None) -> list[str]:
     have = set(_BM25.embed_document(text).indices)
     out: list[str] = []
     for word in (query or "").split():
-        terms = _terms(word.strip(",.;:!?\"'()").lower())
+        terms = word_terms(word.strip(",.;:!?\"'()").lower())
         if terms and terms <= have and word not in out:
             out.append(word)
     return out

@@ -135,6 +135,8 @@ def card_html(product: ProductHit, image_uri: str | None, boosted: frozenset = f
     year = f"{product.year} · " if product.year is not None else ""
     words = "".join(f'<span class="fs-word fs-word-match" title="in the product name">{html.escape(w)}</span>'
                     for w in product.matched_words)
+    words += "".join(f'<span class="fs-word fs-word-photo" title="seen in the photo (photo tags)">'
+                     f'{html.escape(w)}</span>' for w in product.photo_words)
     return (
         f'<div class="fs-card" data-product-id="{product.id}">'
         f"{_image_html(image_uri, product.title)}"

@@ -1,0 +1,109 @@
+"""PhotoTagger: the trained tag network, its vocabulary and threshold, saved to and loaded from a directory.
+
+    tagger = PhotoTagger.load("runs/tagger")
+    tagger.tags([image])         # [["striped", "polo"]]: the words the photo shows, surest first
+
+A directory holds `tagger.json` (vocabulary, threshold, network widths, format) and `model.safetensors`.
+Loading checks both and names what is wrong, so ingest fails before it touches a store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from fashion_search.store.lexical import PHOTO_TAGS_KEY  # noqa: F401  (the payload field tags are stored in)
+from fashion_search.tagging.network import DEFAULT_WIDTHS, TagNetwork, as_input, photo_pixels
+
+CONFIG_FILE, WEIGHTS_FILE = "tagger.json", "model.safetensors"
+FORMAT = 1
+MAX_TAGS = 6                    # a photo rarely shows more distinct details; more would be noise in BM25
+BATCH = 256
+
+
+class TaggerLoadError(ValueError):
+    """A tagger directory that cannot be used; the message says what is missing and how to make one."""
+
+
+class PhotoTagger:
+    def __init__(self, network: TagNetwork, vocabulary: Sequence[str], threshold: float, widths=DEFAULT_WIDTHS,
+                 source: str | None = None):
+        if len(vocabulary) == 0:
+            raise ValueError("a tagger needs at least one tag")
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        self.network = network.eval()
+        self.vocabulary = list(vocabulary)
+        self.threshold = float(threshold)
+        self.widths = tuple(widths)
+        self.source = source
+
+    # --- persistence -------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
+        # Weights first, config last: a directory with a config always has its weights.
+        save_file(state, str(directory / WEIGHTS_FILE))
+        config = {"format": FORMAT, "vocabulary": self.vocabulary, "threshold": self.threshold,
+                  "widths": list(self.widths)}
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PhotoTagger:
+        directory = Path(directory).expanduser()
+        config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+        hint = "train one with `make tagger` (train/train_tagger.py)"
+        if not config_path.is_file() or not weights_path.is_file():
+            raise TaggerLoadError(f"{directory} is not a photo tagger (needs {CONFIG_FILE} and {WEIGHTS_FILE}); {hint}")
+        try:
+            config = json.loads(config_path.read_text())
+            vocabulary, threshold, widths = config["vocabulary"], float(config["threshold"]), config["widths"]
+            if config.get("format") != FORMAT:
+                raise TaggerLoadError(f"{config_path} has format {config.get('format')!r}, this code reads {FORMAT}; "
+                                      f"{hint}")
+            network = TagNetwork(len(vocabulary), widths)
+            network.load_state_dict(load_file(str(weights_path)))
+            return cls(network, vocabulary, threshold, widths, source=str(directory.resolve()))
+        except TaggerLoadError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+            raise TaggerLoadError(f"cannot load the photo tagger in {directory}: {type(error).__name__}: {error}; "
+                                  f"{hint}") from None
+
+    def identity(self) -> dict:
+        """What ingest records and compares: a store tagged by other weights is re-tagged (new version)."""
+        digest = hashlib.sha256()
+        for key, value in sorted(self.network.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().numpy().tobytes())
+        digest.update(json.dumps([self.vocabulary, self.threshold]).encode())
+        return {"name": self.source, "sha256": digest.hexdigest()[:16], "tags": len(self.vocabulary)}
+
+    # --- prediction --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def probabilities(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
+        """uint8 (N, 3, 80, 60) -> (N, T) float32 tag probabilities."""
+        pixels = torch.as_tensor(pixels)
+        out = [torch.sigmoid(self.network(as_input(pixels[i:i + BATCH]))) for i in range(0, len(pixels), BATCH)]
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.vocabulary)), np.float32)
+
+    def tags_of(self, probabilities: np.ndarray) -> list[list[str]]:
+        """Per row, the tags at or above the threshold, surest first, at most MAX_TAGS."""
+        out = []
+        for row in probabilities:
+            order = np.argsort(-row)[:MAX_TAGS]
+            out.append([self.vocabulary[k] for k in order if row[k] >= self.threshold])
+        return out
+
+    def tags(self, images: Sequence[Image.Image]) -> list[list[str]]:
+        pixels = np.stack([photo_pixels(image) for image in images]) if images else np.zeros((0, 3, 80, 60), np.uint8)
+        return self.tags_of(self.probabilities(pixels))
