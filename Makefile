@@ -16,6 +16,9 @@ RUN_DIR ?= runs/$(notdir $(MODEL))
 MODEL_DIR ?= $(RUN_DIR)/best
 STORE ?= .qdrant
 SPLITS ?= $(RUN_DIR)/splits.json
+# The photo tagger `make tagger` trains (on the CLIP run's splits); `make ingest TAGGER=runs/tagger` stores its tags.
+TAGGER_DIR ?= runs/tagger
+TAGGER ?=
 ARGS ?=
 # How `make train` launches: add e.g. LAUNCH="--num-processes 4" or rely on `accelerate config`.
 # accelerate launch pins each process to 1 CPU thread unless told otherwise: on a CPU-only machine that
@@ -29,8 +32,8 @@ export TOKENIZERS_PARALLELISM := false
 # The catalog a bare target uses: DATA, else one already on disk, else a download, else synthetic.
 RESOLVE_CATALOG = $(PY) -m fashion_search.catalog.datasets resolve $(if $(DATA),--data "$(DATA)")
 
-.PHONY: install lint test test-fast demo data synthetic stats train ingest ui search serve eval bench clean export-onnx \
-	snapshot restore
+.PHONY: install lint test test-fast demo data synthetic stats train tagger ingest ui search serve eval bench clean \
+	export-onnx snapshot restore
 
 install: $(VENV)/.installed
 
@@ -67,9 +70,16 @@ train: install
 	$(VENV)/bin/accelerate launch $(LAUNCH) train/train.py --model $(MODEL) --catalog "$$catalog" \
 	    --output-dir $(RUN_DIR) $(ARGS)
 
+# Detail words read off the photos (docs/tagging.md): ~5 min an epoch on two CPU cores.
+tagger: install
+	catalog=$$($(RESOLVE_CATALOG)) && \
+	$(PY) train/train_tagger.py --catalog "$$catalog" --output-dir $(TAGGER_DIR) \
+	    $(if $(wildcard $(SPLITS)),--splits $(SPLITS)) $(ARGS)
+
 ingest: install
 	catalog=$$($(RESOLVE_CATALOG)) && \
-	$(PY) ingest/ingest.py --model $(MODEL_DIR) --catalog "$$catalog" --store $(STORE) $(ARGS)
+	$(PY) ingest/ingest.py --model $(MODEL_DIR) --catalog "$$catalog" --store $(STORE) \
+	    $(if $(TAGGER),--tagger $(TAGGER)) $(ARGS)
 
 # Backup and restore of the served index version (docs/sync.md): make snapshot; make restore SNAPSHOT=FILE
 snapshot: install

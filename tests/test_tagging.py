@@ -45,7 +45,7 @@ def red_detector(tags=("glossy", "matte")) -> PhotoTagger:
         net.head.weight[0, 0] = 20.0                  # red 200/255 -> logit ~3.7; red 30/255 -> -2
         net.head.bias[0] = -2.0
         net.head.bias[1:] = -10.0
-    return PhotoTagger(net, list(tags), threshold=0.5, widths=(4,))
+    return PhotoTagger(net, list(tags), min_probability=0.5, widths=(4,))
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +88,11 @@ def test_tagger_round_trip_and_tag_order(tmp_path):
     batch = np.stack([red, blue])
     np.testing.assert_allclose(loaded.probabilities(batch), tagger.probabilities(batch), atol=1e-6)
     assert loaded.identity()["sha256"] == tagger.identity()["sha256"]
-    assert loaded.tags([Image.new("RGB", (60, 80), (200, 30, 30)), Image.new("RGB", (60, 80), (30, 30, 200))]) == \
-        [["glossy"], []]
+    red_tags, blue_tags = loaded.tags([Image.new("RGB", (60, 80), (200, 30, 30)), Image.new("RGB", (60, 80), (30, 30, 200))])
+    assert list(red_tags) == ["glossy"] and red_tags["glossy"] > 0.95 and blue_tags == {}
     probabilities = np.array([[0.6, 0.9, 0.2] + [0.0] * 7, [0.99] * 10])
     loaded.vocabulary = [f"w{k}" for k in range(10)]
-    assert loaded.tags_of(probabilities)[0] == ["w1", "w0"]               # surest first, threshold 0.5
+    assert list(loaded.tags_of(probabilities)[0].items()) == [("w1", 0.9), ("w0", 0.6)]   # surest first, >= 0.5
     assert len(loaded.tags_of(probabilities)[1]) == MAX_TAGS
     assert red_detector().identity()["sha256"] != red_detector(("glossy", "shiny")).identity()["sha256"]
 
@@ -111,12 +111,39 @@ def test_a_bad_tagger_directory_is_refused_with_the_fix(tmp_path):
     (broken / "tagger.json").write_text(json.dumps({**config, "vocabulary": ["a", "b", "c"]}))  # 3 tags, 2 weights
     with pytest.raises(TaggerLoadError, match="cannot load"):
         PhotoTagger.load(broken)
+    (broken / "tagger.json").write_text(json.dumps(config))
+    (broken / "model.safetensors").write_bytes(b"\x00" * 12)                  # a truncated weights file
+    with pytest.raises(TaggerLoadError, match="cannot load"):
+        PhotoTagger.load(broken)
     (broken / "tagger.json").write_text(json.dumps({**config, "format": 99}))
     with pytest.raises(TaggerLoadError, match="format 99"):
         PhotoTagger.load(broken)
     (good / "model.safetensors").unlink()
     with pytest.raises(TaggerLoadError, match="model.safetensors"):
         PhotoTagger.load(good)
+
+
+def test_tags_weigh_in_the_words_vector_by_their_probability():
+    from fashion_search.store.lexical import TAG_WEIGHT_BESIDE_NAME, document_vector, word_terms
+
+    def weights(payload):
+        vector = document_vector(payload)
+        return dict(zip(*vector)) if vector else {}
+
+    (striped,) = word_terms("striped")
+    name = {"name": "Roadster Men Tshirt"}
+    plain = weights(name)
+    assert TAG_WEIGHT_BESIDE_NAME == 0.0                  # beside a name the catalog's words rank alone
+    assert weights({**name, PHOTO_TAGS_KEY: {"striped": 0.8}}) == plain
+    assert weights({"description": "cotton tee", PHOTO_TAGS_KEY: {"striped": 0.8}}) == \
+        weights({"description": "cotton tee"})
+    assert weights({PHOTO_TAGS_KEY: {"striped": 0.7, "polo": 0.5}}) == \
+        {striped: pytest.approx(0.7), **{t: pytest.approx(0.5) for t in word_terms("polo")}}   # no name: fully
+    for hostile in ("striped", ["striped"], {"striped": "high"}, {"striped": 1.5}, {"striped": True}, {3: 0.5}):
+        assert weights({**name, PHOTO_TAGS_KEY: hostile}) == plain, hostile
+    assert document_vector({PHOTO_TAGS_KEY: {"striped": 0}}) is None
+    assert document_text({**name, PHOTO_TAGS_KEY: {"striped": 0.8}}) == "Roadster Men Tshirt striped"
+    assert document_text({**name, PHOTO_TAGS_KEY: {"striped": 0.8}}, with_tags=False) == "Roadster Men Tshirt"
 
 
 def test_metrics_of_the_training_job():
@@ -131,7 +158,8 @@ def test_metrics_of_the_training_job():
 def test_training_config_is_checked_up_front(tmp_path):
     with pytest.raises(ConfigError, match="--catalog"):
         TaggerTrainConfig()
-    for bad in ({"epochs": 0}, {"batch_size": 0}, {"min_products": 0}, {"learning_rate": 0.0}, {"limit": 1}):
+    for bad in ({"epochs": 0}, {"batch_size": 0}, {"min_products": 0}, {"learning_rate": 0.0}, {"limit": 1},
+                {"min_probability": 1.0}, {"min_probability": 0.0}):
         with pytest.raises(ConfigError):
             TaggerTrainConfig(catalog=str(tmp_path), **bad)
 
@@ -146,7 +174,7 @@ def test_training_job_learns_the_synthetic_patterns(tmp_path):
     assert {"striped", "printed"} <= set(report["tags"])          # patterns the synthetic pictures draw
     assert [r["epoch"] for r in report["history"]] == [1, 2, 3]
     tagger = PhotoTagger.load(tmp_path / "tagger")
-    assert tagger.vocabulary == report["tags"] and tagger.threshold == report["best"]["threshold"]
+    assert tagger.vocabulary == report["tags"] and tagger.min_probability == 0.5
     assert json.loads((tmp_path / "tagger" / "report.json").read_text())["best"] == report["best"]
     # What it learnt: a photo drawn striped is far likelier to be tagged "striped" than another one.
     shop = open_catalog(catalog)
@@ -160,13 +188,19 @@ def test_training_job_learns_the_synthetic_patterns(tmp_path):
 
 
 # --- ingest --tagger ------------------------------------------------------------------------------
-def expected_tags(shop: Shop) -> dict[int, str | None]:
-    """The red detector's answer per product: tagged when its photo is red (or yellow)."""
-    return {pid: "glossy" if row[5] == "Red" else None for pid, row in shop.rows.items()}
+def expected_tags(shop: Shop, word: str = "glossy") -> dict[int, str | None]:
+    """The red detector's answer per product: tagged when its photo is red."""
+    return {pid: word if row[5] == "Red" else None for pid, row in shop.rows.items()}
 
 
 def stored_tags(store: str) -> dict[int, str | None]:
-    return {pid: payload.get(PHOTO_TAGS_KEY) for pid, (payload, _) in contents(store).items()}
+    """The stored tag words per product (the detector is sure: probability > 0.95)."""
+    out = {}
+    for pid, (payload, _) in contents(store).items():
+        tags = payload.get(PHOTO_TAGS_KEY)
+        assert tags is None or (len(tags) == 1 and min(tags.values()) > 0.95), tags
+        out[pid] = next(iter(tags)) if tags else None
+    return out
 
 
 @pytest.mark.parametrize("backend", ["edge", "local"])
@@ -179,11 +213,22 @@ def test_ingest_stores_photo_tags_and_a_search_matches_them(tmp_path, tiny_model
     assert stored_tags(store) == expected_tags(shop) and list(expected_tags(shop).values()).count("glossy") == 4
     red = {pid for pid, tag in expected_tags(shop).items() if tag}
     query = contents(store)[1001][1]                       # a blue product's image: red ones are not nearest
-    with open_store(store) as opened:
-        hits = opened.search(query, limit=16, exact=True, words="glossy tee")
-        assert {h.id for h in hits[:4]} == red             # the photo's word ranks them first
-        plain = opened.search(query, limit=16, exact=True)
-        assert {h.id for h in plain[:4]} != red
+
+    def ranked(words=None):
+        with open_store(store) as opened:
+            return [(h.id, round(h.score, 5)) for h in opened.search(query, limit=16, exact=True, words=words)]
+
+    plain = ranked()
+    assert {i for i, _ in plain[:4]} != red
+    assert ranked("glossy") == plain                       # beside a name, the catalog's words rank alone
+    for row in shop.rows.values():                         # the red ones lose their names: a payload-only sync
+        if row[5] == "Red":
+            row[9] = ""
+    shop.save()
+    synced = ingest(shop, store, tiny_model_dir, tmp_path / "r2.json", "--tagger", tagger_dir)
+    assert (synced["embedded"], synced["sync"]["payload_updated"]) == (0, 4)
+    assert stored_tags(store) == expected_tags(shop)       # kept: the photos did not change
+    assert {i for i, _ in ranked("glossy")[:4]} == red     # now the photo's word ranks them first
 
 
 @pytest.mark.parametrize("backend", ["edge", "local"])
@@ -221,7 +266,7 @@ def test_adding_changing_or_dropping_the_tagger_builds_a_new_version(tmp_path, t
     assert same["embedded"] == 0 and not same["version"]["switched"]
     other = str(red_detector(("lacquered", "matte")).save(tmp_path / "other"))
     assert ingest(shop, store, tiny_model_dir, tmp_path / "d.json", "--tagger", other)["embedded"] == 8
-    assert set(stored_tags(store).values()) == {"lacquered", None}
+    assert stored_tags(store) == expected_tags(shop, "lacquered")
     dropped = ingest(shop, store, tiny_model_dir, tmp_path / "e.json")
     assert dropped["version"]["kind"] == "rebuild" and set(stored_tags(store).values()) == {None}
 
@@ -237,3 +282,44 @@ def test_bad_tagger_flags_fail_before_any_work(tmp_path, tiny_model_dir):
     with pytest.raises(ConfigError, match="not a photo tagger.*make tagger"):
         ingest(shop, str(tmp_path / "store"), tiny_model_dir, tmp_path / "r.json", "--tagger", str(empty))
     assert not (tmp_path / "store").exists()
+
+
+# --- what a shopper sees, and the eval's stores --------------------------------------------------
+def test_cards_tell_name_words_from_photo_words():
+    from fashion_search.query.search import ProductHit
+    from fashion_search.store.base import Hit
+    from fashion_search.ui.components import card_html
+
+    payload = {"name": "Roadster Men Striped Tshirt", PHOTO_TAGS_KEY: {"striped": 0.9, "polo": 0.6},
+               "articleType": "Tshirts"}
+    product = ProductHit.from_hit(Hit(1, 0.5, payload), words="polo stripes tee")
+    assert (product.matched_words, product.photo_words) == (("stripes",), ("polo",))
+    html = card_html(product, None)
+    assert 'fs-word-match" title="in the product name">stripes<' in html
+    assert 'fs-word-photo" title="seen in the photo (photo tags)">polo<' in html
+    untagged = ProductHit.from_hit(Hit(2, 0.5, {"name": "Roadster Men Striped Tshirt"}), words="polo stripes")
+    assert (untagged.matched_words, untagged.photo_words) == (("stripes",), ())
+
+
+def test_the_eval_stores_hold_the_photo_tags_also_with_names_hidden(tmp_path):
+    from fashion_search.evaluation.run import _fill_store
+    from fashion_search.store import open_store
+
+    products = [product(1, "Roadster Men Solid Tshirt"), product(2, "Nike Men Plain Tshirt"),
+                product(3, "Puma Men Basic Tshirt")]
+    vectors = np.eye(3, 4, dtype=np.float32)
+    vectors[2] = vectors[0]                        # 3 looks like 1 to the image vector; its tag is less sure
+    tags = [{PHOTO_TAGS_KEY: {"striped": 0.9}}, {}, {PHOTO_TAGS_KEY: {"striped": 0.6}}]
+    with open_store(str(tmp_path / "s"), collection="hidden") as store:
+        store.ensure_collection(4)
+        _fill_store(store, products, vectors, hide_names=True, photo_tags=tags)
+        stored = {hit.id: hit.payload for hit in store.retrieve([1, 2])}
+        assert stored[1][PHOTO_TAGS_KEY] == {"striped": 0.9} and "name" not in stored[1]
+        assert PHOTO_TAGS_KEY not in stored[2] and "name" not in stored[2]
+        query = np.array([1.0, 1.05, 0, 0], np.float32) / np.hypot(1.0, 1.05)   # a little nearer to 2
+        plain = {h.id: h.score for h in store.search(query, limit=3, exact=True)}
+        assert max(plain, key=plain.get) == 2 and plain[1] == pytest.approx(plain[3])
+        hits = {h.id: h.score for h in store.search(query, limit=3, exact=True, words="striped")}
+        assert max(hits, key=hits.get) == 1 and hits[2] == pytest.approx(plain[2])
+        # each tag adds in proportion to its probability: 0.6 adds two thirds of what 0.9 adds
+        assert hits[3] - plain[3] == pytest.approx((hits[1] - plain[1]) * 0.6 / 0.9, rel=1e-3)

@@ -190,10 +190,10 @@ def _load_tagger(cfg: IngestConfig):
 
 
 def photo_tag_fields(tagger, photos) -> list[dict]:
-    """Per photo, the payload field of its tags ({} when it shows none above the tagger's threshold)."""
+    """Per photo, the payload field of its {tag: probability} ({} when it shows none the tagger is sure enough of)."""
     from fashion_search.tagging import PHOTO_TAGS_KEY
 
-    return [{PHOTO_TAGS_KEY: " ".join(tags)} if tags else {} for tags in tagger.tags_of(tagger.probabilities(photos))]
+    return [{PHOTO_TAGS_KEY: tags} if tags else {} for tags in tagger.tags_of(tagger.probabilities(photos))]
 
 
 def _device(cfg: IngestConfig, group: ProcessGroup) -> torch.device:

@@ -21,7 +21,7 @@ from fashion_search.catalog.products import KEYWORD_FIELDS, Catalog, CatalogErro
 from fashion_search.query.named_values import SUGGEST_FIELDS, suggest_from_index, value_index, words_not_naming
 from fashion_search.query.ranking import PAGE_DEFAULT, REBUILD_HINT, RankingOptions
 from fashion_search.store.base import Filters, Hit
-from fashion_search.store.lexical import CATALOG_WORD_FIELDS, PHOTO_TAGS_KEY, document_text, matched_words
+from fashion_search.store.lexical import document_text, matched_words, photo_tag_text
 
 # Keyword fields and the year: the year's facet gives the range for the page's year slider.
 FACET_FIELDS = KEYWORD_FIELDS + ("year",)
@@ -72,8 +72,8 @@ class ProductHit:
     def from_hit(cls, hit: Hit, words: str | None = None) -> ProductHit:
         p = hit.payload or {}
         year = p.get("year")
-        in_name = tuple(matched_words(words, document_text(p, CATALOG_WORD_FIELDS))) if words else ()
-        in_photo = matched_words(words, p.get(PHOTO_TAGS_KEY)) if words else []
+        in_name = tuple(matched_words(words, document_text(p, with_tags=False))) if words else ()
+        in_photo = matched_words(words, photo_tag_text(p)) if words else []
         return cls(
             matched_words=in_name,
             photo_words=tuple(w for w in in_photo if w not in in_name),

@@ -1,9 +1,9 @@
-"""PhotoTagger: the trained tag network, its vocabulary and threshold, saved to and loaded from a directory.
+"""PhotoTagger: the trained tag network and its vocabulary, saved to and loaded from a directory.
 
     tagger = PhotoTagger.load("runs/tagger")
-    tagger.tags([image])         # [["striped", "polo"]]: the words the photo shows, surest first
+    tagger.tags([image])         # [{"striped": 0.97, "polo": 0.61}]: the words the photo shows, surest first
 
-A directory holds `tagger.json` (vocabulary, threshold, network widths, format) and `model.safetensors`.
+A directory holds `tagger.json` (vocabulary, min_probability, network widths, format) and `model.safetensors`.
 Loading checks both and names what is wrong, so ingest fails before it touches a store.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from fashion_search.store.lexical import PHOTO_TAGS_KEY  # noqa: F401  (the payload field tags are stored in)
@@ -24,7 +25,11 @@ from fashion_search.tagging.network import DEFAULT_WIDTHS, TagNetwork, as_input,
 
 CONFIG_FILE, WEIGHTS_FILE = "tagger.json", "model.safetensors"
 FORMAT = 1
-MAX_TAGS = 6                    # a photo rarely shows more distinct details; more would be noise in BM25
+MAX_TAGS = 6                    # a photo rarely shows more distinct details; more would be noise in the words
+# Tags stored from this probability up, each weighted by its probability (store/lexical.py). The network is
+# trained with rare tags' positives up-weighted, so 0.5 is "likelier than the weighting's prior", not a
+# calibrated 50%: low enough to keep the unsure tags that still rank a striped shirt above a plain one.
+MIN_PROBABILITY = 0.5
 BATCH = 256
 
 
@@ -33,15 +38,15 @@ class TaggerLoadError(ValueError):
 
 
 class PhotoTagger:
-    def __init__(self, network: TagNetwork, vocabulary: Sequence[str], threshold: float, widths=DEFAULT_WIDTHS,
-                 source: str | None = None):
+    def __init__(self, network: TagNetwork, vocabulary: Sequence[str], min_probability: float = MIN_PROBABILITY,
+                 widths=DEFAULT_WIDTHS, source: str | None = None):
         if len(vocabulary) == 0:
             raise ValueError("a tagger needs at least one tag")
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if not 0.0 < min_probability < 1.0:
+            raise ValueError(f"min_probability must be in (0, 1), got {min_probability}")
         self.network = network.eval()
         self.vocabulary = list(vocabulary)
-        self.threshold = float(threshold)
+        self.min_probability = float(min_probability)
         self.widths = tuple(widths)
         self.source = source
 
@@ -52,7 +57,7 @@ class PhotoTagger:
         state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
         # Weights first, config last: a directory with a config always has its weights.
         save_file(state, str(directory / WEIGHTS_FILE))
-        config = {"format": FORMAT, "vocabulary": self.vocabulary, "threshold": self.threshold,
+        config = {"format": FORMAT, "vocabulary": self.vocabulary, "min_probability": self.min_probability,
                   "widths": list(self.widths)}
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1))
         return directory
@@ -66,16 +71,16 @@ class PhotoTagger:
             raise TaggerLoadError(f"{directory} is not a photo tagger (needs {CONFIG_FILE} and {WEIGHTS_FILE}); {hint}")
         try:
             config = json.loads(config_path.read_text())
-            vocabulary, threshold, widths = config["vocabulary"], float(config["threshold"]), config["widths"]
+            vocabulary, floor, widths = config["vocabulary"], float(config["min_probability"]), config["widths"]
             if config.get("format") != FORMAT:
                 raise TaggerLoadError(f"{config_path} has format {config.get('format')!r}, this code reads {FORMAT}; "
                                       f"{hint}")
             network = TagNetwork(len(vocabulary), widths)
             network.load_state_dict(load_file(str(weights_path)))
-            return cls(network, vocabulary, threshold, widths, source=str(directory.resolve()))
+            return cls(network, vocabulary, floor, widths, source=str(directory.resolve()))
         except TaggerLoadError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as error:
             raise TaggerLoadError(f"cannot load the photo tagger in {directory}: {type(error).__name__}: {error}; "
                                   f"{hint}") from None
 
@@ -85,7 +90,7 @@ class PhotoTagger:
         for key, value in sorted(self.network.state_dict().items()):
             digest.update(key.encode())
             digest.update(value.detach().cpu().numpy().tobytes())
-        digest.update(json.dumps([self.vocabulary, self.threshold]).encode())
+        digest.update(json.dumps([self.vocabulary, self.min_probability]).encode())
         return {"name": self.source, "sha256": digest.hexdigest()[:16], "tags": len(self.vocabulary)}
 
     # --- prediction --------------------------------------------------------------------------------
@@ -96,14 +101,14 @@ class PhotoTagger:
         out = [torch.sigmoid(self.network(as_input(pixels[i:i + BATCH]))) for i in range(0, len(pixels), BATCH)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.vocabulary)), np.float32)
 
-    def tags_of(self, probabilities: np.ndarray) -> list[list[str]]:
-        """Per row, the tags at or above the threshold, surest first, at most MAX_TAGS."""
+    def tags_of(self, probabilities: np.ndarray) -> list[dict[str, float]]:
+        """Per row, {tag: probability} from min_probability up, surest first, at most MAX_TAGS."""
         out = []
         for row in probabilities:
-            order = np.argsort(-row)[:MAX_TAGS]
-            out.append([self.vocabulary[k] for k in order if row[k] >= self.threshold])
+            order = np.argsort(-row, kind="stable")[:MAX_TAGS]
+            out.append({self.vocabulary[k]: round(float(row[k]), 3) for k in order if row[k] >= self.min_probability})
         return out
 
-    def tags(self, images: Sequence[Image.Image]) -> list[list[str]]:
+    def tags(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
         pixels = np.stack([photo_pixels(image) for image in images]) if images else np.zeros((0, 3, 80, 60), np.uint8)
         return self.tags_of(self.probabilities(pixels))

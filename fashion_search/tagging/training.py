@@ -5,8 +5,9 @@
 
 Trains on the splits' `train` ids (give the CLIP run's splits.json, so neither model has seen the
 products you evaluate on); after every epoch scores the `val` ids (mean average precision over tags)
-and saves the best epoch, with the threshold that maximises micro F1 on val, to `--output-dir`
-(tagger.json + model.safetensors, what PhotoTagger.load reads) and `report.json`.
+and saves the best epoch to `--output-dir` (tagger.json + model.safetensors, what PhotoTagger.load reads)
+and `report.json` (per epoch: loss, val mAP, val precision / recall of the stored tags, and the threshold
+that would maximise micro F1, for reference).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 
 from fashion_search.cli import ConfigError, option, parse_dataclass
 from fashion_search.tagging.network import DEFAULT_WIDTHS, TagNetwork, as_input, photo_pixels
-from fashion_search.tagging.tagger import PhotoTagger
+from fashion_search.tagging.tagger import MIN_PROBABILITY, PhotoTagger
 from fashion_search.tagging.vocabulary import tag_targets, tag_vocabulary
 
 log = logging.getLogger("train_tagger")
@@ -38,7 +39,8 @@ class TaggerTrainConfig:
     catalog: str | None = option(None, "Catalog to learn from: Kaggle dir (styles.csv + images/) or parquet dir/file.")
     output_dir: str = option("runs/tagger", "Where the tagger (tagger.json + model.safetensors) and report.json go.")
     splits: str | None = option(None, "Splits JSON (e.g. the CLIP run's splits.json): train on 'train', pick the epoch "
-                                      "and threshold on 'val'. Default: drawn like the CLIP trainer's (seed 42).")
+                                      "on 'val'. Default: drawn like the CLIP trainer's (seed 42).")
+    min_probability: float = option(MIN_PROBABILITY, "Tags are stored from this probability up (each weighted by it).")
     epochs: int = option(6, "Passes over the training photos (~5 min each for 37k photos on two CPU cores).")
     batch_size: int = option(128, "Photos per step.")
     learning_rate: float = option(2e-3, "Peak AdamW learning rate (one-cycle schedule).")
@@ -53,6 +55,8 @@ class TaggerTrainConfig:
         for name in ("epochs", "batch_size", "min_products", "max_tags"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.min_probability < 1:
+            raise ConfigError(f"--min-probability must be between 0 and 1, got {self.min_probability}")
         if not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}")
         if self.limit is not None and self.limit < 2:
@@ -89,19 +93,22 @@ def average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean(aps)) if aps else 0.0
 
 
+def precision_recall(probabilities: np.ndarray, targets: np.ndarray, threshold: float) -> dict:
+    """Micro precision / recall / F1 of the tags at or above `threshold` against the names' tags."""
+    predicted = probabilities >= threshold
+    true = float((predicted & (targets > 0)).sum())
+    precision, recall = true / max(predicted.sum(), 1), true / max(targets.sum(), 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+    return {"precision": round(float(precision), 4), "recall": round(float(recall), 4), "f1": round(float(f1), 4)}
+
+
 def best_threshold(probabilities: np.ndarray, targets: np.ndarray) -> tuple[float, dict]:
     """The threshold with the best micro F1 on val, and its precision / recall / F1."""
     best = (0.5, {"precision": 0.0, "recall": 0.0, "f1": -1.0})
-    positives = targets.sum()
     for t in THRESHOLDS:
-        predicted = probabilities >= t
-        true = float((predicted & (targets > 0)).sum())
-        precision = true / max(predicted.sum(), 1)
-        recall = true / max(positives, 1)
-        f1 = 2 * precision * recall / max(precision + recall, 1e-9)
-        if f1 > best[1]["f1"]:
-            best = (float(t), {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
-                               "f1": round(float(f1), 4)})
+        scores = precision_recall(probabilities, targets, float(t))
+        if scores["f1"] > best[1]["f1"]:
+            best = (float(t), scores)
     return best
 
 
@@ -159,7 +166,7 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
     pos_weight = pos_weight.to(accelerator.device)
 
     # 5. Epochs: a mirrored photo every other step (a left-right flip keeps every detail word true);
-    #    val mean AP after each, the best epoch saved with its threshold.
+    #    val mean AP after each, the best epoch saved.
     history, best_ap = [], -1.0
     output = Path(cfg.output_dir)
     for epoch in range(1, cfg.epochs + 1):
@@ -175,18 +182,19 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
-        tagger = PhotoTagger(accelerator.unwrap_model(network), vocabulary, 0.5, DEFAULT_WIDTHS)
+        tagger = PhotoTagger(accelerator.unwrap_model(network), vocabulary, cfg.min_probability, DEFAULT_WIDTHS)
         probabilities = tagger.probabilities(val_pixels)
         mean_ap = average_precision(probabilities, val_targets)
-        threshold, at_threshold = best_threshold(probabilities, val_targets)
+        best_f1_threshold, at_best = best_threshold(probabilities, val_targets)
+        stored = precision_recall(probabilities, val_targets, cfg.min_probability)
         record = {"epoch": epoch, "train_loss": round(float(np.mean(losses)), 4), "val_mAP": round(mean_ap, 4),
-                  "threshold": threshold, **{f"val_{k}": v for k, v in at_threshold.items()},
+                  **{f"val_{k}": v for k, v in stored.items()},
+                  "best_f1_threshold": best_f1_threshold, "best_f1": at_best["f1"],
                   "seconds": round(time.time() - started, 1)}
         history.append(record)
         log.info("%s", record)
         if main_process and mean_ap > best_ap:
             best_ap = mean_ap
-            tagger.threshold = threshold
             tagger.save(output)
     report = {"config": asdict(cfg), "tags": vocabulary, "history": history,
               "best": max(history, key=lambda r: r["val_mAP"]), "output_dir": str(output)}
