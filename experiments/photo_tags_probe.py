@@ -6,7 +6,7 @@ This probe scores that ordering without a store, beside others that use the tagg
 instead of its thresholded tags, to see what the threshold costs:
 
   image         type first, then cosine to the query's text vector (no tags: the page without a tagger)
-  tags          type, then tagged with a query word (probability >= the tagger's threshold), then cosine
+  tags          type, then tagged with a query word (probability >= --threshold), then cosine
   probability   type, then the summed probability of the query's tag words
   blend         type, then cosine + w x summed probability
 
@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--tagger", required=True)
     ap.add_argument("--splits", required=True, help="splits JSON whose 'test' ids are the corpus")
     ap.add_argument("--data", required=True)
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="a tag's yes/no threshold (default: the best-F1 threshold in the tagger's report.json)")
     ap.add_argument("--per-query", action="store_true")
     args = ap.parse_args()
 
@@ -48,6 +50,7 @@ def main() -> None:
     embedder = Embedder(*load_clip(args.model), device="cpu")
     images = embedder.encode_images(photos, progress=True)
     tagger = PhotoTagger.load(args.tagger)
+    threshold = args.threshold or json.load(open(f"{args.tagger}/report.json"))["best"]["best_f1_threshold"]
     probabilities = tagger.probabilities(np.stack([photo_pixels(photo) for photo in photos]))   # (N, T)
     column = {word_terms(tag): k for k, tag in enumerate(tagger.vocabulary)}
     types = np.array([p.articleType for p in products])
@@ -62,11 +65,11 @@ def main() -> None:
             in_type = 10.0 * np.isin(types, q["article_types"])
             tag_columns = sorted({column[t] for t in map(word_terms, q["query"].split()) if t in column})
             p = probabilities[:, tag_columns].sum(1) if tag_columns else np.zeros(len(products))
-            tagged = (probabilities[:, tag_columns] >= tagger.threshold).any(1) if tag_columns else p > 1
+            tagged = (probabilities[:, tag_columns] >= threshold).any(1) if tag_columns else p > 1
             orders = {"image": similarity, "tags": similarity + 2.0 * tagged, "probability": p + 1e-3 * similarity}
             for w in (0.25, 0.5, 1.0):
                 orders[f"blend {w}"] = similarity + w * p
-            for t in (tagger.threshold, 0.5):
+            for t in (threshold, tagger.min_probability):
                 kept = np.where(probabilities[:, tag_columns] >= t, probabilities[:, tag_columns], 0).sum(1) \
                     if tag_columns else np.zeros(len(products))
                 for w in (0.5, 1.0, 2.0):

@@ -19,7 +19,7 @@ from fashion_search.ingest import IngestConfig
 from fashion_search.store import open_store
 from fashion_search.store.lexical import PHOTO_TAGS_KEY, document_text
 from fashion_search.tagging import PhotoTagger, TaggerLoadError
-from fashion_search.tagging.network import TagNetwork, photo_pixels
+from fashion_search.tagging.network import TagNetwork, as_input, photo_pixels
 from fashion_search.tagging.tagger import MAX_TAGS
 from fashion_search.tagging.training import TaggerTrainConfig, average_precision, best_threshold, train_tagger
 from fashion_search.tagging.vocabulary import tag_targets, tag_vocabulary
@@ -95,6 +95,24 @@ def test_tagger_round_trip_and_tag_order(tmp_path):
     assert list(loaded.tags_of(probabilities)[0].items()) == [("w1", 0.9), ("w0", 0.6)]   # surest first, >= 0.5
     assert len(loaded.tags_of(probabilities)[1]) == MAX_TAGS
     assert red_detector().identity()["sha256"] != red_detector(("glossy", "shiny")).identity()["sha256"]
+
+
+def test_the_inference_network_computes_what_the_trained_one_does():
+    torch.manual_seed(0)
+    network = TagNetwork(7)
+    with torch.no_grad():                              # batch norm statistics as training leaves them
+        for layer in network.features:
+            if isinstance(layer, torch.nn.BatchNorm2d):
+                layer.running_mean.uniform_(-0.5, 0.5)
+                layer.running_var.uniform_(0.5, 2.0)
+                layer.weight.uniform_(0.5, 1.5)
+                layer.bias.uniform_(-0.2, 0.2)
+    tagger = PhotoTagger(network, [f"w{k}" for k in range(7)])
+    pixels = np.random.default_rng(1).integers(0, 255, (300, 3, 80, 60), dtype=np.uint8)  # more than one batch
+    with torch.no_grad():
+        expected = torch.sigmoid(network.eval()(as_input(pixels))).numpy()
+    np.testing.assert_allclose(tagger.probabilities(pixels), expected, atol=1e-5)
+    assert tagger.probabilities(pixels[:0]).shape == (0, 7)
 
 
 def test_a_bad_tagger_directory_is_refused_with_the_fix(tmp_path):

@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from fashion_search.store.lexical import PHOTO_TAGS_KEY  # noqa: F401  (the payload field tags are stored in)
-from fashion_search.tagging.network import DEFAULT_WIDTHS, TagNetwork, as_input, photo_pixels
+from fashion_search.tagging.network import DEFAULT_WIDTHS, TagNetwork, as_input, for_inference, photo_pixels
 
 CONFIG_FILE, WEIGHTS_FILE = "tagger.json", "model.safetensors"
 FORMAT = 1
@@ -45,6 +45,7 @@ class PhotoTagger:
         if not 0.0 < min_probability < 1.0:
             raise ValueError(f"min_probability must be in (0, 1), got {min_probability}")
         self.network = network.eval()
+        self._inference = None      # built on first use: the training job keeps training `network`
         self.vocabulary = list(vocabulary)
         self.min_probability = float(min_probability)
         self.widths = tuple(widths)
@@ -94,11 +95,14 @@ class PhotoTagger:
         return {"name": self.source, "sha256": digest.hexdigest()[:16], "tags": len(self.vocabulary)}
 
     # --- prediction --------------------------------------------------------------------------------
-    @torch.no_grad()
+    @torch.inference_mode()
     def probabilities(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
         """uint8 (N, 3, 80, 60) -> (N, T) float32 tag probabilities."""
+        if self._inference is None:
+            self._inference = for_inference(self.network)
         pixels = torch.as_tensor(pixels)
-        out = [torch.sigmoid(self.network(as_input(pixels[i:i + BATCH]))) for i in range(0, len(pixels), BATCH)]
+        out = [torch.sigmoid(self._inference(as_input(pixels[i:i + BATCH]).contiguous(memory_format=torch.channels_last)))
+               for i in range(0, len(pixels), BATCH)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.vocabulary)), np.float32)
 
     def tags_of(self, probabilities: np.ndarray) -> list[dict[str, float]]:
