@@ -5,6 +5,7 @@ new version when the tagger changes, and clear errors for a bad tagger directory
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -287,6 +288,27 @@ def test_adding_changing_or_dropping_the_tagger_builds_a_new_version(tmp_path, t
     assert stored_tags(store) == expected_tags(shop, "lacquered")
     dropped = ingest(shop, store, tiny_model_dir, tmp_path / "e.json")
     assert dropped["version"]["kind"] == "rebuild" and set(stored_tags(store).values()) == {None}
+
+
+@pytest.mark.slow
+def test_two_processes_gather_the_photo_tags_to_the_one_writer(tmp_path, tiny_model_dir, tagger_dir):
+    """torchrun, 2 CPU processes: each tags its shard, rank 0 alone writes the Edge store, tags included."""
+    import os
+    import subprocess
+    import sys
+
+    shop = Shop(tmp_path / "shop", 20)
+    store = tmp_path / "store"
+    repo = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(repo / "ingest" / "ingest.py"), "--catalog", str(shop.root), "--store", str(store),
+               "--model", tiny_model_dir, "--batch-size", "4", "--num-workers", "0", "--device", "cpu",
+               "--report", str(tmp_path / "r.json"), "--tagger", tagger_dir]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    finished = subprocess.run(command, env=env, cwd=repo, capture_output=True, text=True, timeout=180)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert json.loads((tmp_path / "r.json").read_text())["processes"] == 2
+    assert stored_tags(str(store)) == expected_tags(shop)
 
 
 def test_bad_tagger_flags_fail_before_any_work(tmp_path, tiny_model_dir):
