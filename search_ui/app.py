@@ -258,7 +258,8 @@ def results_ui(searcher: Searcher, images: CatalogImages, filters: Filters, face
         return
     ui.latency_caption_ui(len(result.hits), result.encode_ms, result.search_ms, what, cached=result.cached)
     if what == "text":
-        ui.boost_caption_ui(result.boosted, words=result.words is not None)
+        ui.boost_caption_ui(result.boosted, words=result.words is not None,
+                            photo_tags=any(p.photo_words for p in result.products))
         if result.note:
             st.info(f"Ranked by the photos alone: {result.note}.", icon=":material/build:")
         ui.filter_suggestions_ui(named, on_add_filter)

@@ -341,6 +341,18 @@ def test_cards_tell_name_words_from_photo_words():
     assert (untagged.matched_words, untagged.photo_words) == (("stripes",), ())
 
 
+def test_the_ranking_caption_says_when_photo_tags_matched(monkeypatch):
+    from fashion_search.ui import components
+
+    captions = []
+    monkeypatch.setattr(components.st, "caption", captions.append)
+    components.boost_caption_ui([("articleType", "Tshirts")], words=True, photo_tags=True)
+    components.boost_caption_ui([], words=True)
+    components.boost_caption_ui([], words=False)
+    assert "then by the photo and the words in product names and photo tags" in captions[0]
+    assert captions[1].startswith("Ranked by the photo and the words in product names (") and len(captions) == 2
+
+
 def test_the_eval_stores_hold_the_photo_tags_also_with_names_hidden(tmp_path):
     from fashion_search.evaluation.run import _fill_store
     from fashion_search.store import open_store

@@ -160,16 +160,17 @@ def results_grid_ui(products: list[ProductHit], image_uri: Callable, on_more_lik
                           args=(product.id,), icon=":material/auto_awesome:", width="stretch")
 
 
-def boost_caption_ui(boosted: list[tuple[str, str]], words: bool = False) -> None:
+def boost_caption_ui(boosted: list[tuple[str, str]], words: bool = False, photo_tags: bool = False) -> None:
     """Says which typed values ranked first and whether words counted, so an order that is not by
-    score is never a mystery."""
-    then = ("then by the photo and the words in product names" if words else "then by similarity")
+    score is never a mystery. photo_tags: some shown product matched a query word by its photo tags."""
+    matched = "the words in product names" + (" and photo tags" if photo_tags else "")
+    then = f"then by the photo and {matched}" if words else "then by similarity"
     if boosted:
         named = " · ".join(f"{FILTER_LABELS.get(field, field)}: {' or '.join(values)}"
                            for field, values in by_field(boosted))
         st.caption(f"First: products matching {named}, {then} (sidebar: Typed values first).")
     elif words:
-        st.caption("Ranked by the photo and the words in product names (sidebar: Match words in names).")
+        st.caption(f"Ranked by the photo and {matched} (sidebar: Match words in names).")
 
 
 OFFERS_PER_ROW = 3  # so "Article type: Casual Shoes" fits a 1280 px window; more offers wrap
