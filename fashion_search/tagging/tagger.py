@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,11 +57,14 @@ class PhotoTagger:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
-        # Weights first, config last: a directory with a config always has its weights.
-        save_file(state, str(directory / WEIGHTS_FILE))
         config = {"format": FORMAT, "vocabulary": self.vocabulary, "min_probability": self.min_probability,
                   "widths": list(self.widths)}
-        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+        # Each file written beside and renamed over the old one: a kill mid-save (the training job saves
+        # every better epoch) leaves the previous tagger whole, never half a weights file.
+        save_file(state, str(directory / f"{WEIGHTS_FILE}.tmp"))
+        (directory / f"{CONFIG_FILE}.tmp").write_text(json.dumps(config, indent=1))
+        os.replace(directory / f"{WEIGHTS_FILE}.tmp", directory / WEIGHTS_FILE)
+        os.replace(directory / f"{CONFIG_FILE}.tmp", directory / CONFIG_FILE)
         return directory
 
     @classmethod
