@@ -195,6 +195,7 @@ def test_training_job_learns_the_synthetic_patterns(tmp_path):
     tagger = PhotoTagger.load(tmp_path / "tagger")
     assert tagger.vocabulary == report["tags"] and tagger.min_probability == 0.5
     assert json.loads((tmp_path / "tagger" / "report.json").read_text())["best"] == report["best"]
+    assert Image.open(tmp_path / "tagger" / "curves.png").size[0] > 500
     # What it learnt: a photo drawn striped is far likelier to be tagged "striped" than another one.
     shop = open_catalog(catalog)
     products = list(shop.products())

@@ -112,6 +112,24 @@ def best_threshold(probabilities: np.ndarray, targets: np.ndarray) -> tuple[floa
     return best
 
 
+def plot_history(history: list[dict], path: Path) -> None:
+    """curves.png: training loss and val mean AP per epoch, where a person looks to judge the epochs."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    figure, (loss, ap) = plt.subplots(1, 2, figsize=(9, 3.2))
+    loss.plot(epochs, [r["train_loss"] for r in history], marker="o")
+    loss.set(title="training loss (weighted BCE)", xlabel="epoch")
+    ap.plot(epochs, [r["val_mAP"] for r in history], marker="o", color="tab:green")
+    ap.set(title="val mean average precision over tags", xlabel="epoch")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def _split_products(cfg: TaggerTrainConfig, products: list):
     from fashion_search.catalog.splits import load_splits, split_ids
 
@@ -200,5 +218,6 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
               "best": max(history, key=lambda r: r["val_mAP"]), "output_dir": str(output)}
     if main_process:
         (output / "report.json").write_text(json.dumps(report, indent=1))
+        plot_history(history, output / "curves.png")
     accelerator.end_training()
     return report
