@@ -212,12 +212,10 @@ def _fill_store(store, products: list, image_emb: np.ndarray, hide_names: bool =
 
 
 def _photo_tags(tagger_dir: str, images: list) -> list[dict]:
-    from fashion_search.ingest.runner import photo_tag_fields
     from fashion_search.tagging import PhotoTagger
     from fashion_search.tagging.network import photo_pixels
 
-    tagger = PhotoTagger.load(tagger_dir)
-    return photo_tag_fields(tagger, np.stack([photo_pixels(image) for image in images]))
+    return PhotoTagger.load(tagger_dir).payload_fields(np.stack([photo_pixels(image) for image in images]))
 
 
 def _open_eval_store(tmp_dir: str, dim: int, cfg: EvalConfig, collection: str = "eval"):

@@ -189,13 +189,6 @@ def _load_tagger(cfg: IngestConfig):
         raise ConfigError(f"--tagger: {error}") from None
 
 
-def photo_tag_fields(tagger, photos) -> list[dict]:
-    """Per photo, the payload field of its {tag: probability} ({} when it shows none the tagger is sure enough of)."""
-    from fashion_search.tagging import PHOTO_TAGS_KEY
-
-    return [{PHOTO_TAGS_KEY: tags} if tags else {} for tags in tagger.tags_of(tagger.probabilities(photos))]
-
-
 def _device(cfg: IngestConfig, group: ProcessGroup) -> torch.device:
     if cfg.device:
         return torch.device(cfg.device)
@@ -305,7 +298,7 @@ def _embed_and_write(cfg, group, catalog, products, my_ids, steps, embedder, wri
                         raise RuntimeError(f"embedder returned {vectors.shape[0]} vectors for {len(ids)} images")
                     if tagger is not None:
                         with timer.stage("tag"):
-                            extras = photo_tag_fields(tagger, batch.photos)
+                            extras = tagger.payload_fields(batch.photos)
             with timer.stage("write"):
                 writer.write(ids, vectors, extras if tagger is not None else None)
             embedded.extend(int(i) for i in ids)

@@ -109,8 +109,9 @@ def apply_metadata_changes(store, plan: SyncPlan, payload_for) -> None:
         logger.warning("%d stored products had no fingerprints (written before sync existed): their vectors "
                        "are kept and fingerprinted now; pass --rebuild to re-embed everything", len(plan.adopted))
     if plan.payload_only:
-        payloads = _keep_photo_tags(store, {i: payload_for(i) for i in plan.payload_only})
-        renamed = _renamed(store, payloads)
+        before = {hit.id: hit.payload for hit in store.retrieve(list(plan.payload_only))}  # one read for both
+        payloads = _keep_photo_tags(before, {i: payload_for(i) for i in plan.payload_only})
+        renamed = _renamed(store, before, payloads)
         if renamed:
             # The words' sparse vector is derived from the name at upsert, so a renamed product is written
             # again whole: its stored image vector (no re-embedding) with the new payload and words.
@@ -124,19 +125,20 @@ def apply_metadata_changes(store, plan: SyncPlan, payload_for) -> None:
                     len(plan.payload_only), len(renamed))
 
 
-def _keep_photo_tags(store, payloads: dict[int, dict]) -> dict[int, dict]:
+def _keep_photo_tags(before: dict[int, dict], payloads: dict[int, dict]) -> dict[int, dict]:
     """New metadata keeps the stored photo tags: they come from the image, which did not change
-    (a changed image is re-embedded and re-tagged, not updated here)."""
-    stored = {hit.id: hit.payload.get(PHOTO_TAGS_KEY) for hit in store.retrieve(list(payloads))}
+    (a changed image is re-embedded and re-tagged, not updated here). before: the stored payloads."""
+    stored = {i: payload.get(PHOTO_TAGS_KEY) for i, payload in before.items()}
     return {i: {**payload, PHOTO_TAGS_KEY: stored[i]} if stored.get(i) else payload for i, payload in payloads.items()}
 
 
-def _renamed(store, payloads: dict[int, dict]) -> list[int]:
-    """Ids whose words (name, description) change, in a store that matches words; [] otherwise."""
+def _renamed(store, before: dict[int, dict], payloads: dict[int, dict]) -> list[int]:
+    """Ids whose words (name, description, photo tags) change, in a store that matches words; [] otherwise.
+    before: the stored payloads."""
     if not getattr(store, "has_words", False):
         return []
-    before = {hit.id: document_text(hit.payload) for hit in store.retrieve(list(payloads))}
-    return [i for i, payload in payloads.items() if before.get(i) != document_text(payload)]
+    return [i for i, payload in payloads.items()
+            if (document_text(before[i]) if i in before else None) != document_text(payload)]
 
 
 def sync_counts(plan: SyncPlan, embedded_ids: set[int]) -> dict:

@@ -12,6 +12,7 @@ without names at all, is still found by what its photo shows.
     training.py     the training job (config dataclass, loop, threshold chosen on the val split)
 """
 
-from fashion_search.tagging.tagger import PHOTO_TAGS_KEY, PhotoTagger, TaggerLoadError
+from fashion_search.store.lexical import PHOTO_TAGS_KEY
+from fashion_search.tagging.tagger import PhotoTagger, TaggerLoadError
 
 __all__ = ["PHOTO_TAGS_KEY", "PhotoTagger", "TaggerLoadError"]

@@ -21,7 +21,7 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from fashion_search.store.lexical import PHOTO_TAGS_KEY  # noqa: F401  (the payload field tags are stored in)
+from fashion_search.store.lexical import PHOTO_TAGS_KEY
 from fashion_search.tagging.network import DEFAULT_WIDTHS, TagNetwork, as_input, for_inference, photo_pixels
 
 CONFIG_FILE, WEIGHTS_FILE = "tagger.json", "model.safetensors"
@@ -116,6 +116,11 @@ class PhotoTagger:
             order = np.argsort(-row, kind="stable")[:MAX_TAGS]
             out.append({self.vocabulary[k]: round(float(row[k]), 3) for k in order if row[k] >= self.min_probability})
         return out
+
+    def payload_fields(self, pixels: np.ndarray | torch.Tensor) -> list[dict]:
+        """Per photo, what ingest adds to its payload: {PHOTO_TAGS_KEY: {tag: probability}}, or {} when
+        it shows no tag the tagger is sure enough of."""
+        return [{PHOTO_TAGS_KEY: tags} if tags else {} for tags in self.tags_of(self.probabilities(pixels))]
 
     def tags(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
         pixels = np.stack([photo_pixels(image) for image in images]) if images else np.zeros((0, 3, 80, 60), np.uint8)
