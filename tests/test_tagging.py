@@ -205,6 +205,50 @@ def test_training_job_learns_the_synthetic_patterns(tmp_path):
     assert p_striped[striped].mean() > 2 * p_striped[~striped].mean()
     with pytest.raises(ConfigError, match="min-products"):
         train_tagger(TaggerTrainConfig(catalog=str(catalog), output_dir=str(tmp_path / "t2"), min_products=10_000))
+    assert not list((tmp_path / "tagger").glob("*checkpoint*"))                 # a finished run keeps none
+
+
+def _tensors(directory: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(directory / "model.safetensors"))
+
+
+def test_a_killed_tagger_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
+    from fashion_search.tagging import checkpoint
+
+    catalog = str(write_synthetic_catalog(tmp_path / "shop", 160, seed=5))
+    common = {"catalog": catalog, "epochs": 3, "batch_size": 32, "min_products": 10}
+    straight = train_tagger(TaggerTrainConfig(output_dir=str(tmp_path / "straight"), **common))
+    out = tmp_path / "killed"
+    first = train_tagger(TaggerTrainConfig(output_dir=str(out), stop_after_epochs=2, **common))
+    assert not first["finished"] and [r["epoch"] for r in first["history"]] == [1, 2]
+    assert [p.name for p in checkpoint.checkpoints(out)] == ["checkpoint_epoch_2"]      # the older one pruned
+    (out / "checkpoint_epoch_3").mkdir()                       # a save killed before its state file: ignored
+    assert checkpoint.checkpoints(out)[-1].name == "checkpoint_epoch_2"
+
+    with pytest.raises(ConfigError, match="--resume latest"):          # never silently starts over a run
+        train_tagger(TaggerTrainConfig(output_dir=str(out), **common))
+    with pytest.raises(ConfigError, match="another run .*learning_rate"):
+        train_tagger(TaggerTrainConfig(output_dir=str(out), resume="latest", **{**common, "learning_rate": 1e-3}))
+    with pytest.raises(ConfigError, match="no tagger checkpoint"):
+        train_tagger(TaggerTrainConfig(output_dir=str(tmp_path / "empty"), resume="latest", **common))
+    with pytest.raises(ConfigError, match="'latest'"):
+        TaggerTrainConfig(output_dir=str(out), resume="step_2", **common)
+
+    resumed = train_tagger(TaggerTrainConfig(output_dir=str(out), resume="latest", **common))
+    assert resumed["finished"] and [r["epoch"] for r in resumed["history"]] == [1, 2, 3]
+    assert [r["train_loss"] for r in resumed["history"]] == [r["train_loss"] for r in straight["history"]]
+    assert [r["val_mAP"] for r in resumed["history"]] == [r["val_mAP"] for r in straight["history"]]
+    want, got = _tensors(tmp_path / "straight"), _tensors(out)
+    assert want.keys() == got.keys()
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-6)
+    # Training moved the weights, so the equality is not the "nothing trained" kind.
+    fresh = TagNetwork(len(straight["tags"])).state_dict()
+    assert any(not torch.allclose(fresh[n], want[n]) for n in want if n in fresh and fresh[n].shape == want[n].shape)
+    assert not list(out.glob("*checkpoint*"))
 
 
 # --- ingest --tagger ------------------------------------------------------------------------------

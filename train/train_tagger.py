@@ -2,6 +2,7 @@
 
     python train/train_tagger.py --catalog ../shared/data/fashion-product-images-small \
         --splits runs/small/splits.json --output-dir runs/tagger        # or: make tagger
+    python train/train_tagger.py ... --resume latest                    # go on with a killed run
     python ingest/ingest.py ... --tagger runs/tagger                    # store each product's photo tags
 
 All the work lives in fashion_search.tagging.training; `--help` lists every flag. docs/tagging.md.

@@ -7,7 +7,8 @@ Trains on the splits' `train` ids (give the CLIP run's splits.json, so neither m
 products you evaluate on); after every epoch scores the `val` ids (mean average precision over tags)
 and saves the best epoch to `--output-dir` (tagger.json + model.safetensors, what PhotoTagger.load reads)
 and `report.json` (per epoch: loss, val mAP, val precision / recall of the stored tags, and the threshold
-that would maximise micro F1, for reference).
+that would maximise micro F1, for reference). A killed run continues from its last finished epoch with
+`--resume latest`, to the same weights an uninterrupted run reaches (tagging/checkpoint.py).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from fashion_search.cli import ConfigError, option, parse_dataclass
+from fashion_search.tagging import checkpoint
 from fashion_search.tagging.network import DEFAULT_WIDTHS, TagNetwork, as_input, photo_pixels
 from fashion_search.tagging.tagger import MIN_PROBABILITY, PhotoTagger
 from fashion_search.tagging.vocabulary import tag_targets, tag_vocabulary
+from fashion_search.training.data import EpochShuffleSampler
 
 log = logging.getLogger("train_tagger")
 THRESHOLDS = np.round(np.arange(0.30, 0.99, 0.01), 2)
@@ -48,6 +51,9 @@ class TaggerTrainConfig:
     max_tags: int = option(256, "At most this many tags (the most frequent).")
     limit: int | None = option(None, "Only the first N catalog products (smoke runs and tests).")
     seed: int = option(42, "Seed for the default splits, initialisation and shuffling.")
+    resume: str | None = option(None, "'latest': continue the unfinished run in --output-dir from its last epoch.")
+    stop_after_epochs: int | None = option(None, "Stop (checkpoint kept) after this many epochs in all; "
+                                                 "--resume latest goes on.")
 
     def __post_init__(self) -> None:
         if not self.catalog:
@@ -61,6 +67,10 @@ class TaggerTrainConfig:
             raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}")
         if self.limit is not None and self.limit < 2:
             raise ConfigError(f"--limit must be at least 2, got {self.limit}")
+        if self.resume not in (None, "latest"):
+            raise ConfigError(f"--resume takes 'latest' (the job keeps one checkpoint), got {self.resume!r}")
+        if self.stop_after_epochs is not None and self.stop_after_epochs < 1:
+            raise ConfigError(f"--stop-after-epochs must be at least 1, got {self.stop_after_epochs}")
 
 
 def parse_config(argv=None) -> TaggerTrainConfig:
@@ -149,10 +159,13 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
 
     from fashion_search.catalog.products import open_catalog
 
-    # 1. Accelerator (CPU, one or more GPUs); logging from the main process only.
+    # 1. Accelerator (CPU, one or more GPUs); logging from the main process only. A run to continue is
+    #    found and checked before any photo is decoded.
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     main_process = accelerator.is_main_process
     set_seed(cfg.seed)
+    resume_from = checkpoint.resolve(cfg)
+    state = checkpoint.load(resume_from, cfg, accelerator.num_processes) if resume_from else checkpoint.TaggerState()
 
     # 2. Products, splits and the tags the training names hold.
     catalog = open_catalog(cfg.catalog)
@@ -176,20 +189,27 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
     network = TagNetwork(len(vocabulary), DEFAULT_WIDTHS).to(memory_format=torch.channels_last)
     share = torch.tensor(train_targets.mean(0)).clamp(min=1e-4)
     pos_weight = ((1 - share) / share).clamp(max=MAX_POS_WEIGHT)
+    # The shuffle depends on the seed and the epoch only, so a resumed run sees the order an uninterrupted one does.
+    sampler = EpochShuffleSampler(len(train_pixels), cfg.seed)
     loader = DataLoader(TensorDataset(torch.from_numpy(train_pixels), torch.from_numpy(train_targets)),
-                        batch_size=cfg.batch_size, shuffle=True, drop_last=len(train_pixels) > cfg.batch_size)
+                        batch_size=cfg.batch_size, sampler=sampler, drop_last=len(train_pixels) > cfg.batch_size)
     optimizer = torch.optim.AdamW(network.parameters(), cfg.learning_rate, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.learning_rate,
                                                     total_steps=cfg.epochs * max(len(loader), 1))
     network, optimizer, loader, scheduler = accelerator.prepare(network, optimizer, loader, scheduler)
     pos_weight = pos_weight.to(accelerator.device)
+    if resume_from:
+        accelerator.load_state(str(resume_from))
+        log.info("resumed from %s: %d of %d epochs done", resume_from, state.epoch, cfg.epochs)
 
     # 5. Epochs: a mirrored photo every other step (a left-right flip keeps every detail word true);
-    #    val mean AP after each, the best epoch saved.
-    history, best_ap = [], -1.0
+    #    val mean AP after each, the best epoch saved, then a checkpoint.
     output = Path(cfg.output_dir)
-    for epoch in range(1, cfg.epochs + 1):
+    last = min(cfg.epochs, cfg.stop_after_epochs or cfg.epochs)
+    for epoch in range(state.epoch + 1, last + 1):
         started, network = time.time(), network.train()
+        sampler.set_epoch(epoch)
+        loader.set_epoch(epoch)   # accelerate's loader keeps its own epoch count, which it hands the sampler
         losses = []
         for step, (pixels, targets) in enumerate(tqdm(loader, desc=f"epoch {epoch}", disable=not main_process)):
             x = as_input(pixels).contiguous(memory_format=torch.channels_last)            # (B, 3, 80, 60)
@@ -210,15 +230,22 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
                   **{f"val_{k}": v for k, v in stored.items()},
                   "best_f1_threshold": best_f1_threshold, "best_f1": at_best["f1"],
                   "seconds": round(time.time() - started, 1)}
-        history.append(record)
+        state.history.append(record)
         log.info("%s", record)
-        if main_process and mean_ap > best_ap:
-            best_ap = mean_ap
-            tagger.save(output)
-    report = {"config": asdict(cfg), "tags": vocabulary, "history": history,
-              "best": max(history, key=lambda r: r["val_mAP"]), "output_dir": str(output)}
+        if mean_ap > state.best_ap:
+            state.best_ap = mean_ap
+            if main_process:
+                tagger.save(output)
+        state.epoch = epoch
+        checkpoint.save(accelerator, cfg, state)
+    report = {"config": asdict(cfg), "tags": vocabulary, "history": state.history,
+              "best": max(state.history, key=lambda r: r["val_mAP"]) if state.history else None,
+              "output_dir": str(output), "finished": state.epoch >= cfg.epochs}
     if main_process:
         (output / "report.json").write_text(json.dumps(report, indent=1))
-        plot_history(history, output / "curves.png")
+        if state.history:
+            plot_history(state.history, output / "curves.png")
+        if report["finished"]:
+            checkpoint.remove(output)
     accelerator.end_training()
     return report
