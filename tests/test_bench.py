@@ -65,7 +65,7 @@ def test_point_generator_is_deterministic_clustered_and_filterable():
 def test_config_defaults_and_errors(tmp_path):
     quick = runner.BenchConfig(quick=True)
     assert quick.store_size_list == [2000] and quick.reps == 20
-    assert quick.sections == "search,hybrid,store,ingest,ingest_words,train,serve,text_encoder"
+    assert quick.sections == "search,hybrid,store,ingest,ingest_words,ingest_tags,train,serve,text_encoder"
     assert quick.arch_list == ["model"]
     full = runner.BenchConfig(sections="train,search")
     assert full.store_size_list == [41154, 1_000_000] and full.sections == "search,train"

@@ -130,3 +130,45 @@ def test_aligned_forms_search_with_the_products_cluster_vector(tmp_path):
         assert colour_share("image_detail") <= 0.3
     finally:
         store.close()
+
+
+def test_tiny_ingest_tags_section(tmp_path):
+    """With and without a photo tagger: both sides ran, the tagged side's store names the tagger, the rows say so."""
+    from tiny_model import build_tiny_clip
+
+    model = build_tiny_clip(tmp_path / "clip")
+    out = tmp_path / "reports"
+    argv = ["--quick", "--model", str(model), "--out-dir", str(out), "--sections", "ingest_tags",
+            "--bench-products", "16", "--batch-size", "4", "--section-reps", "2", "--num-workers", "0"]
+    assert runner.main(argv) == 0
+    report = json.loads((out / "bench.json").read_text())["runs"]["model"]
+    tags = report["sections"]["ingest_tags"]
+    assert (tags["images"], tags["reps"], tags["tags"]) == (16, 2, 130)
+    for side in ("with_tags", "without_tags"):
+        assert tags[side]["job_images_per_s"] <= tags[side]["indexed_images_per_s"] <= tags[side]["loop_images_per_s"]
+    assert all(_positive(tags[f"{rate}_ratio"]) for rate in ("loop", "indexed", "job"))
+    figures = {row["figure"]: row for row in report["summary"]}
+    assert figures["with photo tags / without: images/s of embed loop + optimize"]["value"] == tags["indexed_ratio"]
+
+
+def test_the_ingest_tags_sides_are_checked(tmp_path):
+    """A side that did not build what it claims voids the comparison instead of reporting it."""
+    from tiny_model import build_tiny_clip
+
+    from fashion_search.bench import ingest_tags
+    from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
+    from fashion_search.ingest import IngestConfig
+    from fashion_search.ingest.runner import run_ingest
+
+    model = str(build_tiny_clip(tmp_path / "clip"))
+    catalog = str(write_synthetic_catalog(tmp_path / "shop", 12, seed=1, progress=False))
+    tagger = ingest_tags.build_tagger(tmp_path / "tagger")
+    plain, tagged = str(tmp_path / "plain"), str(tmp_path / "tagged")
+    run_ingest(IngestConfig(catalog=catalog, model=model, store=plain, collection="bench", num_workers=0))
+    run_ingest(IngestConfig(catalog=catalog, model=model, store=tagged, collection="bench", num_workers=0, tagger=tagger))
+    ingest_tags._check_tags(plain, "bench", "without_tags", 12)
+    ingest_tags._check_tags(tagged, "bench", "with_tags", 12)
+    with pytest.raises(RuntimeError, match="void"):
+        ingest_tags._check_tags(plain, "bench", "with_tags", 12)
+    with pytest.raises(RuntimeError, match="void"):
+        ingest_tags._check_tags(tagged, "bench", "without_tags", 12)

@@ -14,7 +14,7 @@ import torch
 from fashion_search.cli import option, parse_dataclass
 
 DESCRIPTION = "Benchmarks: every figure a ratio or a pair measured side by side in one run."
-SECTIONS = ("search", "hybrid", "store", "ingest", "ingest_words", "train", "serve", "text_encoder")
+SECTIONS = ("search", "hybrid", "store", "ingest", "ingest_words", "ingest_tags", "train", "serve", "text_encoder")
 DEFAULT_TRAINED_MODEL = Path("runs/small/best")
 ARCHS = ("model", "vit-b32")
 CATALOG_PRODUCTS = 41_154  # the real catalog's size: the search store and the smaller Edge stores hold this many
@@ -65,12 +65,13 @@ class BenchConfig:
     local_reps: int | None = option(None, "Queries for Edge vs local mode (slow; default 10; quick 3).")
     bench_products: int | None = option(None, "Synthetic catalog size for ingest/train, and the images the ingest "
                                               "sections embed (default 2048; quick 32).")
-    ingest_catalog: str | None = option(None, "Catalog the ingest and ingest_words sections read (Kaggle dir or "
-                                              "parquet; default: the synthetic bench catalog), --bench-products of it.")
+    ingest_catalog: str | None = option(None, "Catalog the ingest, ingest_words and ingest_tags sections read (Kaggle "
+                                              "dir or parquet; default: the synthetic bench catalog), --bench-products "
+                                              "of it.")
     batch_size: int | None = option(None, "Train-section batch size (default 32; quick 8; vit-b32 on a CPU 8).")
     ingest_batch_size: int | None = option(None, "Ingest-section batch size (default 64, the ingest job's; quick 8).")
-    section_reps: int | None = option(None, "Interleaved repetitions of the ingest/ingest_words/train pairs "
-                                                     "(default 5; quick 2; vit-b32 on a CPU 2).")
+    section_reps: int | None = option(None, "Interleaved repetitions of the ingest/ingest_words/ingest_tags/train "
+                                            "pairs (default 5; quick 2; vit-b32 on a CPU 2).")
     train_steps: int | None = option(None, "Steps per timed training epoch (default 16; quick 4; vit-b32 on a CPU 12).")
     torch_threads: int | None = option(None, "torch intra-op threads for the whole run (default: torch's, i.e. the "
                                            "core count). On a busy shared CPU 1 is often several times faster.")

@@ -77,6 +77,12 @@ def summary_rows(sections: dict) -> list[dict]:
         for rate, label in (("loop", "embed loop"), ("job", "whole job")):
             rows.append(_row("ingest_words", f"with words / without: images/s of {label}", s[f"{rate}_ratio"],
                              _pair(with_words[f"{rate}_images_per_s"], without[f"{rate}_images_per_s"], "img/s")))
+    if "ingest_tags" in sections:
+        s = sections["ingest_tags"]
+        for rate, label in (("indexed", "embed loop + optimize"), ("loop", "embed loop"), ("job", "whole job")):
+            rows.append(_row("ingest_tags", f"with photo tags / without: images/s of {label}", s[f"{rate}_ratio"],
+                             _pair(s["with_tags"][f"{rate}_images_per_s"], s["without_tags"][f"{rate}_images_per_s"],
+                                   "img/s")))
     if "train" in sections:
         s = sections["train"]
         rows.append(_row("train", "trainer samples/s / forward+backward samples/s", s["ratio"],

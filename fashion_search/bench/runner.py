@@ -89,7 +89,17 @@ def environment(device) -> dict:
 
 
 def run(cfg: BenchConfig) -> dict:
-    from fashion_search.bench import hybrid, ingest, ingest_words, search, serve, store, text_encoder, train
+    from fashion_search.bench import (
+        hybrid,
+        ingest,
+        ingest_tags,
+        ingest_words,
+        search,
+        serve,
+        store,
+        text_encoder,
+        train,
+    )
     from fashion_search.catalog.synthetic.generate import write_synthetic_catalog
     from fashion_search.model.clip import load_clip
     from fashion_search.model.embed import Embedder
@@ -119,9 +129,10 @@ def run(cfg: BenchConfig) -> dict:
             elif name == "ingest":
                 results[name] = ingest.run(embedder, model_dir, ingest_catalog, cfg.bench_products, cfg.ingest_batch_size,
                                            cfg.num_workers, cfg.section_reps, device=cfg.device)
-            elif name == "ingest_words":
-                results[name] = ingest_words.run(model_dir, ingest_catalog, cfg.bench_products, cfg.ingest_batch_size,
-                                                 cfg.num_workers, cfg.section_reps, device=cfg.device)
+            elif name in ("ingest_words", "ingest_tags"):
+                pair = ingest_words if name == "ingest_words" else ingest_tags
+                results[name] = pair.run(model_dir, ingest_catalog, cfg.bench_products, cfg.ingest_batch_size,
+                                         cfg.num_workers, cfg.section_reps, device=cfg.device)
             elif name == "train":
                 results[name] = train.run(model_dir, str(catalog_dir), cfg.batch_size, cfg.section_reps, cfg.train_steps,
                                           image_cache=cfg.train_image_cache)
