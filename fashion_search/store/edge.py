@@ -22,8 +22,7 @@ from typing import Iterator
 import numpy as np
 import qdrant_edge as qe
 
-from fashion_search.store import boost as boosting
-from fashion_search.store import hybrid, lexical, type_colour
+from fashion_search.store import lexical, type_colour
 from fashion_search.store.base import (
     DISTANCE,
     FILTER_FIELDS,
@@ -40,9 +39,7 @@ from fashion_search.store.base import (
     check_limit,
     check_model_identity,
     check_point_ids,
-    check_query_vector,
     check_vectors,
-    clean_payloads,
     dim_conflict_message,
     hit_of,
     index_kind,
@@ -57,6 +54,7 @@ from fashion_search.store.edge_requests import (
     search_params,
     to_edge_filter,
 )
+from fashion_search.store.levelled_search import LevelledSearch
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +84,7 @@ def _write_json_atomically(path: Path, data: dict) -> None:
         raise
 
 
-class EdgeStore(VectorStore):
+class EdgeStore(LevelledSearch, VectorStore):
     def __init__(self, root: str | os.PathLike = ".qdrant", collection: str = "products", *,
                  upsert_batch: int = 256, segments: int | None = None, search_threads: int | None = None,
                  **index_options) -> None:
@@ -228,13 +226,6 @@ class EdgeStore(VectorStore):
                       in zip(ids[start:stop], vectors[start:stop].tolist(), payloads[start:stop])]
             shard.update(qe.UpdateOperation.upsert_points(points))
 
-    def _stored_payloads(self, payloads: list[dict], n: int) -> list[dict]:
-        payloads = clean_payloads(payloads, n)
-        return [type_colour.with_key(p) for p in payloads] if self.type_colour_indexed else payloads
-
-    def _type_colours(self, filters: Filters | None, named: list[tuple[str, list[str]]] = ()) -> list[str]:
-        return type_colour.admitted(filters, named) if self.type_colour_indexed else []
-
     def _point_vector(self, vector: list[float], payload: dict):
         """The image vector, plus the words' sparse vector when the collection holds words and the
         product has any (a product without a name is found by its image only)."""
@@ -260,7 +251,17 @@ class EdgeStore(VectorStore):
         shard.flush()
         log.info("optimized %r (changed=%s): %s", self.collection, changed, self.stats())
 
-    # --- reads -------------------------------------------------------------------------------
+    # --- reads (the levels and the ranking's settings: store/levelled_search.py) ------------------
+    def _query_dim(self) -> int:
+        self._require()
+        return self._dim
+
+    def _filter(self, filters: Filters | None, exclude_ids: tuple[int, ...] = (), at_least=None, type_colours=()):
+        return to_edge_filter(filters, exclude_ids, at_least, type_colours)
+
+    def _boost_conditions(self, boost: list[tuple[str, str]]) -> list:
+        return boost_conditions(boost)
+
     def _params(self, flt, exact: bool) -> qe.SearchParams:
         return search_params(self.options, flt is not None, exact)
 
@@ -276,34 +277,6 @@ class EdgeStore(VectorStore):
             return self._query(vector, flt, limit, exact)
         request = ranked_request(vector, words, flt, limit, self._params(flt, exact), fusion, diversity, rescore)
         return [hit_of(p) for p in self._require().query(request)]
-
-    def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
-                       boost: list[tuple[str, str]], ranking) -> list[Hit]:
-        """Matches of more boost pairs first, then similarity; exact (store/boost.py says how and why)."""
-        conditions = boost_conditions(boost)
-        named = boosting.by_field(boost)
-
-        def level_filter(m: int):
-            return to_edge_filter(filters, at_least=(conditions, m),
-                                  type_colours=self._type_colours(filters, named if m == len(conditions) else ()))
-        return boosting.ranked(
-            lambda m: self._query_ranked(vector, level_filter(m), limit, exact, ranking),
-            len(conditions), boost, limit, by_position=ranking[0] is not None or ranking[2] is not None)
-
-    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
-               boost=(), words: str | None = None, fusion=None, diversity: float | None = None,
-               context_words: str | None = None) -> list[Hit]:
-        self._require()
-        vector, limit, boost = check_query_vector(vector, self._dim), check_limit(limit), boosting.check_boost(boost)
-        ranking = hybrid.ranking(words if self.has_words else None, context_words, fusion, diversity)
-        if boost:
-            return self._query_boosted(vector, filters, limit, bool(exact), boost, ranking)
-        return self._query_ranked(vector, to_edge_filter(filters, type_colours=self._type_colours(filters)), limit,
-                                  bool(exact), ranking)
-
-    def _search_excluding(self, vector, filters, exclude_id: int, limit: int) -> list[Hit]:
-        flt = to_edge_filter(filters, exclude_ids=(exclude_id,), type_colours=self._type_colours(filters))
-        return self._query(vector, flt, limit, False)
 
     def facets(self, field: str, filters: Filters | None = None, limit: int = 200) -> list[tuple[str, int]]:
         request = qe.FacetRequest(check_facet_field(field), limit=check_limit(limit), exact=True,

@@ -22,8 +22,7 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ApiException
 
 from fashion_search.settings import LOCAL_HOSTS
-from fashion_search.store import boost as boosting
-from fashion_search.store import hybrid, lexical, type_colour
+from fashion_search.store import lexical, type_colour
 from fashion_search.store.base import (
     DISTANCE,
     FILTER_FIELDS,
@@ -40,9 +39,7 @@ from fashion_search.store.base import (
     check_limit,
     check_model_identity,
     check_point_ids,
-    check_query_vector,
     check_vectors,
-    clean_payloads,
     dim_conflict_message,
     hit_of,
     index_kind,
@@ -50,6 +47,7 @@ from fashion_search.store.base import (
     same_model,
     sort_facets,
 )
+from fashion_search.store.levelled_search import LevelledSearch
 from fashion_search.store.server_requests import boost_conditions, payload_index_schema, ranked_query, to_client_filter
 
 log = logging.getLogger(__name__)
@@ -58,7 +56,7 @@ METADATA_KEY = "fashion_search"
 OPTIMIZE_WAIT_S = 600
 
 
-class ServerStore(VectorStore):
+class ServerStore(LevelledSearch, VectorStore):
     def __init__(self, location: str, collection: str = "products", *, api_key: str | None = None,
                  timeout_s: float = 5.0, request_timeout_s: float = 60.0, shard_number: int | None = None,
                  replication_factor: int | None = None, upsert_batch: int = 256, **index_options) -> None:
@@ -243,13 +241,6 @@ class ServerStore(VectorStore):
                       for pid, vec, payload in zip(ids[start:stop], vectors[start:stop].tolist(), payloads[start:stop])]
             self._call("upsert", points=points, wait=True)
 
-    def _stored_payloads(self, payloads: list[dict], n: int) -> list[dict]:
-        payloads = clean_payloads(payloads, n)
-        return [type_colour.with_key(p) for p in payloads] if self.type_colour_indexed else payloads
-
-    def _type_colours(self, filters: Filters | None, named: list[tuple[str, list[str]]] = ()) -> list[str]:
-        return type_colour.admitted(filters, named) if self.type_colour_indexed else []
-
     def _point_vector(self, vector: list[float], payload: dict):
         """The image vector, plus the words' sparse vector (EdgeStore._point_vector's twin)."""
         words = lexical.document_vector(payload) if self.has_words else None
@@ -281,7 +272,16 @@ class ServerStore(VectorStore):
                 raise StoreError(f"collection {self.collection!r} still {status} after {OPTIMIZE_WAIT_S}s")
             time.sleep(0.5)
 
-    # --- reads -------------------------------------------------------------------------------
+    # --- reads (the levels and the ranking's settings: store/levelled_search.py) ------------------
+    def _query_dim(self) -> int:
+        return self._require_dim()
+
+    def _filter(self, filters: Filters | None, exclude_ids: tuple[int, ...] = (), at_least=None, type_colours=()):
+        return to_client_filter(filters, exclude_ids, at_least, type_colours)
+
+    def _boost_conditions(self, boost: list[tuple[str, str]]) -> list:
+        return boost_conditions(boost)
+
     def _params(self, flt, exact: bool) -> qm.SearchParams | None:
         # Local mode is always exact and warns about any search_params, so send none there.
         acorn = qm.AcornSearchParams(enable=True) if self.options.acorn and flt is not None else None
@@ -305,34 +305,6 @@ class ServerStore(VectorStore):
         request = ranked_query(vector, words, flt, limit, self._params(flt, exact), fusion, diversity, rescore)
         response = self._call("query_points", with_payload=True, with_vectors=False, **request)
         return [hit_of(p) for p in response.points]
-
-    def _query_boosted(self, vector: list[float], filters: Filters | None, limit: int, exact: bool,
-                       boost: list[tuple[str, str]], ranking) -> list[Hit]:
-        """The Edge backend's searches in qdrant-client's terms (store/boost.py says how and why)."""
-        conditions = boost_conditions(boost)
-        named = boosting.by_field(boost)
-
-        def level_filter(m: int):
-            return to_client_filter(filters, at_least=(conditions, m),
-                                    type_colours=self._type_colours(filters, named if m == len(conditions) else ()))
-        return boosting.ranked(
-            lambda m: self._query_ranked(vector, level_filter(m), limit, exact, ranking),
-            len(conditions), boost, limit, by_position=ranking[0] is not None or ranking[2] is not None)
-
-    def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
-               boost=(), words: str | None = None, fusion=None, diversity: float | None = None,
-               context_words: str | None = None) -> list[Hit]:
-        vector, limit = check_query_vector(vector, self._require_dim()), check_limit(limit)
-        boost = boosting.check_boost(boost)
-        ranking = hybrid.ranking(words if self.has_words else None, context_words, fusion, diversity)
-        if boost:
-            return self._query_boosted(vector, filters, limit, bool(exact), boost, ranking)
-        return self._query_ranked(vector, to_client_filter(filters, type_colours=self._type_colours(filters)), limit,
-                                  bool(exact), ranking)
-
-    def _search_excluding(self, vector, filters, exclude_id: int, limit: int) -> list[Hit]:
-        flt = to_client_filter(filters, exclude_ids=(exclude_id,), type_colours=self._type_colours(filters))
-        return self._query(vector, flt, limit, False)
 
     def facets(self, field: str, filters: Filters | None = None, limit: int = 200) -> list[tuple[str, int]]:
         flt = to_client_filter(filters, type_colours=self._type_colours(filters))
