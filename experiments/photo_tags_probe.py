@@ -9,9 +9,15 @@ instead of its thresholded tags, to see what the threshold costs:
   tags          type, then tagged with a query word (probability >= --threshold), then cosine
   probability   type, then the summed probability of the query's tag words
   blend         type, then cosine + w x summed probability
+  page          type, then cosine + 0.3 x the stored tags' BM25 as Qdrant scores them (IDF over the stored
+                tags, each weighted by its probability: what the page does, without the store)
+  page prior    the same with each probability corrected for the training's positive weights (the logit
+                less log(pos_weight), the tagger's belief under the catalog's own tag frequencies);
+                needs --train-splits, the splits the tagger was trained on
 
     python experiments/photo_tags_probe.py --model runs/small_group/best --tagger runs/tagger \
-        --splits ../splits_valtest.json --data ../shared/data/fashion-product-images-small
+        --splits ../splits_valtest.json --data ../shared/data/fashion-product-images-small \
+        [--train-splits runs/small_group/splits.json]
 
 Results: docs/tagging.md.
 """
@@ -30,6 +36,9 @@ from fashion_search.model.embed import Embedder
 from fashion_search.store.lexical import word_terms
 from fashion_search.tagging import PhotoTagger
 from fashion_search.tagging.network import photo_pixels
+from fashion_search.tagging.tagger import MAX_TAGS
+from fashion_search.tagging.training import MAX_POS_WEIGHT
+from fashion_search.tagging.vocabulary import tag_targets
 
 
 def main() -> None:
@@ -40,6 +49,8 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--threshold", type=float, default=None,
                     help="a tag's yes/no threshold (default: the best-F1 threshold in the tagger's report.json)")
+    ap.add_argument("--train-splits", default=None,
+                    help="the tagger's training splits (its 'train' ids): adds the 'page prior' ordering")
     ap.add_argument("--per-query", action="store_true")
     args = ap.parse_args()
 
@@ -53,6 +64,16 @@ def main() -> None:
     threshold = args.threshold or json.load(open(f"{args.tagger}/report.json"))["best"]["best_f1_threshold"]
     probabilities = tagger.probabilities(np.stack([photo_pixels(photo) for photo in photos]))   # (N, T)
     column = {word_terms(tag): k for k, tag in enumerate(tagger.vocabulary)}
+    stored = _stored(probabilities, tagger.min_probability)
+    weights = {"page": np.where(stored, probabilities, 0.0)}
+    if args.train_splits:
+        train_ids = set(json.load(open(args.train_splits))["train"])
+        share = tag_targets([p for p in catalog.products() if p.id in train_ids], tagger.vocabulary).mean(0)
+        pos_weight = np.minimum((1 - share.clip(1e-4)) / share.clip(1e-4), MAX_POS_WEIGHT)
+        logit = np.log(probabilities / np.clip(1 - probabilities, 1e-12, None))
+        weights["page prior"] = np.where(stored, 1 / (1 + np.exp(-(logit - np.log(pos_weight)))), 0.0)
+    count = stored.sum(0)
+    idf = np.log((len(products) - count + 0.5) / (count + 0.5) + 1)   # Qdrant's IDF modifier
     types = np.array([p.articleType for p in products])
     for query_set in ("descriptive", "descriptive_heldout"):
         scores: dict[str, list[float]] = {}
@@ -74,6 +95,8 @@ def main() -> None:
                     if tag_columns else np.zeros(len(products))
                 for w in (0.5, 1.0, 2.0):
                     orders[f"stored p>={t:.2f} x{w}"] = similarity + w * kept
+            for name, weight in weights.items():
+                orders[name] = similarity + 0.3 * (weight[:, tag_columns] * idf[tag_columns]).sum(1)
             for name, score in orders.items():
                 top = np.argsort(-(score + in_type))[:10]
                 scores.setdefault(name, []).append(float(relevant[top].mean()))
@@ -82,6 +105,13 @@ def main() -> None:
                       + " ".join(f"{n} {v[-1]:.1f}" for n, v in scores.items()))
         n = len(scores["image"])
         print(f"{query_set} ({n} queries): " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in scores.items()))
+
+
+def _stored(probabilities: np.ndarray, floor: float) -> np.ndarray:
+    """Which tags ingest stores: the surest MAX_TAGS of a photo, from `floor` up (PhotoTagger.tags_of)."""
+    keep = np.zeros(probabilities.shape, bool)
+    np.put_along_axis(keep, np.argsort(-probabilities, 1, kind="stable")[:, :MAX_TAGS], True, 1)
+    return keep & (probabilities >= floor)
 
 
 if __name__ == "__main__":

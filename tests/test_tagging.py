@@ -236,6 +236,20 @@ def test_a_killed_tagger_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_
         train_tagger(TaggerTrainConfig(output_dir=str(tmp_path / "empty"), resume="latest", **common))
     with pytest.raises(ConfigError, match="'latest'"):
         TaggerTrainConfig(output_dir=str(out), resume="step_2", **common)
+    # A damaged checkpoint (its weights or its state gone bad) is named, with the fix, never a traceback.
+    import shutil
+
+    for damage in ("weights", "state"):
+        broken = tmp_path / f"broken_{damage}"
+        shutil.copytree(out, broken)
+        saved = broken / "checkpoint_epoch_2"
+        if damage == "weights":
+            for weights in saved.glob("*.safetensors"):
+                weights.unlink()
+        else:
+            (saved / checkpoint.STATE_FILE).write_text("{not json")
+        with pytest.raises(ConfigError, match="checkpoint_epoch_2 is damaged .*delete it"):
+            train_tagger(TaggerTrainConfig(output_dir=str(broken), resume="latest", **common))
 
     resumed = train_tagger(TaggerTrainConfig(output_dir=str(out), resume="latest", **common))
     assert resumed["finished"] and [r["epoch"] for r in resumed["history"]] == [1, 2, 3]

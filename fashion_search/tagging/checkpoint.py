@@ -58,14 +58,23 @@ def resolve(cfg) -> Path | None:
 
 def load(checkpoint: Path, cfg, num_processes: int) -> TaggerState:
     """The saved position, after checking the checkpoint's run computes what this one would."""
-    saved = json.loads((checkpoint / RUN_CONFIG_FILE).read_text())
+    try:
+        saved = json.loads((checkpoint / RUN_CONFIG_FILE).read_text())
+        state = TaggerState(**json.loads((checkpoint / STATE_FILE).read_text()))
+    except (OSError, ValueError, TypeError) as error:
+        raise damaged(checkpoint, error) from None
     current = {**_computing_fields(cfg), "num_processes": num_processes}
     diffs = [f"{name}: checkpoint {saved.get(name)!r} vs now {value!r}" for name, value in current.items()
              if saved.get(name) != value]
     if diffs:
         raise ConfigError(f"cannot resume from {checkpoint}: it comes from another run ({'; '.join(diffs)}). "
                           "Use that run's flags, or a new --output-dir without --resume.")
-    return TaggerState(**json.loads((checkpoint / STATE_FILE).read_text()))
+    return state
+
+
+def damaged(checkpoint: Path, error: Exception) -> ConfigError:
+    return ConfigError(f"the tagger checkpoint {checkpoint} is damaged ({error}); delete it to start the run "
+                       "over, or train into a new --output-dir")
 
 
 def save(accelerator, cfg, state: TaggerState) -> Path:

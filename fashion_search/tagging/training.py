@@ -199,7 +199,10 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
     network, optimizer, loader, scheduler = accelerator.prepare(network, optimizer, loader, scheduler)
     pos_weight = pos_weight.to(accelerator.device)
     if resume_from:
-        accelerator.load_state(str(resume_from))
+        try:
+            accelerator.load_state(str(resume_from))
+        except Exception as error:  # noqa: BLE001 - whatever a damaged save raises, the fix is the same
+            raise checkpoint.damaged(resume_from, error) from None
         log.info("resumed from %s: %d of %d epochs done", resume_from, state.epoch, cfg.epochs)
 
     # 5. Epochs: a mirrored photo every other step (a left-right flip keeps every detail word true);
