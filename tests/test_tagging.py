@@ -34,7 +34,7 @@ def product(pid: int, name: str, article: str = "Tshirts") -> Product:
 
 def red_detector(tags=("glossy", "matte")) -> PhotoTagger:
     """A hand-set network: its first tag fires on photos with a strong red channel, the second never."""
-    net = TagNetwork(len(tags), widths=(4,))
+    net = TagNetwork(len(tags), widths=(4,), pooling="avg")
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.zero_()
@@ -46,7 +46,7 @@ def red_detector(tags=("glossy", "matte")) -> PhotoTagger:
         net.head.weight[0, 0] = 20.0                  # red 200/255 -> logit ~3.7; red 30/255 -> -2
         net.head.bias[0] = -2.0
         net.head.bias[1:] = -10.0
-    return PhotoTagger(net, list(tags), min_probability=0.5, widths=(4,))
+    return PhotoTagger(net, list(tags), min_probability=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +98,30 @@ def test_tagger_round_trip_and_tag_order(tmp_path):
     assert red_detector().identity()["sha256"] != red_detector(("glossy", "shiny")).identity()["sha256"]
 
 
-def test_the_inference_network_computes_what_the_trained_one_does():
+def test_the_pooling_is_saved_and_a_tagger_from_before_it_still_loads(tmp_path):
     torch.manual_seed(0)
-    network = TagNetwork(7)
+    tagger = PhotoTagger(TagNetwork(3, widths=(4, 8)), ["a", "b", "c"])
+    assert tagger.network.pooling == "avg+max" and tagger.network.head.in_features == 16   # mean and max of 8
+    saved = tagger.save(tmp_path / "now")
+    assert json.loads((saved / "tagger.json").read_text())["pooling"] == "avg+max"
+    pixels = np.random.default_rng(0).integers(0, 255, (4, 3, 80, 60), dtype=np.uint8)
+    np.testing.assert_allclose(PhotoTagger.load(saved).probabilities(pixels), tagger.probabilities(pixels), atol=1e-6)
+    # Format 1 had no pooling field: the average alone.
+    before = red_detector().save(tmp_path / "before")
+    config = json.loads((before / "tagger.json").read_text())
+    del config["pooling"]
+    (before / "tagger.json").write_text(json.dumps({**config, "format": 1}))
+    old = PhotoTagger.load(before)
+    assert old.network.pooling == "avg" and old.tags([Image.new("RGB", (60, 80), (200, 30, 30))])[0].keys() == {"glossy"}
+    (before / "tagger.json").write_text(json.dumps({**config, "format": 2, "pooling": "median"}))
+    with pytest.raises(TaggerLoadError, match="pooling"):
+        PhotoTagger.load(before)
+
+
+@pytest.mark.parametrize("pooling", ["avg+max", "avg"])
+def test_the_inference_network_computes_what_the_trained_one_does(pooling):
+    torch.manual_seed(0)
+    network = TagNetwork(7, pooling=pooling)
     with torch.no_grad():                              # batch norm statistics as training leaves them
         for layer in network.features:
             if isinstance(layer, torch.nn.BatchNorm2d):

@@ -3,7 +3,8 @@
     tagger = PhotoTagger.load("runs/tagger")
     tagger.tags([image])         # [{"striped": 0.97, "polo": 0.61}]: the words the photo shows, surest first
 
-A directory holds `tagger.json` (vocabulary, min_probability, network widths, format) and `model.safetensors`.
+A directory holds `tagger.json` (vocabulary, min_probability, network widths and pooling, format) and
+`model.safetensors`.
 Loading checks both and names what is wrong, so ingest fails before it touches a store.
 """
 
@@ -22,10 +23,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from fashion_search.store.lexical import PHOTO_TAGS_KEY
-from fashion_search.tagging.network import DEFAULT_WIDTHS, TagNetwork, as_input, for_inference, photo_pixels
+from fashion_search.tagging.network import TagNetwork, as_input, for_inference, photo_pixels
 
 CONFIG_FILE, WEIGHTS_FILE = "tagger.json", "model.safetensors"
-FORMAT = 1
+FORMAT = 2                      # 2 added the pooling; a format-1 tagger pooled by the average alone
 MAX_TAGS = 6                    # a photo rarely shows more distinct details; more would be noise in the words
 # Tags stored from this probability up, each weighted by its probability (store/lexical.py). The network is
 # trained with rare tags' positives up-weighted, so 0.5 is "likelier than the weighting's prior", not a
@@ -40,7 +41,7 @@ class TaggerLoadError(ValueError):
 
 class PhotoTagger:
     def __init__(self, network: TagNetwork, vocabulary: Sequence[str], min_probability: float = MIN_PROBABILITY,
-                 widths=DEFAULT_WIDTHS, source: str | None = None):
+                 source: str | None = None):
         if len(vocabulary) == 0:
             raise ValueError("a tagger needs at least one tag")
         if not 0.0 < min_probability < 1.0:
@@ -49,7 +50,6 @@ class PhotoTagger:
         self._inference = None      # built on first use: the training job keeps training `network`
         self.vocabulary = list(vocabulary)
         self.min_probability = float(min_probability)
-        self.widths = tuple(widths)
         self.source = source
 
     # --- persistence -------------------------------------------------------------------------------
@@ -58,7 +58,7 @@ class PhotoTagger:
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
         config = {"format": FORMAT, "vocabulary": self.vocabulary, "min_probability": self.min_probability,
-                  "widths": list(self.widths)}
+                  "widths": list(self.network.widths), "pooling": self.network.pooling}
         # Each file written beside and renamed over the old one: a kill mid-save (the training job saves
         # every better epoch) leaves the previous tagger whole, never half a weights file.
         save_file(state, str(directory / f"{WEIGHTS_FILE}.tmp"))
@@ -77,12 +77,13 @@ class PhotoTagger:
         try:
             config = json.loads(config_path.read_text())
             vocabulary, floor, widths = config["vocabulary"], float(config["min_probability"]), config["widths"]
-            if config.get("format") != FORMAT:
-                raise TaggerLoadError(f"{config_path} has format {config.get('format')!r}, this code reads {FORMAT}; "
-                                      f"{hint}")
-            network = TagNetwork(len(vocabulary), widths)
+            if config.get("format") not in (1, FORMAT):
+                raise TaggerLoadError(f"{config_path} has format {config.get('format')!r}, this code reads 1 and "
+                                      f"{FORMAT}; {hint}")
+            network = TagNetwork(len(vocabulary), widths, config.get("pooling", "avg") if config["format"] == FORMAT
+                                 else "avg")
             network.load_state_dict(load_file(str(weights_path)))
-            return cls(network, vocabulary, floor, widths, source=str(directory.resolve()))
+            return cls(network, vocabulary, floor, source=str(directory.resolve()))
         except TaggerLoadError:
             raise
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as error:

@@ -224,7 +224,7 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
-        tagger = PhotoTagger(accelerator.unwrap_model(network), vocabulary, cfg.min_probability, DEFAULT_WIDTHS)
+        tagger = PhotoTagger(accelerator.unwrap_model(network), vocabulary, cfg.min_probability)
         probabilities = tagger.probabilities(val_pixels)
         mean_ap = average_precision(probabilities, val_targets)
         best_f1_threshold, at_best = best_threshold(probabilities, val_targets)
