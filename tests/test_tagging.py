@@ -455,3 +455,25 @@ def test_the_eval_stores_hold_the_photo_tags_also_with_names_hidden(tmp_path):
         assert max(hits, key=hits.get) == 1 and hits[2] == pytest.approx(plain[2])
         # each tag adds in proportion to its probability: 0.6 adds two thirds of what 0.9 adds
         assert hits[3] - plain[3] == pytest.approx((hits[1] - plain[1]) * 0.6 / 0.9, rel=1e-3)
+
+
+@pytest.mark.skipif(__import__("shutil").which("make") is None, reason="make is not installed")
+def test_make_ingest_and_eval_use_a_trained_tagger_unless_told_not_to(tmp_path):
+    import os
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "TAGGER", "TAGGER_DIR", "ARGS")}
+
+    def commands(target: str, *variables: str) -> str:
+        done = subprocess.run(["make", "-n", "-s", target, *variables], cwd=repo, env=env, capture_output=True,
+                              text=True, check=True)
+        return done.stdout
+
+    trained = red_detector().save(tmp_path / "trained")
+    for target in ("ingest", "eval"):
+        assert f"--tagger {trained}" in commands(target, f"TAGGER_DIR={trained}")        # trained: used
+        assert "--tagger" not in commands(target, f"TAGGER_DIR={trained}", "TAGGER=")    # told not to
+        assert "--tagger" not in commands(target, f"TAGGER_DIR={tmp_path / 'none'}")     # none trained
+        assert f"--tagger {tmp_path}/other" in commands(target, f"TAGGER={tmp_path}/other")
