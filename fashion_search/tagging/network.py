@@ -1,11 +1,11 @@
 """The tagger's network and its input: a photo at 60x80, as the catalog ships it, to one logit per tag.
 
 Four conv blocks (conv 3x3, batch norm, ReLU, 2x2 max pool), then each feature's average and maximum
-over the photo, and a linear layer: 0.37M parameters, ~3.3 minutes an epoch over 37k photos on two CPU
+over the photo, and a linear layer: 0.37M parameters, ~3.2 minutes an epoch over 37k photos on two CPU
 cores. The maximum keeps a detail that fills a corner of the photo (a logo, a print, a buckle), which
-the average dilutes (val mean AP 0.273 -> 0.313, docs/tagging.md); taggers saved with the average alone
-(`pooling="avg"`) still load. A stripe 2 px wide survives at 60x80 and not in the CLIP small preset's
-48 px square, which is why this network exists.
+the average dilutes (val mean AP 0.273-0.277 -> 0.313-0.329 over two trainings each, docs/tagging.md);
+taggers saved with the average alone (`pooling="avg"`) still load. A stripe 2 px wide survives at 60x80
+and not in the CLIP small preset's 48 px square, which is why this network exists.
 """
 
 from __future__ import annotations
