@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fashion_search.cli import ConfigError
+from fashion_search.training.checkpoints import save_state_atomically
 
 _EPOCH_DIR = re.compile(r"^checkpoint_epoch_(\d+)$")
 STATE_FILE = "tagger_state.json"
@@ -79,23 +80,18 @@ def damaged(checkpoint: Path, error: Exception) -> ConfigError:
 
 def save(accelerator, cfg, state: TaggerState) -> Path:
     """Every process calls this; the newest checkpoint replaces the older one."""
-    root = Path(cfg.output_dir)
-    final, partial = root / f"checkpoint_epoch_{state.epoch}", root / f".partial_checkpoint_epoch_{state.epoch}"
-    if accelerator.is_main_process:
-        shutil.rmtree(partial, ignore_errors=True)  # what a save killed earlier left
-        partial.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
-    if accelerator.is_main_process:
+    final = Path(cfg.output_dir) / f"checkpoint_epoch_{state.epoch}"
+
+    def write_files(partial: Path) -> None:
         config = {**_computing_fields(cfg), "num_processes": accelerator.num_processes}
         (partial / RUN_CONFIG_FILE).write_text(json.dumps(config, indent=1, sort_keys=True))
         (partial / STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
-        shutil.rmtree(final, ignore_errors=True)
-        partial.rename(final)
-        for old in checkpoints(root)[:-1]:
+
+    def prune() -> None:
+        for old in checkpoints(cfg.output_dir)[:-1]:
             shutil.rmtree(old)
-    accelerator.wait_for_everyone()
-    return final
+
+    return save_state_atomically(accelerator, final, write_files, prune)
 
 
 def remove(output_dir) -> None:

@@ -85,25 +85,40 @@ def check_compatible(config: TrainConfig, checkpoint: Path, num_processes: int) 
     return TrainerState.load(checkpoint)
 
 
-def save_checkpoint(accelerator, config: TrainConfig, state: TrainerState) -> Path:
-    """save_state into checkpoints/step_<N> (all ranks call this), then prune to the last K (main only)."""
-    root = checkpoint_root(config.output_dir)
-    final = root / f"step_{state.step}"
-    partial = root / f".partial_step_{state.step}"
+def save_state_atomically(accelerator, final: Path, write_files, then=None) -> Path:
+    """accelerate's save_state into `final`, never half written: every process saves into a partial
+    directory beside it; the main process adds its own files (write_files(partial), the one that marks a
+    complete checkpoint last), renames it over `final`, then runs `then()` (pruning) before all go on.
+    The tagger job (tagging/checkpoint.py) saves the same way."""
+    partial = final.parent / f".partial_{final.name}"
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)  # leftover of a save interrupted earlier
         partial.mkdir(parents=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
     if accelerator.is_main_process:
-        save_config(config, partial / RUN_CONFIG_FILE, num_processes=accelerator.num_processes)
-        (partial / TRAINER_STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
-        if final.exists():  # same step saved twice (e.g. epoch end == step interval): keep the newer
+        write_files(partial)
+        if final.exists():  # the same checkpoint saved twice (e.g. epoch end == step interval): keep the newer
             shutil.rmtree(final)
         partial.rename(final)
+        if then is not None:
+            then()
+    accelerator.wait_for_everyone()
+    return final
+
+
+def save_checkpoint(accelerator, config: TrainConfig, state: TrainerState) -> Path:
+    """save_state into checkpoints/step_<N> (all ranks call this), then prune to the last K (main only)."""
+    final = checkpoint_root(config.output_dir) / f"step_{state.step}"
+
+    def write_files(partial: Path) -> None:
+        save_config(config, partial / RUN_CONFIG_FILE, num_processes=accelerator.num_processes)
+        (partial / TRAINER_STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
+
+    def prune() -> None:
         for old in list_checkpoints(config.output_dir)[: -config.keep_last]:
             shutil.rmtree(old)
             log.info("removed old checkpoint %s (keeping the last %d)", old.name, config.keep_last)
         log.info("saved checkpoint %s", final)
-    accelerator.wait_for_everyone()
-    return final
+
+    return save_state_atomically(accelerator, final, write_files, prune)
