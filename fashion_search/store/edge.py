@@ -270,11 +270,8 @@ class EdgeStore(LevelledSearch, VectorStore):
                                   with_payload=True, with_vector=False, params=self._params(flt, exact))
         return [hit_of(p) for p in self._require().query(request)]
 
-    def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
-        """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
+    def _query_fused(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
         words, fusion, diversity, rescore = ranking
-        if words is None and diversity is None:
-            return self._query(vector, flt, limit, exact)
         request = ranked_request(vector, words, flt, limit, self._params(flt, exact), fusion, diversity, rescore)
         return [hit_of(p) for p in self._require().query(request)]
 

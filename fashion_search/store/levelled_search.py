@@ -2,7 +2,7 @@
 ranking's settings (store/hybrid.py) and the derived type/colour keyword (store/type_colour.py).
 
 A backend says how its client writes a filter and a level's conditions (`_filter`, `_boost_conditions`:
-edge_requests / server_requests) and runs one request (`_query`, `_query_ranked`); the levels, their order
+edge_requests / server_requests) and runs one request (`_query`, `_query_fused`); the levels, their order
 and what each request is asked for are decided here once, so Edge and a server cannot drift apart.
 """
 
@@ -34,8 +34,8 @@ class LevelledSearch:
     def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
         raise NotImplementedError
 
-    def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
-        """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
+    def _query_fused(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
+        """One level of a hybrid and/or diverse search (store/hybrid.py's request, in the client's terms)."""
         raise NotImplementedError
 
     # --- shared ------------------------------------------------------------------------------------
@@ -45,6 +45,13 @@ class LevelledSearch:
 
     def _type_colours(self, filters: Filters | None, named: list[tuple[str, list[str]]] = ()) -> list[str]:
         return type_colour.admitted(filters, named) if self.type_colour_indexed else []
+
+    def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
+        """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
+        words, _, diversity, _ = ranking
+        if words is None and diversity is None:
+            return self._query(vector, flt, limit, exact)
+        return self._query_fused(vector, flt, limit, exact, ranking)
 
     def search(self, vector, filters: Filters | None = None, limit: int = 10, exact: bool = False,
                boost=(), words: str | None = None, fusion=None, diversity: float | None = None,

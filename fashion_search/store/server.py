@@ -297,11 +297,8 @@ class ServerStore(LevelledSearch, VectorStore):
                               with_payload=True, with_vectors=False, search_params=self._params(flt, exact))
         return [hit_of(p) for p in response.points]
 
-    def _query_ranked(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
-        """A plain search, or one level of a hybrid / diverse search (store/hybrid.py)."""
+    def _query_fused(self, vector: list[float], flt, limit: int, exact: bool, ranking) -> list[Hit]:
         words, fusion, diversity, rescore = ranking
-        if words is None and diversity is None:
-            return self._query(vector, flt, limit, exact)
         request = ranked_query(vector, words, flt, limit, self._params(flt, exact), fusion, diversity, rescore)
         response = self._call("query_points", with_payload=True, with_vectors=False, **request)
         return [hit_of(p) for p in response.points]

@@ -80,8 +80,7 @@ class PhotoTagger:
             if config.get("format") not in (1, FORMAT):
                 raise TaggerLoadError(f"{config_path} has format {config.get('format')!r}, this code reads 1 and "
                                       f"{FORMAT}; {hint}")
-            network = TagNetwork(len(vocabulary), widths, config.get("pooling", "avg") if config["format"] == FORMAT
-                                 else "avg")
+            network = TagNetwork(len(vocabulary), widths, config.get("pooling", "avg"))   # format 1: the average
             network.load_state_dict(load_file(str(weights_path)))
             return cls(network, vocabulary, floor, source=str(directory.resolve()))
         except TaggerLoadError:
