@@ -38,7 +38,8 @@ def red_detector(tags=("glossy", "matte")) -> PhotoTagger:
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.zero_()
-        conv, norm = net.features[0], net.features[1]
+        conv = net.features[0]
+        norm = next(layer for layer in net.features if isinstance(layer, torch.nn.BatchNorm2d))
         conv.weight[0, 0, 1, 1] = 1.0                 # feature 0 = the red channel, centred on 0
         norm.weight.fill_(1.0)
         norm.running_mean.zero_()
@@ -118,10 +119,38 @@ def test_the_pooling_is_saved_and_a_tagger_from_before_it_still_loads(tmp_path):
         PhotoTagger.load(before)
 
 
-@pytest.mark.parametrize("pooling", ["avg+max", "avg"])
-def test_the_inference_network_computes_what_the_trained_one_does(pooling):
+def test_the_block_order_is_saved_and_a_tagger_from_before_it_still_loads(tmp_path):
     torch.manual_seed(0)
-    network = TagNetwork(7, pooling=pooling)
+    network = TagNetwork(3, widths=(4, 8))
+    assert network.block == "conv-pool-bn-relu"
+    assert [type(layer).__name__ for layer in network.features][:4] == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
+    saved = PhotoTagger(network, ["a", "b", "c"]).save(tmp_path / "now")
+    assert json.loads((saved / "tagger.json").read_text())["block"] == "conv-pool-bn-relu"
+    assert PhotoTagger.load(saved).network.block == "conv-pool-bn-relu"
+    # Formats 1 and 2 recorded no block: conv, batch norm, ReLU, pool; their weights load into that order.
+    old_network = TagNetwork(3, widths=(4, 8), block="conv-bn-relu-pool")
+    old = PhotoTagger(old_network, ["a", "b", "c"]).save(tmp_path / "before")
+    config = json.loads((old / "tagger.json").read_text())
+    del config["block"]
+    (old / "tagger.json").write_text(json.dumps({**config, "format": 2}))
+    pixels = np.random.default_rng(0).integers(0, 255, (4, 3, 80, 60), dtype=np.uint8)
+    loaded = PhotoTagger.load(old)
+    assert loaded.network.block == "conv-bn-relu-pool"
+    np.testing.assert_allclose(loaded.probabilities(pixels), PhotoTagger(old_network, ["a", "b", "c"]).probabilities(pixels),
+                               atol=1e-6)
+    (old / "tagger.json").write_text(json.dumps({**config, "format": 3, "block": "pool-first"}))
+    with pytest.raises(TaggerLoadError, match="block"):
+        PhotoTagger.load(old)
+    (old / "tagger.json").write_text(json.dumps({**config, "format": 4}))
+    with pytest.raises(TaggerLoadError, match="reads 1 to 3"):
+        PhotoTagger.load(old)
+
+
+@pytest.mark.parametrize(("pooling", "block"), [("avg+max", "conv-pool-bn-relu"), ("avg", "conv-pool-bn-relu"),
+                                               ("avg+max", "conv-bn-relu-pool")])
+def test_the_inference_network_computes_what_the_trained_one_does(pooling, block):
+    torch.manual_seed(0)
+    network = TagNetwork(7, pooling=pooling, block=block)
     with torch.no_grad():                              # batch norm statistics as training leaves them
         for layer in network.features:
             if isinstance(layer, torch.nn.BatchNorm2d):
@@ -210,7 +239,7 @@ def test_training_job_learns_the_synthetic_patterns(tmp_path):
 
     catalog = write_synthetic_catalog(tmp_path / "shop", 500, seed=3)
     report = train_tagger(TaggerTrainConfig(catalog=str(catalog), output_dir=str(tmp_path / "tagger"), epochs=3,
-                                            batch_size=32, min_products=10))
+                                            batch_size=16, min_products=10))
     assert {"striped", "printed"} <= set(report["tags"])          # patterns the synthetic pictures draw
     assert [r["epoch"] for r in report["history"]] == [1, 2, 3]
     tagger = PhotoTagger.load(tmp_path / "tagger")

@@ -3,7 +3,7 @@
     tagger = PhotoTagger.load("runs/tagger")
     tagger.tags([image])         # [{"striped": 0.97, "polo": 0.61}]: the words the photo shows, surest first
 
-A directory holds `tagger.json` (vocabulary, min_probability, network widths and pooling, format) and
+A directory holds `tagger.json` (vocabulary, min_probability, network widths, pooling and block order, format) and
 `model.safetensors`.
 Loading checks both and names what is wrong, so ingest fails before it touches a store.
 """
@@ -26,7 +26,7 @@ from fashion_search.store.lexical import PHOTO_TAGS_KEY
 from fashion_search.tagging.network import TagNetwork, as_input, for_inference, photo_pixels
 
 CONFIG_FILE, WEIGHTS_FILE = "tagger.json", "model.safetensors"
-FORMAT = 2                      # 2 added the pooling; a format-1 tagger pooled by the average alone
+FORMAT = 3                      # 3 added the block order, 2 the pooling (format 1: the average alone)
 MAX_TAGS = 6                    # a photo rarely shows more distinct details; more would be noise in the words
 # Tags stored from this probability up, each weighted by its probability (store/lexical.py). The network is
 # trained with rare tags' positives up-weighted, so 0.5 is "likelier than the weighting's prior", not a
@@ -58,7 +58,7 @@ class PhotoTagger:
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
         config = {"format": FORMAT, "vocabulary": self.vocabulary, "min_probability": self.min_probability,
-                  "widths": list(self.network.widths), "pooling": self.network.pooling}
+                  "widths": list(self.network.widths), "pooling": self.network.pooling, "block": self.network.block}
         # Each file written beside and renamed over the old one: a kill mid-save (the training job saves
         # every better epoch) leaves the previous tagger whole, never half a weights file.
         save_file(state, str(directory / f"{WEIGHTS_FILE}.tmp"))
@@ -77,10 +77,12 @@ class PhotoTagger:
         try:
             config = json.loads(config_path.read_text())
             vocabulary, floor, widths = config["vocabulary"], float(config["min_probability"]), config["widths"]
-            if config.get("format") not in (1, FORMAT):
-                raise TaggerLoadError(f"{config_path} has format {config.get('format')!r}, this code reads 1 and "
+            if config.get("format") not in range(1, FORMAT + 1):
+                raise TaggerLoadError(f"{config_path} has format {config.get('format')!r}, this code reads 1 to "
                                       f"{FORMAT}; {hint}")
-            network = TagNetwork(len(vocabulary), widths, config.get("pooling", "avg"))   # format 1: the average
+            # What an older format did not record is what it was built with: the average (1), conv-bn-relu-pool (1, 2).
+            network = TagNetwork(len(vocabulary), widths, config.get("pooling", "avg"),
+                                 config.get("block", "conv-bn-relu-pool"))
             network.load_state_dict(load_file(str(weights_path)))
             return cls(network, vocabulary, floor, source=str(directory.resolve()))
         except TaggerLoadError:
