@@ -5,8 +5,8 @@ over the photo, and a linear layer: 0.27M parameters, ~80 s an epoch over 37k ph
 The pool comes straight after the convolution, so the batch norm and ReLU (a third of a training step
 when they ran at full resolution) see a quarter of the activations; a max pool before a ReLU is the same
 function as after it, and the batch norm still normalises what the next block sees. With the first blocks
-narrower (24-48-96 instead of 32-64-128) a training step costs 2.6 instead of 6.1 ms a photo and tagging
-0.6 instead of 1.2, and the val mean AP went up, 0.313-0.329 -> 0.350 (docs/tagging.md). Taggers saved
+narrower (24-48-96 instead of 32-64-128) a training step costs 2.6-2.8 instead of 6.1 ms a photo and
+tagging 0.6 instead of 0.9-1.2, and the val mean AP went up, 0.313-0.329 -> 0.350 (docs/tagging.md). Taggers saved
 with the earlier block order (conv, batch norm, ReLU, pool: `block="conv-bn-relu-pool"`) still load.
 The maximum keeps a detail that fills a corner of the photo (a logo, a print, a buckle), which the average
 dilutes (val mean AP 0.273-0.277 -> 0.313-0.329 over two trainings each, docs/tagging.md);
