@@ -241,20 +241,3 @@ def test_words_off_creates_an_image_only_collection(tmp_path, catalog, backend):
             assert not reopened.has_words and reopened.count() == N
     with pytest.raises(StoreError, match="words"):
         open_store(str(tmp_path / "bad"), collection="bad", words="no")
-
-
-def test_the_image_channel_reaches_as_deep_as_the_list_the_formula_keeps():
-    """The formula never scores a candidate below its similarity, so the page (or MMR's pool) needs only that
-    many nearest images; the equality tests above hold the reference over every product to it. Rank fusions
-    count every rank and keep the whole prefetch."""
-    from fashion_search.store.edge_requests import ranked_request
-    from fashion_search.store.hybrid import image_depth, mmr_candidates
-
-    formula, rrf = Fusion(prefetch=100), Fusion(method="rrf", prefetch=100)
-    assert image_depth(24, formula, None, words=True) == 24
-    assert image_depth(24, formula, 0.3, words=True) == mmr_candidates(24, 100) == 48
-    assert image_depth(24, rrf, None, words=True) == image_depth(24, Fusion(method="dbsf"), None, True) == 100
-    assert image_depth(24, formula, 0.3, words=False) == 100
-    assert image_depth(150, formula, None, words=True) == 150
-    request = ranked_request([0.1] * DIM, ([1], [1.0]), None, 24, None, formula, None)
-    assert [p.limit for p in request.prefetches[0].prefetches] == [24, 100]    # the union: image, words channel

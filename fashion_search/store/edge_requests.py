@@ -73,12 +73,11 @@ def ranked_request(vector: list[float], words, flt, limit: int, params: qe.Searc
     """One level of a hybrid and/or diverse search (store/hybrid.py): image and words prefetches under
     `flt`, fused; with `diversity`, MMR over the fused candidates. words: (indices, values) or None;
     rescore: the words plus the context words at their weight (lexical.with_context) or None."""
-    from fashion_search.store.hybrid import image_depth, mmr_candidates
+    from fashion_search.store.hybrid import mmr_candidates
     from fashion_search.store.lexical import WORDS_VECTOR
 
     prefetch = max(fusion.prefetch, limit)
-    channels = [qe.Prefetch(limit=image_depth(limit, fusion, diversity, words is not None),
-                            query=qe.Query.Nearest(vector), filter=flt, params=params)]
+    channels = [qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(vector), filter=flt, params=params)]
     if words is not None:
         channels.append(qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(qe.SparseVector(*words), using=WORDS_VECTOR),
                                     filter=flt))

@@ -1,8 +1,8 @@
 """How a store ranks with the query's words: the backend-neutral part of a hybrid search.
 
 A hybrid search is one Qdrant query per boost level (store/boost.py): two prefetches under the level's
-filter, the nearest images (dense, cosine; as deep as `image_depth` says) and the `prefetch` best BM25
-matches of the query's words in the products' words (sparse, IDF by Qdrant), fused inside Qdrant. Levels keep the named-values
+filter, the `prefetch` nearest images (dense, cosine) and the `prefetch` best BM25 matches of the query's
+words in the products' words (sparse, IDF by Qdrant), fused inside Qdrant. Levels keep the named-values
 order (more named values matched first), so words and image only order products within a level: a word
 match can never lift a product of the wrong type above the type the query names.
 
@@ -72,21 +72,6 @@ def mmr_candidates(limit: int, prefetch: int) -> int:
     """How many candidates MMR picks from: the head of the level's fused list, twice the page. MMR
     re-ranks by the image vector alone, so a deeper pool would let it trade the words' matches away."""
     return min(2 * limit, max(limit, prefetch))
-
-
-def image_depth(limit: int, fusion: Fusion, diversity: float | None, words: bool) -> int:
-    """How many nearest images a level's image channel fetches.
-
-    The formula adds the words' BM25 (never negative) to the similarity, so a candidate the words did not
-    bring scores its similarity alone; one ranked below the n-th nearest image has n candidates scoring at
-    least their (higher) similarity, and cannot be in the first n. The image channel therefore needs to
-    reach only as deep as the list the level keeps: the page, or MMR's pool. The words' candidates get
-    their similarity from the union's re-scoring whatever this depth (at 1M points: 2.3 vs 3.2 ms for the
-    image channel, the same hits). The rank fusions count every rank, so they fetch the whole prefetch."""
-    prefetch = max(fusion.prefetch, limit)
-    if not words or fusion.method != "formula":
-        return prefetch
-    return limit if diversity is None else mmr_candidates(limit, prefetch)
 
 
 def ranking(words: str | None, context_words: str | None, fusion: Fusion | None, diversity) -> tuple:

@@ -59,12 +59,11 @@ def payload_index_schema(name: str):
 def ranked_query(vector: list[float], words, flt, limit: int, params, fusion, diversity: float | None,
                  rescore=None) -> dict:
     """edge_requests.ranked_request's twin: keyword arguments for query_points (store/hybrid.py)."""
-    from fashion_search.store.hybrid import image_depth, mmr_candidates
+    from fashion_search.store.hybrid import mmr_candidates
     from fashion_search.store.lexical import WORDS_VECTOR
 
     prefetch = max(fusion.prefetch, limit)
-    channels = [qm.Prefetch(query=vector, filter=flt, limit=image_depth(limit, fusion, diversity, words is not None),
-                            params=params)]
+    channels = [qm.Prefetch(query=vector, filter=flt, limit=prefetch, params=params)]
     if words is not None:
         channels.append(qm.Prefetch(query=qm.SparseVector(indices=words[0], values=words[1]), using=WORDS_VECTOR,
                                     filter=flt, limit=prefetch))
