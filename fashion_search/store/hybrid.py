@@ -41,7 +41,7 @@ class Fusion:
     method: str = "formula"
     rrf_k: int = 60            # RRF's rank offset; larger flattens the head of each list
     word_weight: float = 0.3   # formula: similarity + word_weight * BM25 score (docs/hybrid.md: measured)
-    prefetch: int = 100        # the words' candidates per level (at least the page's limit); images: image_depth
+    prefetch: int = 100        # candidates per channel and level (at least the page's limit is used)
     context_weight: float = 1.0   # formula: a context word's BM25 weight relative to a query word's (measured)
 
     def __post_init__(self) -> None:
