@@ -1,17 +1,20 @@
 """The tagger's network and its input: a photo at 60x80, as the catalog ships it, to one logit per tag.
 
-Four conv blocks (conv 3x3, 2x2 max pool, batch norm, ReLU), then each feature's average and maximum
-over the photo, and a linear layer: 0.27M parameters, ~80 s an epoch over 37k photos on two CPU cores.
-The pool comes straight after the convolution, so the batch norm and ReLU (a third of a training step
-when they ran at full resolution) see a quarter of the activations; a max pool before a ReLU is the same
-function as after it, and the batch norm still normalises what the next block sees. With the first blocks
-narrower (24-48-96 instead of 32-64-128) a training step costs 2.6-2.8 instead of 6.1 ms a photo and
-tagging 0.6 instead of 0.9-1.2, and the val mean AP went up, 0.313-0.329 -> 0.350 (docs/tagging.md). Taggers saved
-with the earlier block order (conv, batch norm, ReLU, pool: `block="conv-bn-relu-pool"`) still load.
-The maximum keeps a detail that fills a corner of the photo (a logo, a print, a buckle), which the average
-dilutes (val mean AP 0.273-0.277 -> 0.313-0.329 over two trainings each, docs/tagging.md);
-taggers saved with the average alone (`pooling="avg"`) still load. A stripe 2 px wide survives at 60x80
-and not in the CLIP small preset's 48 px square, which is why this network exists.
+Four conv blocks (conv 3x3, 2x2 max pool, batch norm, ReLU; 24, 48, 96, 192 features), then each
+feature's average and maximum over the photo, and a linear layer: 0.27M parameters, ~80 s an epoch over
+37k photos on two CPU cores. A stripe 2 px wide survives at 60x80 and not in the CLIP small preset's
+48 px square, which is why this network exists.
+
+- The pool comes straight after the convolution, so the batch norm and ReLU (a third of a training step
+  when they ran at full resolution) see a quarter of the activations; a max pool before a ReLU is the
+  same function as after it, and the batch norm still normalises what the next block sees. With the first
+  blocks narrower too (24-48-96 instead of 32-64-128) a training step costs 2.6-2.8 instead of 6.1 ms a
+  photo, tagging 0.6 instead of 0.9-1.2, and the val mean AP went up, 0.313-0.329 -> 0.350.
+- The maximum keeps a detail that fills a corner of the photo (a logo, a print, a buckle), which the
+  average dilutes (val mean AP 0.273-0.277 -> 0.313-0.329 over two trainings each).
+
+Taggers saved before either (`block="conv-bn-relu-pool"`, `pooling="avg"`) still load. Figures:
+docs/tagging.md.
 """
 
 from __future__ import annotations
@@ -75,9 +78,12 @@ class TagNetwork(nn.Module):
             else:
                 blocks += [conv, norm, nn.ReLU(), nn.MaxPool2d(2)]
             channels = width
-        pool = [AvgMaxPool()] if pooling == "avg+max" else [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        self.features = nn.Sequential(*blocks, *pool)                # (B, widths[-1]) or (B, 2 * widths[-1])
-        self.head = nn.Linear(channels * (2 if pooling == "avg+max" else 1), tags)
+        if pooling == "avg+max":
+            pool, pooled = [AvgMaxPool()], 2 * channels
+        else:
+            pool, pooled = [nn.AdaptiveAvgPool2d(1), nn.Flatten()], channels
+        self.features = nn.Sequential(*blocks, *pool)                                      # (B, pooled)
+        self.head = nn.Linear(pooled, tags)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))                                              # (B, tags)
