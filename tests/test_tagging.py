@@ -22,7 +22,13 @@ from fashion_search.store.lexical import PHOTO_TAGS_KEY, document_text
 from fashion_search.tagging import PhotoTagger, TaggerLoadError
 from fashion_search.tagging.network import TagNetwork, as_input, photo_pixels
 from fashion_search.tagging.tagger import MAX_TAGS
-from fashion_search.tagging.training import TaggerTrainConfig, average_precision, best_threshold, train_tagger
+from fashion_search.tagging.training import (
+    TaggerTrainConfig,
+    average_precision,
+    best_threshold,
+    resolved_precision,
+    train_tagger,
+)
 from fashion_search.tagging.vocabulary import tag_targets, tag_vocabulary
 
 
@@ -228,9 +234,32 @@ def test_training_config_is_checked_up_front(tmp_path):
     with pytest.raises(ConfigError, match="--catalog"):
         TaggerTrainConfig()
     for bad in ({"epochs": 0}, {"batch_size": 0}, {"min_products": 0}, {"learning_rate": 0.0}, {"limit": 1},
-                {"min_probability": 1.0}, {"min_probability": 0.0}):
+                {"min_probability": 1.0}, {"min_probability": 0.0}, {"mixed_precision": "fp16"}):
         with pytest.raises(ConfigError):
             TaggerTrainConfig(catalog=str(tmp_path), **bad)
+
+
+def test_mixed_precision_auto_takes_bf16_only_where_the_machine_computes_it(monkeypatch):
+    from fashion_search.tagging import training
+
+    for native, want in ((True, "bf16"), (False, "no")):
+        monkeypatch.setattr(training, "native_bf16", lambda native=native: native)
+        assert training.resolved_precision("auto") == want
+        assert training.resolved_precision("no") == "no" and training.resolved_precision("bf16") == "bf16"
+
+
+def test_a_checkpoint_from_before_mixed_precision_resumes_only_in_float32(tmp_path):
+    from fashion_search.tagging import checkpoint
+
+    saved = tmp_path / "checkpoint_epoch_1"
+    saved.mkdir()
+    cfg = TaggerTrainConfig(catalog=str(tmp_path), output_dir=str(tmp_path), mixed_precision="no")
+    older = {k: v for k, v in checkpoint._computing_fields(cfg).items() if k != "mixed_precision"}
+    (saved / checkpoint.RUN_CONFIG_FILE).write_text(json.dumps({**older, "num_processes": 1}))
+    (saved / checkpoint.STATE_FILE).write_text(json.dumps({"epoch": 1, "best_ap": 0.2, "history": []}))
+    assert checkpoint.load(saved, cfg, 1).epoch == 1                       # it was trained in float32
+    with pytest.raises(ConfigError, match="mixed_precision: checkpoint 'no' vs now 'bf16'"):
+        checkpoint.load(saved, TaggerTrainConfig(catalog=str(tmp_path), mixed_precision="bf16"), 1)
 
 
 def test_training_job_learns_the_synthetic_patterns(tmp_path):
@@ -242,6 +271,7 @@ def test_training_job_learns_the_synthetic_patterns(tmp_path):
                                             batch_size=16, min_products=10))
     assert {"striped", "printed"} <= set(report["tags"])          # patterns the synthetic pictures draw
     assert [r["epoch"] for r in report["history"]] == [1, 2, 3]
+    assert report["config"]["mixed_precision"] == resolved_precision("auto")    # what ran, not "auto"
     tagger = PhotoTagger.load(tmp_path / "tagger")
     assert tagger.vocabulary == report["tags"] and tagger.min_probability == 0.5
     assert (tagger.network.block, tagger.network.widths) == ("conv-pool-bn-relu", (24, 48, 96, 192))  # the default

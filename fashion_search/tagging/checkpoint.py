@@ -24,6 +24,8 @@ STATE_FILE = "tagger_state.json"
 RUN_CONFIG_FILE = "run_config.json"
 # Fields that do not change what the run computes: a resume may differ in them.
 FREE_TO_CHANGE = ("output_dir", "resume", "stop_after_epochs")
+# What a checkpoint written before a field existed was computed with.
+BEFORE_RECORDED = {"mixed_precision": "no"}
 
 
 @dataclass
@@ -64,6 +66,7 @@ def load(checkpoint: Path, cfg, num_processes: int) -> TaggerState:
         state = TaggerState(**json.loads((checkpoint / STATE_FILE).read_text()))
     except (OSError, ValueError, TypeError) as error:
         raise damaged(checkpoint, error) from None
+    saved = {**BEFORE_RECORDED, **saved}
     current = {**_computing_fields(cfg), "num_processes": num_processes}
     diffs = [f"{name}: checkpoint {saved.get(name)!r} vs now {value!r}" for name, value in current.items()
              if saved.get(name) != value]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,20 @@ from fashion_search.training.data import EpochShuffleSampler
 log = logging.getLogger("train_tagger")
 THRESHOLDS = np.round(np.arange(0.30, 0.99, 0.01), 2)
 MAX_POS_WEIGHT = 50.0     # rare tags' positives count up to 50x: without it the network learns "never"
+MIXED_PRECISIONS = ("auto", "no", "bf16")
+
+
+def native_bf16() -> bool:
+    """Whether this machine multiplies in bf16 natively. Where it does not, autocast emulates bf16 and a
+    step is slower than in float32, so "auto" keeps float32 there."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")   # torch.cpu's own probes
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolved_precision(choice: str) -> str:
+    return ("bf16" if native_bf16() else "no") if choice == "auto" else choice
 
 
 @dataclass
@@ -44,13 +58,16 @@ class TaggerTrainConfig:
     splits: str | None = option(None, "Splits JSON (e.g. the CLIP run's splits.json): train on 'train', pick the epoch "
                                       "on 'val'. Default: drawn like the CLIP trainer's (seed 42).")
     min_probability: float = option(MIN_PROBABILITY, "Tags are stored from this probability up (each weighted by it).")
-    epochs: int = option(8, "Passes over the training photos (~80 s each for 37k photos on two CPU cores).")
+    epochs: int = option(8, "Passes over the training photos (~40 s each for 37k photos on two CPU cores in "
+                                 "bf16, ~60 s in float32).")
     batch_size: int = option(128, "Photos per step.")
     learning_rate: float = option(2e-3, "Peak AdamW learning rate (one-cycle schedule).")
     min_products: int = option(40, "A detail word becomes a tag when at least this many training names hold it.")
     max_tags: int = option(256, "At most this many tags (the most frequent).")
     limit: int | None = option(None, "Only the first N catalog products (smoke runs and tests).")
     seed: int = option(42, "Seed for the default splits, initialisation and shuffling.")
+    mixed_precision: str = option("auto", "bf16 | no | auto: bf16 where the machine computes it natively (a CPU "
+                                          "with AVX-512 BF16 or AMX, a bf16 GPU), else no.")
     resume: str | None = option(None, "'latest': continue the unfinished run in --output-dir from its last epoch.")
     stop_after_epochs: int | None = option(None, "Stop (checkpoint kept) after this many epochs in all; "
                                                  "--resume latest goes on.")
@@ -69,6 +86,8 @@ class TaggerTrainConfig:
             raise ConfigError(f"--limit must be at least 2, got {self.limit}")
         if self.resume not in (None, "latest"):
             raise ConfigError(f"--resume takes 'latest' (the job keeps one checkpoint), got {self.resume!r}")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise ConfigError(f"--mixed-precision must be one of {MIXED_PRECISIONS}, got {self.mixed_precision!r}")
         if self.stop_after_epochs is not None and self.stop_after_epochs < 1:
             raise ConfigError(f"--stop-after-epochs must be at least 1, got {self.stop_after_epochs}")
 
@@ -161,7 +180,11 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
 
     # 1. Accelerator (CPU, one or more GPUs); logging from the main process only. A run to continue is
     #    found and checked before any photo is decoded.
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    #    Under bf16 autocast the convolutions run in bf16 (a step 1.9x, an epoch 1.5x faster on an AVX-512
+    #    BF16 CPU); the weights, the optimizer and the loss stay in float32. The resolved choice is what a
+    #    checkpoint records, so a resume on another machine compares like with like.
+    cfg = replace(cfg, mixed_precision=resolved_precision(cfg.mixed_precision))
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
     main_process = accelerator.is_main_process
     set_seed(cfg.seed)
     resume_from = checkpoint.resolve(cfg)
@@ -181,8 +204,8 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
     train_targets = tag_targets([train[k] for k in kept], vocabulary)
     val_pixels, kept = load_pixels(catalog, val, main_process)
     val_targets = tag_targets([val[k] for k in kept], vocabulary)
-    log.info("%d tags; %d training photos (%d tag labels), %d val photos", len(vocabulary), len(train_pixels),
-             int(train_targets.sum()), len(val_pixels))
+    log.info("%d tags; %d training photos (%d tag labels), %d val photos; mixed precision: %s", len(vocabulary),
+             len(train_pixels), int(train_targets.sum()), len(val_pixels), cfg.mixed_precision)
 
     # 4. Network, loss weighting for rare tags, AdamW with a one-cycle schedule.
     # Channels-last activations: the CPU convolution kernels prefer them (1.3x a step on two cores).
