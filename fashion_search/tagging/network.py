@@ -2,8 +2,8 @@
 
 Four conv blocks (conv 3x3, 2x2 max pool, batch norm, ReLU; 24, 48, 96, 192 features), then each
 feature's average and maximum over the photo, and a linear layer: 0.27M parameters, ~40 s an epoch over
-37k photos on two CPU cores (bf16 convolutions; ~60 s in float32). A stripe 2 px wide survives at 60x80 and not in the CLIP small preset's
-48 px square, which is why this network exists.
+37k photos on two CPU cores (bf16 convolutions; ~60 s in float32). A stripe 2 px wide survives at 60x80
+and not in the CLIP small preset's 48 px square, which is why this network exists.
 
 - The pool comes straight after the convolution, so the batch norm and ReLU (a third of a training step
   when they ran at full resolution) see a quarter of the activations; a max pool before a ReLU is the
