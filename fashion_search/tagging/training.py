@@ -31,6 +31,7 @@ from fashion_search.tagging.network import DEFAULT_WIDTHS, TagNetwork, as_input,
 from fashion_search.tagging.tagger import MIN_PROBABILITY, PhotoTagger
 from fashion_search.tagging.vocabulary import tag_targets, tag_vocabulary
 from fashion_search.training.data import EpochShuffleSampler
+from fashion_search.training.setup import fresh_accelerator
 
 log = logging.getLogger("train_tagger")
 THRESHOLDS = np.round(np.arange(0.30, 0.99, 0.01), 2)
@@ -173,7 +174,6 @@ def _split_products(cfg: TaggerTrainConfig, products: list):
 
 
 def train_tagger(cfg: TaggerTrainConfig) -> dict:
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     from fashion_search.catalog.products import open_catalog
@@ -184,7 +184,7 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
     #    BF16 CPU); the weights, the optimizer and the loss stay in float32. The resolved choice is what a
     #    checkpoint records, so a resume on another machine compares like with like.
     cfg = replace(cfg, mixed_precision=resolved_precision(cfg.mixed_precision))
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
+    accelerator = fresh_accelerator(mixed_precision=cfg.mixed_precision)
     main_process = accelerator.is_main_process
     set_seed(cfg.seed)
     resume_from = checkpoint.resolve(cfg)

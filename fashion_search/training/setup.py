@@ -165,21 +165,24 @@ def build_scheduler(optimizer, config: TrainConfig, batches_per_epoch: int):
     return get_cosine_schedule_with_warmup(optimizer, warmup, total), total
 
 
-def make_accelerator(config: TrainConfig):
-    """The trainer's Accelerator (processes, device, mixed precision), fresh each call.
-
-    accelerate's process-wide singletons are reset so a job can be built several times in one process
-    (tests, the benchmark). cpu=True without CUDA: accelerate only sets up multi-process CPU (gloo)
-    training under torchrun / `accelerate launch` when told the run is on CPU.
-    """
+def fresh_accelerator(**kwargs):
+    """An Accelerator built anew: accelerate's process-wide singletons are reset first, so a job can be
+    built several times in one process (tests, the benchmark) with other settings. cpu=True without CUDA:
+    accelerate only sets up multi-process CPU (gloo) training under torchrun / `accelerate launch` when
+    told the run is on CPU."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState
 
     AcceleratorState._reset_state()
     GradientState._reset_state()
+    return Accelerator(cpu=not torch.cuda.is_available(), **kwargs)
+
+
+def make_accelerator(config: TrainConfig):
+    """The trainer's Accelerator (processes, device, mixed precision), fresh each call."""
     cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.resolved_mixed_precision(cuda_bf16),
-                       gradient_accumulation_steps=config.grad_accum, step_scheduler_with_optimizer=False)
+    return fresh_accelerator(mixed_precision=config.resolved_mixed_precision(cuda_bf16),
+                             gradient_accumulation_steps=config.grad_accum, step_scheduler_with_optimizer=False)
 
 
 def build_training_parts(accelerator, config: TrainConfig, catalog: Catalog, train: list[Product], clip, processor,
