@@ -49,6 +49,7 @@ from fashion_search.store.base import (
 )
 from fashion_search.store.edge_requests import (
     boost_conditions,
+    edge_config,
     payload_index_schema,
     ranked_request,
     search_params,
@@ -60,7 +61,6 @@ log = logging.getLogger(__name__)
 
 SIDECAR = "fashion_search.json"
 EDGE_CONFIG = "edge_config.json"      # written by Qdrant Edge itself; its presence marks a shard
-QDRANT_DEFAULT_THRESHOLD_KB = 10_000
 
 
 def _vector_of(record) -> np.ndarray:
@@ -128,25 +128,10 @@ class EdgeStore(LevelledSearch, VectorStore):
                      "points at scale; an ingest with --rebuild adds it (store/type_colour.py)", self.path)
 
     def _create(self, dim: int) -> None:
-        opts = self.options
-        quantization = (qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
-                        if opts.quantization == "int8" else None)
-        config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
-            # The products' words; IDF kept by Qdrant (store/lexical.py).
-            sparse_vectors=({lexical.WORDS_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
-                            if opts.words else None),
-            hnsw_config=qe.HnswIndexConfig(
-                m=opts.hnsw_m, ef_construct=opts.hnsw_ef_construct,
-                full_scan_threshold=opts.full_scan_threshold_kb or QDRANT_DEFAULT_THRESHOLD_KB),
-            quantization_config=quantization,
-            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=opts.indexing_threshold_kb,
-                                               default_segment_number=self.segments),
-            max_search_threads=self.search_threads,
-        )
+        config = edge_config(dim, self.options, self.segments, self.search_threads)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._shard = qe.EdgeShard.create(str(self.path), config)
-        self._dim, self._distance, self.has_words = dim, DISTANCE, opts.words
+        self._dim, self._distance, self.has_words = dim, DISTANCE, self.options.words
         # Only a collection created empty gets it: then every point it will hold carries the keyword.
         self._shard.update(qe.UpdateOperation.create_field_index(type_colour.KEY, qe.PayloadSchemaType.Keyword))
         self.type_colour_indexed = True

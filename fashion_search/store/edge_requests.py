@@ -1,4 +1,5 @@
-"""Qdrant Edge request pieces: our Filters as an Edge filter, a boost level's conditions, search params.
+"""Qdrant Edge request pieces: our Filters as an Edge filter, a boost level's conditions, search params, a new
+shard's settings.
 
 Kept apart from edge.py (the shard's lifecycle, reads and writes) so that file stays about storage.
 """
@@ -8,8 +9,10 @@ from __future__ import annotations
 import qdrant_edge as qe
 
 from fashion_search.store import boost as boosting
-from fashion_search.store import type_colour
+from fashion_search.store import lexical, type_colour
 from fashion_search.store.base import Filters, IndexOptions, index_kind
+
+QDRANT_DEFAULT_THRESHOLD_KB = 10_000   # Qdrant's own default, used where the options leave it unset
 
 
 def to_edge_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
@@ -58,6 +61,26 @@ def search_params(options: IndexOptions, filtered: bool, exact: bool) -> qe.Sear
         quantization = (qe.QuantizationSearchParams(ignore=True) if exact
                         else qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
     return qe.SearchParams(hnsw_ef=options.search_ef, exact=exact, acorn=acorn, quantization=quantization)
+
+
+def edge_config(dim: int, options: IndexOptions, segments: int | None, search_threads: int | None) -> qe.EdgeConfig:
+    """A new shard's vector, words, index, quantization and optimizer settings (server_requests.collection_config's
+    twin)."""
+    quantization = (qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+                    if options.quantization == "int8" else None)
+    return qe.EdgeConfig(
+        vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+        # The products' words; IDF kept by Qdrant (store/lexical.py).
+        sparse_vectors=({lexical.WORDS_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
+                        if options.words else None),
+        hnsw_config=qe.HnswIndexConfig(
+            m=options.hnsw_m, ef_construct=options.hnsw_ef_construct,
+            full_scan_threshold=options.full_scan_threshold_kb or QDRANT_DEFAULT_THRESHOLD_KB),
+        quantization_config=quantization,
+        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=options.indexing_threshold_kb,
+                                           default_segment_number=segments),
+        max_search_threads=search_threads,
+    )
 
 
 def payload_index_schema(name: str):

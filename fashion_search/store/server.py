@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 import time
-import warnings
 from typing import Iterator
-from urllib.parse import urlparse
 
 import numpy as np
-from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ApiException
 
-from fashion_search.settings import LOCAL_HOSTS
 from fashion_search.store import lexical, type_colour
 from fashion_search.store.base import (
     DISTANCE,
@@ -48,7 +43,15 @@ from fashion_search.store.base import (
     sort_facets,
 )
 from fashion_search.store.levelled_search import LevelledSearch
-from fashion_search.store.server_requests import boost_conditions, payload_index_schema, ranked_query, to_client_filter
+from fashion_search.store.server_client import connect
+from fashion_search.store.server_requests import (
+    boost_conditions,
+    collection_config,
+    payload_index_schema,
+    ranked_query,
+    search_params,
+    to_client_filter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,32 +73,7 @@ class ServerStore(LevelledSearch, VectorStore):
         self.is_local = not location.startswith(("http://", "https://"))
         # Local mode is a plain Python object with no locking of its own; a server is safe to share.
         self._local_lock = threading.RLock() if self.is_local else contextlib.nullcontext()
-        if location == ":memory:":
-            self.client = QdrantClient(location=":memory:")
-        elif location.startswith("local:"):
-            self.client = QdrantClient(path=location[len("local:"):], force_disable_check_same_thread=True)
-        else:
-            # https:// turns TLS on. One cheap call with a short timeout proves the server answers
-            # (and the key is accepted) within seconds; the working client then gets a timeout long
-            # enough for big upserts and index builds. The version check is skipped: it would add a
-            # round trip and only warns.
-            if api_key and location.startswith("http://") and urlparse(location).hostname not in LOCAL_HOSTS:
-                log.warning("the API key travels unencrypted to %s; use an https:// URL", location)
-            with warnings.catch_warnings():     # replaced by the warning above, which spares localhost
-                warnings.filterwarnings("ignore", message="Api key is used with an insecure connection")
-                probe = QdrantClient(url=location, api_key=api_key, timeout=max(1, math.ceil(timeout_s)),
-                                     check_compatibility=False)
-                self.client = QdrantClient(url=location, api_key=api_key, check_compatibility=False,
-                                           timeout=max(1, math.ceil(max(timeout_s, request_timeout_s))))
-            try:
-                probe.get_collections()
-            except Exception as err:
-                self.client.close()
-                raise StoreError(f"cannot reach the Qdrant server at {location}: {err}. Start it with "
-                                 "`docker compose up -d qdrant`, or fix QDRANT_URL / QDRANT_API_KEY "
-                                 "(unset QDRANT_URL to use the embedded store)") from err
-            finally:
-                probe.close()
+        self.client = connect(location, api_key, timeout_s, request_timeout_s)
         self._dim: int | None = None
         self._has_words = False
         self.type_colour_indexed = False   # store/type_colour.py: read with the vector size
@@ -193,22 +171,9 @@ class ServerStore(LevelledSearch, VectorStore):
         return {"format": 1, "dim": dim, "distance": DISTANCE, "model": model}
 
     def _create(self, dim: int, model: dict | None) -> None:
-        opts = self.options
-        quantization = (qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(
-            type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)) if opts.quantization == "int8" else None)
-        self.client.create_collection(
-            self.collection,
-            vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
-            # The products' words; IDF kept by Qdrant (store/lexical.py).
-            sparse_vectors_config=({lexical.WORDS_VECTOR: qm.SparseVectorParams(modifier=qm.Modifier.IDF)}
-                                   if opts.words else None),
-            hnsw_config=qm.HnswConfigDiff(m=opts.hnsw_m, ef_construct=opts.hnsw_ef_construct,
-                                          full_scan_threshold=opts.full_scan_threshold_kb),
-            optimizers_config=(qm.OptimizersConfigDiff(indexing_threshold=opts.indexing_threshold_kb)
-                               if opts.indexing_threshold_kb else None),
-            quantization_config=quantization,
-            shard_number=self.shard_number, replication_factor=self.replication_factor,
-            metadata={METADATA_KEY: self._meta(dim, model)})
+        self.client.create_collection(self.collection, **collection_config(dim, self.options),
+                                      shard_number=self.shard_number, replication_factor=self.replication_factor,
+                                      metadata={METADATA_KEY: self._meta(dim, model)})
         if not self.is_local:   # only a collection created empty: every point it will hold carries it
             self.client.create_payload_index(self.collection, type_colour.KEY, qm.PayloadSchemaType.KEYWORD, wait=True)
         log.info("created collection %r at %s (%d-d, %s, shards=%s, replicas=%s)", self.collection,
@@ -284,13 +249,7 @@ class ServerStore(LevelledSearch, VectorStore):
 
     def _params(self, flt, exact: bool) -> qm.SearchParams | None:
         # Local mode is always exact and warns about any search_params, so send none there.
-        acorn = qm.AcornSearchParams(enable=True) if self.options.acorn and flt is not None else None
-        quantization = None
-        if self.options.quantization:       # same reasoning as the Edge backend
-            quantization = (qm.QuantizationSearchParams(ignore=True) if exact
-                            else qm.QuantizationSearchParams(rescore=True, oversampling=2.0))
-        return None if self.is_local else qm.SearchParams(hnsw_ef=self.options.search_ef, exact=exact,
-                                                          acorn=acorn, quantization=quantization)
+        return None if self.is_local else search_params(self.options, flt is not None, exact)
 
     def _query(self, vector: list[float], flt, limit: int, exact: bool) -> list[Hit]:
         response = self._call("query_points", query=vector, query_filter=flt, limit=limit,

@@ -1,6 +1,7 @@
-"""qdrant-client request pieces: our Filters as a client filter, a boost level's conditions (edge_requests.py's twin).
+"""qdrant-client request pieces: our Filters as a client filter, a boost level's conditions, search
+parameters, a new collection's settings (edge_requests.py's twin).
 
-Kept apart from server.py (connection, collection lifecycle, reads and writes).
+Kept apart from server.py (collection lifecycle, reads and writes) and server_client.py (the connection).
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from __future__ import annotations
 from qdrant_client import models as qm
 
 from fashion_search.store import boost as boosting
-from fashion_search.store import type_colour
-from fashion_search.store.base import Filters, index_kind
+from fashion_search.store import lexical, type_colour
+from fashion_search.store.base import Filters, IndexOptions, index_kind
 
 
 def to_client_filter(filters: Filters | None, exclude_ids: tuple[int, ...] = (),
@@ -45,6 +46,32 @@ def boost_conditions(boost: list[tuple[str, str]]) -> list:
     return [qm.FieldCondition(key=name, match=qm.MatchValue(value=values[0]) if len(values) == 1
                               else qm.MatchAny(any=values))
             for name, values in boosting.by_field(boost)]
+
+
+def search_params(options: IndexOptions, filtered: bool, exact: bool) -> qm.SearchParams:
+    """edge_requests.search_params' twin (the int8 copy skipped when exact, else 2x oversampled and rescored)."""
+    acorn = qm.AcornSearchParams(enable=True) if options.acorn and filtered else None
+    quantization = None
+    if options.quantization:
+        quantization = (qm.QuantizationSearchParams(ignore=True) if exact
+                        else qm.QuantizationSearchParams(rescore=True, oversampling=2.0))
+    return qm.SearchParams(hnsw_ef=options.search_ef, exact=exact, acorn=acorn, quantization=quantization)
+
+
+def collection_config(dim: int, options: IndexOptions) -> dict:
+    """create_collection's vector, words, index and quantization settings for a new collection."""
+    quantization = (qm.ScalarQuantization(scalar=qm.ScalarQuantizationConfig(
+        type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)) if options.quantization == "int8" else None)
+    return dict(
+        vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE),
+        # The products' words; IDF kept by Qdrant (store/lexical.py).
+        sparse_vectors_config=({lexical.WORDS_VECTOR: qm.SparseVectorParams(modifier=qm.Modifier.IDF)}
+                               if options.words else None),
+        hnsw_config=qm.HnswConfigDiff(m=options.hnsw_m, ef_construct=options.hnsw_ef_construct,
+                                      full_scan_threshold=options.full_scan_threshold_kb),
+        optimizers_config=(qm.OptimizersConfigDiff(indexing_threshold=options.indexing_threshold_kb)
+                           if options.indexing_threshold_kb else None),
+        quantization_config=quantization)
 
 
 def payload_index_schema(name: str):
