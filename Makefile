@@ -71,7 +71,7 @@ train: install
 	$(VENV)/bin/accelerate launch $(LAUNCH) train/train.py --model $(MODEL) --catalog "$$catalog" \
 	    --output-dir $(RUN_DIR) $(ARGS)
 
-# Detail words read off the photos (docs/tagging.md): ~40 s an epoch, ~6 min in all, on two CPU cores; a killed run
+# Detail words read off the photos (docs/tagging.md): ~21 s an epoch, ~4.5 min in all, on two CPU cores; a killed run
 # goes on with ARGS="--resume latest".
 tagger: install
 	catalog=$$($(RESOLVE_CATALOG)) && \

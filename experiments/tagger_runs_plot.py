@@ -1,7 +1,8 @@
 """Val mean AP against training time for several tagger runs, from their report.json files.
 
-    .venv/bin/python experiments/tagger_runs_plot.py runs/tagger_fp32 runs/tagger runs/tagger_bf16_12 \
-        --labels "float32, 8 epochs" "bf16, 8 epochs" "bf16, 12 epochs" --out docs/img/tagger_bf16.png
+    .venv/bin/python experiments/tagger_runs_plot.py runs/tagger_fp32 runs/tagger_bf16_8 runs/tagger \
+        --labels "24-48-96, float32, 8 epochs" "24-48-96, bf16, 8 epochs" "16-32-64, bf16, 12 epochs" \
+        --out docs/img/tagger_bf16.png
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def main() -> None:
     axis.set(xlabel="training minutes (two CPU cores)", ylabel="val mean AP over tags",
              title="Photo tagger: val mean AP against training time")
     axis.grid(alpha=0.3)
-    axis.legend()
+    axis.legend(loc="lower right", fontsize=7.5)
     figure.tight_layout()
     figure.savefig(args.out, dpi=100)
 

@@ -22,8 +22,11 @@ from fashion_search.tagging.network import TagNetwork, as_input, for_inference
 NETWORKS = {
     "conv-bn-relu-pool, 32-64-128-192 (before)": dict(widths=(32, 64, 128, 192), block="conv-bn-relu-pool"),
     "conv-pool-bn-relu, 32-64-128-192": dict(widths=(32, 64, 128, 192), block="conv-pool-bn-relu"),
-    "conv-pool-bn-relu, 24-48-96-192 (default), float32": dict(widths=(24, 48, 96, 192), block="conv-pool-bn-relu"),
-    "conv-pool-bn-relu, 24-48-96-192 (default), bf16 autocast": dict(widths=(24, 48, 96, 192),
+    "conv-pool-bn-relu, 24-48-96-192, float32": dict(widths=(24, 48, 96, 192), block="conv-pool-bn-relu"),
+    "conv-pool-bn-relu, 24-48-96-192, bf16 autocast": dict(widths=(24, 48, 96, 192), block="conv-pool-bn-relu",
+                                                           bf16=True),
+    "conv-pool-bn-relu, 16-32-64-192, float32": dict(widths=(16, 32, 64, 192), block="conv-pool-bn-relu"),
+    "conv-pool-bn-relu, 16-32-64-192 (default), bf16 autocast": dict(widths=(16, 32, 64, 192),
                                                                      block="conv-pool-bn-relu", bf16=True),
 }
 TAGS = 130

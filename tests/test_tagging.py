@@ -281,7 +281,7 @@ def test_training_job_learns_the_synthetic_patterns(tmp_path):
     assert report["config"]["mixed_precision"] == resolved_precision("auto")    # what ran, not "auto"
     tagger = PhotoTagger.load(tmp_path / "tagger")
     assert tagger.vocabulary == report["tags"] and tagger.min_probability == 0.5
-    assert (tagger.network.block, tagger.network.widths) == ("conv-pool-bn-relu", (24, 48, 96, 192))  # the default
+    assert (tagger.network.block, tagger.network.widths) == ("conv-pool-bn-relu", (16, 32, 64, 192))  # the default
     assert json.loads((tmp_path / "tagger" / "report.json").read_text())["best"] == report["best"]
     assert Image.open(tmp_path / "tagger" / "curves.png").size[0] > 500
     # What it learnt: a photo drawn striped is far likelier to be tagged "striped" than another one.
