@@ -269,11 +269,9 @@ def test_training_job_learns_the_synthetic_patterns(tmp_path):
     catalog = write_synthetic_catalog(tmp_path / "shop", 500, seed=3)
     # An Accelerator of the other precision already in this process (another job, another test): the job
     # builds its own anew instead of failing on accelerate's process-wide state.
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
+    from fashion_search.training.setup import fresh_accelerator
 
-    AcceleratorState._reset_state()
-    Accelerator(cpu=True, mixed_precision="no" if resolved_precision("auto") == "bf16" else "bf16")
+    fresh_accelerator(mixed_precision="no" if resolved_precision("auto") == "bf16" else "bf16")
     report = train_tagger(TaggerTrainConfig(catalog=str(catalog), output_dir=str(tmp_path / "tagger"), epochs=3,
                                             batch_size=16, min_products=10))
     assert {"striped", "printed"} <= set(report["tags"])          # patterns the synthetic pictures draw

@@ -10,7 +10,7 @@ small preset's 48 px square, which is why this network exists.
   same function as after it, and the batch norm still normalises what the next block sees. With the first
   blocks narrower too (24-48-96 instead of 32-64-128) a training step cost 2.6-2.8 instead of 6.1 ms a
   photo, tagging 0.6 instead of 0.9-1.2, and the val mean AP went up, 0.313-0.329 -> 0.350.
-- Narrower still, 16-32-64: about half the multiply-adds, a bf16 step 0.63 instead of 1.15 ms a photo,
+- Narrower still, 16-32-64: about half the multiply-adds, a bf16 step 0.55 instead of 1.01-1.07 ms a photo,
   so 12 epochs take less time than 8 did and reach a higher val mean AP (0.36 against 0.34).
 - The maximum keeps a detail that fills a corner of the photo (a logo, a print, a buckle), which the
   average dilutes (val mean AP 0.273-0.277 -> 0.313-0.329 over two trainings each).

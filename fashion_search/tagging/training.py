@@ -180,7 +180,7 @@ def train_tagger(cfg: TaggerTrainConfig) -> dict:
 
     # 1. Accelerator (CPU, one or more GPUs); logging from the main process only. A run to continue is
     #    found and checked before any photo is decoded.
-    #    Under bf16 autocast the convolutions run in bf16 (a step ~1.9x faster on an AVX-512
+    #    Under bf16 autocast the convolutions run in bf16 (a step 1.6-1.9x faster on an AVX-512
     #    BF16 CPU); the weights, the optimizer and the loss stay in float32. The resolved choice is what a
     #    checkpoint records, so a resume on another machine compares like with like.
     cfg = replace(cfg, mixed_precision=resolved_precision(cfg.mixed_precision))
